@@ -1,0 +1,50 @@
+// smrt._core: the thin pybind11 layer over the C++ core (cpp/src). Importing it does not load
+// libtensorflow; smrt.load does, through load_library.
+#define SMRT_IMPORT_NUMPY
+#include "numpy_api.h"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "aligned_memory.h"
+#include "exceptions.h"
+#include "py_model.h"
+#include "smrt/runtime.h"
+#include "smrt/saved_model_info.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_core, m) {
+  if (_import_array() < 0) throw py::error_already_set();
+  smrt::bindings::register_exceptions();
+  m.attr("__version__") = SMRT_VERSION;
+
+  m.def("load_library", [](const std::string& path) {
+    py::gil_scoped_release release;
+    smrt::runtime::load_library(path);
+  });
+  m.def("runtime_info", []() -> py::object {
+    if (!smrt::runtime::is_loaded()) return py::none();
+    const smrt::runtime::Info info = smrt::runtime::info();
+    return py::make_tuple(info.path, info.version);
+  });
+  m.def("inspect", [](const std::string& dir) {
+    smrt::SavedModelInfo info;
+    {
+      py::gil_scoped_release release;
+      info = smrt::inspect(dir);
+    }
+    py::list metas;
+    for (const auto& meta : info.meta_graphs) metas.append(smrt::bindings::meta_graph_to_python(meta));
+    return metas;
+  });
+  m.def("dtype_name", [](int code) { return std::string(smrt::dtype_name(static_cast<smrt::DType>(code))); });
+  m.def("dtype_enum_name", [](int code) { return std::string(smrt::dtype_enum_name(static_cast<smrt::DType>(code))); });
+  m.def("aligned_handler", []() { return py::reinterpret_steal<py::object>(smrt::bindings::aligned_handler_capsule()); });
+  m.def("set_handler", [](py::object handler) {
+    PyObject* previous = PyDataMem_SetHandler(handler.ptr());
+    if (!previous) throw py::error_already_set();
+    return py::reinterpret_steal<py::object>(previous);
+  });
+  smrt::bindings::register_model(m);
+}

@@ -1,0 +1,316 @@
+#include "numpy_convert.h"
+
+#include <pybind11/pybind11.h>
+
+#include <cstring>
+#include <string>
+
+#include "numpy_api.h"
+
+namespace py = pybind11;
+
+namespace smrt::bindings {
+namespace {
+
+constexpr std::uintptr_t kAlignment = 64;  // TF_TensorDefaultAlignment(): less-aligned data is copied
+constexpr int kNoNumpyType = -1;
+
+// ml_dtypes' bfloat16, the one TensorFlow itself uses; looked up on first need.
+PyArray_Descr* bfloat16_descr() {
+  static PyArray_Descr* descr = [] () -> PyArray_Descr* {
+    PyObject* module = PyImport_ImportModule("ml_dtypes");
+    if (!module) {
+      PyErr_Clear();
+      return nullptr;
+    }
+    PyObject* type = PyObject_GetAttrString(module, "bfloat16");
+    Py_DECREF(module);
+    PyArray_Descr* d = nullptr;
+    if (!type || !PyArray_DescrConverter(type, &d)) {
+      PyErr_Clear();
+      d = nullptr;
+    }
+    Py_XDECREF(type);
+    return d;  // kept for the life of the process
+  }();
+  return descr;
+}
+
+int numpy_type(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat16: return NPY_HALF;
+    case DType::kFloat32: return NPY_FLOAT32;
+    case DType::kFloat64: return NPY_FLOAT64;
+    case DType::kInt8: return NPY_INT8;
+    case DType::kInt16: return NPY_INT16;
+    case DType::kInt32: return NPY_INT32;
+    case DType::kInt64: return NPY_INT64;
+    case DType::kUInt8: return NPY_UINT8;
+    case DType::kUInt16: return NPY_UINT16;
+    case DType::kUInt32: return NPY_UINT32;
+    case DType::kUInt64: return NPY_UINT64;
+    case DType::kBool: return NPY_BOOL;
+    case DType::kComplex64: return NPY_COMPLEX64;
+    case DType::kComplex128: return NPY_COMPLEX128;
+    case DType::kBFloat16: {
+      PyArray_Descr* d = bfloat16_descr();
+      return d ? d->type_num : kNoNumpyType;
+    }
+    default: return kNoNumpyType;
+  }
+}
+
+// A new reference to the NumPy dtype for `dtype`, or nullptr if NumPy cannot hold it.
+PyArray_Descr* numpy_descr(DType dtype) {
+  if (dtype == DType::kBFloat16) {
+    PyArray_Descr* d = bfloat16_descr();
+    Py_XINCREF(d);
+    return d;
+  }
+  const int type = numpy_type(dtype);
+  return type == kNoNumpyType ? nullptr : PyArray_DescrFromType(type);
+}
+
+std::string describe_dtype(PyArray_Descr* descr) {
+  py::str s(reinterpret_cast<PyObject*>(descr));
+  return std::string(s);
+}
+
+const TensorSpec& spec_of(const Signature& sig, std::size_t index) { return sig.inputs()[index]; }
+
+std::string input_label(const Signature& sig, std::size_t index) {
+  return "input '" + spec_of(sig, index).key + "' of signature '" + sig.key() + "'";
+}
+
+// Drops the reference TensorFlow held to a caller's array. TensorFlow may free a tensor on
+// any thread, so take the GIL; at interpreter exit there is nothing left to release into.
+void release_array(void*, std::size_t, void* owner) {
+  if (!Py_IsInitialized()) return;
+  PyGILState_STATE state = PyGILState_Ensure();
+  Py_DECREF(static_cast<PyObject*>(owner));
+  PyGILState_Release(state);
+}
+
+void destroy_tensor_capsule(PyObject* capsule) {
+  Tensor owned(static_cast<TF_Tensor*>(PyCapsule_GetPointer(capsule, "smrt.Tensor")));
+}
+
+std::vector<int64_t> dims_of(PyArrayObject* array) {
+  const int nd = PyArray_NDIM(array);
+  std::vector<int64_t> dims(static_cast<std::size_t>(nd));
+  for (int i = 0; i < nd; ++i) dims[static_cast<std::size_t>(i)] = PyArray_DIM(array, i);
+  return dims;
+}
+
+// An ndarray of the signature's dtype for `value`. Arrays and NumPy scalars carry a dtype that
+// must match exactly; Python scalars and lists convert if NumPy's same_kind casting allows.
+py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t index, PyArray_Descr* want) {
+  if (PyArray_Check(value)) {
+    if (!PyArray_EquivTypes(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value)), want)) {
+      sig.throw_dtype_mismatch(index, describe_dtype(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value))));
+    }
+    return py::reinterpret_borrow<py::object>(value);
+  }
+  if (PyArray_IsScalar(value, Generic)) {
+    py::object array = py::reinterpret_steal<py::object>(PyArray_FromScalar(value, nullptr));
+    if (!array) throw py::error_already_set();
+    return as_typed_array(array.ptr(), sig, index, want);
+  }
+  // Python scalars, lists, objects with __array__: check the kind NumPy infers, then convert.
+  py::object natural = py::reinterpret_steal<py::object>(PyArray_FromAny(value, nullptr, 0, 0, 0, nullptr));
+  if (!natural) {
+    PyErr_Clear();
+    sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
+  }
+  PyArray_Descr* got = PyArray_DESCR(reinterpret_cast<PyArrayObject*>(natural.ptr()));
+  if (got->type_num == NPY_OBJECT || !PyArray_CanCastTypeTo(got, want, NPY_SAME_KIND_CASTING)) {
+    sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + " of " + describe_dtype(got));
+  }
+  Py_INCREF(want);  // PyArray_FromAny steals it
+  py::object converted = py::reinterpret_steal<py::object>(
+      PyArray_FromAny(value, want, 0, 0, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST, nullptr));
+  if (!converted) {
+    const std::string why = py::error_already_set().what();
+    throw InputTypeError(input_label(sig, index) + " cannot hold the value given: " + why);
+  }
+  return converted;
+}
+
+Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, std::vector<SharedRange>& shared) {
+  const TensorSpec& spec = spec_of(sig, index);
+  py::object want_owner = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(numpy_descr(spec.dtype)));
+  if (!want_owner) {
+    throw InputTypeError(input_label(sig, index) + " has dtype " + std::string(dtype_name(spec.dtype)) +
+                         (spec.dtype == DType::kBFloat16 ? ", which needs the ml_dtypes package (pip install ml_dtypes)"
+                                                         : ", which smrt cannot feed from NumPy"));
+  }
+  auto* want = reinterpret_cast<PyArray_Descr*>(want_owner.ptr());
+  py::object array_owner = as_typed_array(value, sig, index, want);
+  auto* array = reinterpret_cast<PyArrayObject*>(array_owner.ptr());
+  const std::vector<int64_t> dims = dims_of(array);
+  const int rank = static_cast<int>(dims.size());
+  sig.check_input(index, spec.dtype, dims.data(), rank);
+
+  auto* data = static_cast<char*>(PyArray_DATA(array));
+  const auto nbytes = static_cast<std::size_t>(PyArray_NBYTES(array));
+  const bool in_place = nbytes > 0 && PyArray_IS_C_CONTIGUOUS(array) && PyArray_ISNOTSWAPPED(array) &&
+                        reinterpret_cast<std::uintptr_t>(data) % kAlignment == 0;
+  if (in_place) {
+    Py_INCREF(array);  // TensorFlow's reference; release_array drops it
+    Tensor t = Tensor::wrap(spec.dtype, dims.data(), rank, data, nbytes, release_array, array);
+    shared.push_back({data, data + nbytes});
+    return t;
+  }
+  // One copy, straight into TensorFlow's aligned buffer (handles strides and byte order).
+  Tensor t = Tensor::allocate(spec.dtype, dims.data(), rank);
+  std::vector<npy_intp> npy_dims(dims.begin(), dims.end());
+  Py_INCREF(want);
+  py::object view = py::reinterpret_steal<py::object>(PyArray_NewFromDescr(
+      &PyArray_Type, want, rank, npy_dims.data(), nullptr, t.raw_data(), NPY_ARRAY_CARRAY, nullptr));
+  if (!view || PyArray_CopyInto(reinterpret_cast<PyArrayObject*>(view.ptr()), array) < 0) throw py::error_already_set();
+  return t;
+}
+
+// The UTF-8 (str) or raw (bytes) contents of one string element.
+std::string_view string_element(PyObject* item, const Signature& sig, std::size_t index, py::object& keep) {
+  if (PyBytes_Check(item)) return {PyBytes_AS_STRING(item), static_cast<std::size_t>(PyBytes_GET_SIZE(item))};
+  if (PyUnicode_Check(item)) {
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);
+    if (!utf8) {
+      PyErr_Clear();
+      throw InputTypeError(input_label(sig, index) + " holds a str that is not valid Unicode");
+    }
+    return {utf8, static_cast<std::size_t>(size)};
+  }
+  if (PyByteArray_Check(item) || PyMemoryView_Check(item)) {
+    keep = py::bytes(py::reinterpret_borrow<py::object>(item));
+    return string_element(keep.ptr(), sig, index, keep);
+  }
+  sig.throw_dtype_mismatch(index, "an element of type " + std::string(Py_TYPE(item)->tp_name));
+}
+
+Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
+  // Bytes and str scalars are 0-d; anything else goes through NumPy to learn its shape.
+  py::object array_owner;
+  if (PyBytes_Check(value) || PyUnicode_Check(value)) {
+    array_owner = py::reinterpret_steal<py::object>(PyArray_FromAny(value, PyArray_DescrFromType(NPY_OBJECT), 0, 0, 0, nullptr));
+  } else {
+    array_owner = py::reinterpret_steal<py::object>(PyArray_FromAny(value, nullptr, 0, 0, 0, nullptr));
+  }
+  if (!array_owner) {
+    PyErr_Clear();
+    sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
+  }
+  auto* array = reinterpret_cast<PyArrayObject*>(array_owner.ptr());
+  const int type = PyArray_TYPE(array);
+  if (type != NPY_OBJECT && type != NPY_STRING && type != NPY_UNICODE) {
+    sig.throw_dtype_mismatch(index, describe_dtype(PyArray_DESCR(array)));
+  }
+  const std::vector<int64_t> dims = dims_of(array);
+  const int rank = static_cast<int>(dims.size());
+  sig.check_input(index, DType::kString, dims.data(), rank);
+
+  Tensor t = Tensor::strings(dims.data(), rank);
+  py::object contiguous = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(PyArray_GETCONTIGUOUS(array)));
+  if (!contiguous) throw py::error_already_set();
+  auto* flat = reinterpret_cast<PyArrayObject*>(contiguous.ptr());
+  const char* data = static_cast<const char*>(PyArray_DATA(flat));
+  const auto itemsize = static_cast<std::size_t>(PyArray_ITEMSIZE(flat));
+  const npy_intp n = PyArray_SIZE(flat);
+  for (npy_intp i = 0; i < n; ++i) {
+    const char* item = data + static_cast<std::size_t>(i) * itemsize;
+    if (type == NPY_STRING) {  // fixed-width bytes: NumPy drops trailing NULs, so do we
+      std::size_t size = itemsize;
+      while (size > 0 && item[size - 1] == '\0') --size;
+      t.set_string(i, {item, size});
+    } else if (type == NPY_UNICODE) {  // fixed-width UCS4
+      std::size_t chars = itemsize / 4;
+      const auto* ucs4 = reinterpret_cast<const Py_UCS4*>(item);
+      while (chars > 0 && ucs4[chars - 1] == 0) --chars;
+      py::object str = py::reinterpret_steal<py::object>(
+          PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ucs4, static_cast<Py_ssize_t>(chars)));
+      if (!str) throw py::error_already_set();
+      py::object keep;
+      t.set_string(i, string_element(str.ptr(), sig, index, keep));
+    } else {
+      py::object keep;
+      t.set_string(i, string_element(*reinterpret_cast<PyObject* const*>(item), sig, index, keep));
+    }
+  }
+  return t;
+}
+
+bool overlaps(const char* data, std::size_t nbytes, const std::vector<SharedRange>& shared) {
+  for (const SharedRange& r : shared) {
+    if (data < r.end && r.begin < data + nbytes) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, std::vector<SharedRange>& shared) {
+  if (spec_of(sig, index).dtype == DType::kString) return string_tensor(value, sig, index);
+  return numeric_tensor(value, sig, index, shared);
+}
+
+PyObject* to_numpy(Tensor tensor, const std::string& key, const std::vector<SharedRange>& shared) {
+  const DType dtype = tensor.dtype();
+  std::vector<npy_intp> dims(static_cast<std::size_t>(tensor.rank()));
+  for (std::size_t i = 0; i < dims.size(); ++i) dims[i] = tensor.dim(static_cast<int>(i));
+  const int rank = static_cast<int>(dims.size());
+
+  if (dtype == DType::kString) {  // object array of bytes, as TensorFlow's .numpy() gives
+    PyObject* array = PyArray_SimpleNew(rank, dims.data(), NPY_OBJECT);
+    if (!array) return nullptr;
+    auto** items = static_cast<PyObject**>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(array)));
+    const int64_t n = tensor.num_elements();
+    for (int64_t i = 0; i < n; ++i) {
+      const std::string_view s = tensor.string_at(i);
+      PyObject* item = PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+      if (!item) {
+        Py_DECREF(array);
+        return nullptr;
+      }
+      Py_XSETREF(items[i], item);  // replaces the None NumPy filled in
+    }
+    return array;
+  }
+
+  PyArray_Descr* descr = numpy_descr(dtype);
+  if (!descr) {
+    throw InputTypeError("output '" + key + "' has dtype " + std::string(dtype_name(dtype)) +
+                         (dtype == DType::kBFloat16 ? ", which needs the ml_dtypes package (pip install ml_dtypes)"
+                                                    : ", which NumPy cannot hold"));
+  }
+  auto* data = static_cast<char*>(tensor.raw_data());
+  const std::size_t nbytes = tensor.byte_size();
+  if (nbytes == 0 || data == nullptr) return PyArray_Empty(rank, dims.data(), descr, 0);
+  // A view of TensorFlow's buffer; the capsule deletes the TF_Tensor with the last view.
+  PyObject* capsule = PyCapsule_New(tensor.get(), "smrt.Tensor", destroy_tensor_capsule);
+  if (!capsule) {
+    Py_DECREF(descr);
+    return nullptr;
+  }
+  tensor.release();
+  PyObject* array = PyArray_NewFromDescr(&PyArray_Type, descr, rank, dims.data(), nullptr, data, NPY_ARRAY_CARRAY, nullptr);
+  if (!array) {
+    Py_DECREF(capsule);
+    return nullptr;
+  }
+  if (PyArray_SetBaseObject(reinterpret_cast<PyArrayObject*>(array), capsule) < 0) {  // steals capsule
+    Py_DECREF(array);
+    return nullptr;
+  }
+  // An op like tf.identity can hand back the caller's own input buffer: give the caller a copy
+  // rather than an output that writes through to their input.
+  if (overlaps(data, nbytes, shared)) {
+    PyObject* copy = PyArray_NewCopy(reinterpret_cast<PyArrayObject*>(array), NPY_CORDER);
+    Py_DECREF(array);
+    return copy;
+  }
+  return array;
+}
+
+}  // namespace smrt::bindings

@@ -1,0 +1,176 @@
+#include "py_model.h"
+
+#include <pybind11/stl.h>
+
+#include <optional>
+
+#include "numpy_convert.h"
+#include "smrt/model.h"
+
+namespace py = pybind11;
+
+namespace smrt::bindings {
+namespace {
+
+py::list specs_to_python(const std::vector<TensorSpec>& specs) {
+  py::list out;
+  for (const TensorSpec& spec : specs) {
+    py::object shape = py::none();
+    if (!spec.unknown_rank) {
+      py::tuple dims(spec.shape.size());
+      for (std::size_t i = 0; i < spec.shape.size(); ++i) {
+        dims[i] = spec.shape[i] < 0 ? py::none() : py::object(py::int_(spec.shape[i]));
+      }
+      shape = dims;
+    }
+    out.append(py::make_tuple(spec.key, static_cast<int>(spec.dtype), shape, spec.tensor_name));
+  }
+  return out;
+}
+
+// One callable signature. Holds the Python Model object, so the session outlives the call.
+class PySignature {
+ public:
+  PySignature(py::object model, const Signature& sig) : model_(std::move(model)), sig_(sig) {
+    for (const auto& spec : sig.outputs()) output_keys_.push_back(py::str(spec.key));
+  }
+
+  py::dict call(const py::args& args, const py::kwargs& kwargs) const {
+    const std::size_t n_in = sig_.inputs().size();
+    std::vector<PyObject*> values(n_in, nullptr);
+    if (args.size() > 1) fail_positional(args.size());
+    if (args.size() == 1) {
+      PyObject* arg = args[0].ptr();
+      if (PyDict_Check(arg)) {
+        assign_named(py::reinterpret_borrow<py::dict>(arg), values);
+      } else if (n_in == 1) {
+        values[0] = arg;
+      } else {
+        fail_positional(1);
+      }
+    }
+    assign_named(kwargs, values);
+    check_missing(values);
+
+    std::vector<SharedRange> shared;
+    std::vector<Tensor> inputs(n_in);
+    for (std::size_t i = 0; i < n_in; ++i) inputs[i] = to_tensor(values[i], sig_, i, shared);
+    std::vector<Tensor> outputs(output_keys_.size());
+    {
+      py::gil_scoped_release release;
+      sig_.run(inputs.data(), outputs.data());
+    }
+    py::dict result;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      PyObject* array = to_numpy(std::move(outputs[i]), sig_.outputs()[i].key, shared);
+      if (!array) throw py::error_already_set();
+      result[output_keys_[i]] = py::reinterpret_steal<py::object>(array);
+    }
+    return result;
+  }
+
+  const Signature& signature() const { return sig_; }
+
+ private:
+  void assign_named(const py::dict& named, std::vector<PyObject*>& values) const {
+    for (auto item : named) {
+      if (!PyUnicode_Check(item.first.ptr())) {
+        throw InvalidInputError("input names of signature '" + sig_.key() + "' must be str, got " +
+                                std::string(Py_TYPE(item.first.ptr())->tp_name));
+      }
+      Py_ssize_t size = 0;
+      const char* name = PyUnicode_AsUTF8AndSize(item.first.ptr(), &size);
+      if (!name) throw py::error_already_set();
+      const int index = sig_.input_index({name, static_cast<std::size_t>(size)});
+      if (index < 0) {
+        throw InvalidInputError("signature '" + sig_.key() + "' has no input '" + std::string(name, size) +
+                                "'; its inputs are: " + input_list());
+      }
+      if (values[index]) {
+        throw InvalidInputError("input '" + std::string(name, size) + "' of signature '" + sig_.key() + "' is given twice");
+      }
+      values[index] = item.second.ptr();
+    }
+  }
+
+  void check_missing(const std::vector<PyObject*>& values) const {
+    std::string missing;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (!values[i]) missing += (missing.empty() ? "'" : ", '") + sig_.inputs()[i].key + "'";
+    }
+    if (!missing.empty()) throw InvalidInputError("missing input " + missing + " of signature '" + sig_.key() + "'");
+  }
+
+  [[noreturn]] void fail_positional(std::size_t count) const {
+    throw InvalidInputError("signature '" + sig_.key() + "' takes " + std::to_string(sig_.inputs().size()) +
+                            " inputs (" + input_list() + "): pass them by name, or one dict; got " +
+                            std::to_string(count) + " positional argument(s)");
+  }
+
+  std::string input_list() const {
+    std::string keys;
+    for (const auto& spec : sig_.inputs()) keys += (keys.empty() ? "" : ", ") + spec.key;
+    return keys.empty() ? "none" : keys;
+  }
+
+  py::object model_;
+  const Signature& sig_;
+  std::vector<py::str> output_keys_;
+};
+
+Model load_model(const std::string& path, const std::vector<std::string>& tags, int intra_op_threads,
+                 int inter_op_threads, std::optional<bool> gpu_memory_growth,
+                 std::optional<double> gpu_memory_fraction, const std::string& visible_devices,
+                 const py::bytes& config_proto) {
+  SessionOptions options;
+  options.intra_op_threads = intra_op_threads;
+  options.inter_op_threads = inter_op_threads;
+  options.gpu_memory_growth = gpu_memory_growth;
+  options.gpu_memory_fraction = gpu_memory_fraction;
+  options.visible_devices = visible_devices;
+  options.config_proto = config_proto;
+  py::gil_scoped_release release;  // loading takes a while; let other threads run
+  return Model::load(path, tags, options);
+}
+
+}  // namespace
+
+py::tuple meta_graph_to_python(const MetaGraphInfo& meta) {
+  py::list signatures;
+  for (const SignatureInfo& sig : meta.signatures) {
+    signatures.append(py::make_tuple(sig.key, sig.method_name, specs_to_python(sig.inputs), specs_to_python(sig.outputs)));
+  }
+  return py::make_tuple(meta.tags, signatures);
+}
+
+void register_model(py::module_& m) {
+  py::class_<PySignature>(m, "Signature")
+      .def_property_readonly("key", [](const PySignature& s) { return s.signature().key(); })
+      .def("__call__", &PySignature::call);
+
+  py::class_<Model>(m, "Model")
+      .def(py::init(&load_model), py::arg("path"), py::arg("tags"), py::arg("intra_op_threads") = 0,
+           py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
+           py::arg("gpu_memory_fraction") = py::none(), py::arg("visible_devices") = "",
+           py::arg("config_proto") = py::bytes())
+      .def_property_readonly("path", &Model::path)
+      .def("meta_graph", [](const Model& model) { return meta_graph_to_python(model.meta_graph()); })
+      .def("signature_keys", [](const Model& model) {
+        std::vector<std::string> keys;
+        for (const auto& [key, sig] : model.signatures()) keys.push_back(key);
+        return keys;
+      })
+      .def("signature", [](py::object self, const std::string& key) {
+        return PySignature(self, self.cast<const Model&>().signature(key));
+      })
+      .def("default_signature", [](py::object self) {
+        return PySignature(self, self.cast<const Model&>().default_signature());
+      })
+      .def("close", [](Model& model) {
+        py::gil_scoped_release release;  // waits for runs in flight, which may need the GIL to finish
+        model.close();
+      })
+      .def_property_readonly("closed", &Model::closed);
+}
+
+}  // namespace smrt::bindings

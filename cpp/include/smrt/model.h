@@ -1,0 +1,96 @@
+// smrt::Model: a SavedModel loaded into a TensorFlow session, and its callable signatures.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "smrt/saved_model_info.h"
+#include "smrt/tensor.h"
+
+namespace smrt {
+
+// Session settings; anything not covered by a typed field goes in `config_proto`, a
+// serialized tensorflow.ConfigProto. The typed fields are applied after it, so they win.
+struct SessionOptions {
+  int intra_op_threads = 0;  // 0: TensorFlow's default
+  int inter_op_threads = 0;
+  std::optional<bool> gpu_memory_growth;
+  std::optional<double> gpu_memory_fraction;
+  std::string visible_devices;  // e.g. "0,1"; empty: all
+  std::string config_proto;
+
+  // The serialized ConfigProto these options stand for.
+  std::string serialize() const;
+};
+
+class Session;  // the loaded TF_Session and graph, shared by a model's signatures
+
+class Signature {
+ public:
+  const SignatureInfo& info() const noexcept { return info_; }
+  const std::string& key() const noexcept { return info_.key; }
+  const std::string& method_name() const noexcept { return info_.method_name; }
+  const std::vector<TensorSpec>& inputs() const noexcept { return info_.inputs; }
+  const std::vector<TensorSpec>& outputs() const noexcept { return info_.outputs; }
+  // Position of the input with this key in inputs(), or -1.
+  int input_index(std::string_view key) const noexcept;
+
+  // Runs with tensors keyed by input key; returns outputs keyed by output key. Thread-safe.
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;
+  // The allocation-free form: `inputs` in inputs() order, `outputs` receives outputs() in order.
+  void run(const Tensor* inputs, Tensor* outputs) const;
+
+  // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
+  // input `index`.
+  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank) const;
+  [[noreturn]] void throw_dtype_mismatch(std::size_t index, std::string_view got) const;
+
+ private:
+  friend class Model;
+  Signature(SignatureInfo info, std::shared_ptr<Session> session);
+  SignatureInfo info_;
+  std::shared_ptr<Session> session_;
+  struct Endpoints;
+  std::shared_ptr<const Endpoints> endpoints_;  // resolved TF_Outputs, fixed at load
+};
+
+class Model {
+ public:
+  // Loads the MetaGraph with exactly these tags. Loads libtensorflow first if no library is
+  // loaded yet (see runtime.h). Throws ModelNotFoundError, a StatusError (DataLoss for a
+  // corrupt saved_model.pb, NotFound for a missing tag-set, TensorFlow's own codes), or
+  // LibraryNotFoundError.
+  static Model load(const std::string& dir, const std::vector<std::string>& tags = {"serve"},
+                    const SessionOptions& options = {});
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const std::string& path() const noexcept { return path_; }
+  const MetaGraphInfo& meta_graph() const noexcept { return meta_graph_; }
+  // Callable signatures, by key (the init op is not one).
+  const std::map<std::string, Signature, std::less<>>& signatures() const noexcept { return signatures_; }
+  // Throws SignatureNotFoundError naming the keys there are.
+  const Signature& signature(std::string_view key) const;
+  // "serving_default" if there is one, else the only signature; throws SignatureNotFoundError.
+  const Signature& default_signature() const;
+
+  // Frees the session. Waits for runs in flight; later runs throw ModelClosedError.
+  void close();
+  bool closed() const;
+
+ private:
+  Model() = default;
+  std::string path_;
+  MetaGraphInfo meta_graph_;
+  std::shared_ptr<Session> session_;
+  std::map<std::string, Signature, std::less<>> signatures_;
+  std::map<std::string, std::string, std::less<>> unavailable_;  // key -> why it cannot run
+};
+
+}  // namespace smrt

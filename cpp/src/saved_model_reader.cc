@@ -1,0 +1,197 @@
+// Decodes saved_model.pb: SavedModel{meta_graphs=2} -> MetaGraphDef{meta_info_def=1{tags=4},
+// signature_def=5} -> SignatureDef{inputs=1, outputs=2, method_name=3} -> TensorInfo{name=1,
+// dtype=2, tensor_shape=3{dim=2{size=1}, unknown_rank=3}}. Everything else is skipped.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "smrt/errors.h"
+#include "smrt/saved_model_info.h"
+#include "wire_reader.h"
+
+namespace smrt {
+namespace {
+
+namespace fs = std::filesystem;
+using wire::Reader;
+
+// Calls on_field(reader) for each field of `message`; on_field must consume or skip the value.
+template <class F>
+void for_each_field(std::string_view message, F&& on_field) {
+  Reader r(message);
+  while (r.next()) on_field(r);
+}
+
+// A map<string, V> entry: {key = 1, value = 2}.
+void read_map_entry(std::string_view entry, std::map<std::string, std::string_view>& into) {
+  std::string key;
+  std::string_view value;
+  for_each_field(entry, [&](Reader& r) {
+    if (r.field() == 1) key = std::string(r.bytes());
+    else if (r.field() == 2) value = r.bytes();
+    else r.skip();
+  });
+  into[key] = value;  // protobuf map semantics: the last entry for a key wins
+}
+
+void read_shape(std::string_view message, TensorSpec& spec) {
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 2) {
+      int64_t size = 0;
+      for_each_field(r.bytes(), [&](Reader& d) {
+        if (d.field() == 1) size = d.int64();
+        else d.skip();
+      });
+      spec.shape.push_back(size);
+    } else if (r.field() == 3) {
+      spec.unknown_rank = r.boolean();
+    } else {
+      r.skip();
+    }
+  });
+  if (spec.unknown_rank) spec.shape.clear();
+}
+
+TensorSpec read_tensor_info(const std::string& key, std::string_view message) {
+  TensorSpec spec;
+  spec.key = key;
+  for_each_field(message, [&](Reader& r) {
+    switch (r.field()) {
+      case 1: spec.tensor_name = std::string(r.bytes()); break;
+      case 2: spec.dtype = static_cast<DType>(r.int64()); break;
+      case 3: read_shape(r.bytes(), spec); break;
+      default: r.skip();
+    }
+  });
+  return spec;
+}
+
+std::vector<TensorSpec> read_tensor_map(const std::map<std::string, std::string_view>& entries) {
+  std::vector<TensorSpec> specs;
+  specs.reserve(entries.size());
+  for (const auto& [key, value] : entries) specs.push_back(read_tensor_info(key, value));
+  return specs;  // std::map iteration: sorted by key, as saved_model_cli prints them
+}
+
+SignatureInfo read_signature(const std::string& key, std::string_view message) {
+  SignatureInfo sig;
+  sig.key = key;
+  std::map<std::string, std::string_view> inputs, outputs;
+  for_each_field(message, [&](Reader& r) {
+    switch (r.field()) {
+      case 1: read_map_entry(r.bytes(), inputs); break;
+      case 2: read_map_entry(r.bytes(), outputs); break;
+      case 3: sig.method_name = std::string(r.bytes()); break;
+      default: r.skip();
+    }
+  });
+  sig.inputs = read_tensor_map(inputs);
+  sig.outputs = read_tensor_map(outputs);
+  return sig;
+}
+
+MetaGraphInfo read_meta_graph(std::string_view message) {
+  MetaGraphInfo meta;
+  std::map<std::string, std::string_view> signatures;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 1) {
+      for_each_field(r.bytes(), [&](Reader& info) {
+        if (info.field() == 4) meta.tags.emplace_back(info.bytes());
+        else info.skip();
+      });
+    } else if (r.field() == 5) {
+      read_map_entry(r.bytes(), signatures);
+    } else {
+      r.skip();  // graph_def, saver_def, collection_def, object_graph_def, asset_file_def
+    }
+  });
+  for (const auto& [key, value] : signatures) meta.signatures.push_back(read_signature(key, value));
+  return meta;
+}
+
+std::string join_tags(const std::vector<std::string>& tags) {
+  std::string out;
+  for (const auto& tag : tags) out += (out.empty() ? "" : ", ") + tag;
+  return out.empty() ? "(no tags)" : out;
+}
+
+// A TF Serving base path holds numbered versions; point the user at the newest one.
+std::string version_hint(const fs::path& dir) {
+  std::error_code ec;
+  long best = -1;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.empty() && name.size() < 18 && std::all_of(name.begin(), name.end(), ::isdigit) &&
+        fs::exists(entry.path() / "saved_model.pb", ec)) {
+      best = std::max(best, std::stol(name));
+    }
+  }
+  return best < 0 ? "" : " (it looks like a TF Serving base path: try '" + (dir / std::to_string(best)).string() + "')";
+}
+
+}  // namespace
+
+const SignatureInfo* MetaGraphInfo::find_signature(std::string_view key) const noexcept {
+  for (const auto& sig : signatures) {
+    if (sig.key == key) return &sig;
+  }
+  return nullptr;
+}
+
+bool MetaGraphInfo::has_tags(const std::vector<std::string>& wanted) const {
+  return std::set<std::string>(tags.begin(), tags.end()) == std::set<std::string>(wanted.begin(), wanted.end());
+}
+
+const MetaGraphInfo& SavedModelInfo::meta_graph(const std::vector<std::string>& tags) const {
+  for (const auto& meta : meta_graphs) {
+    if (meta.has_tags(tags)) return meta;
+  }
+  std::string available;
+  for (const auto& meta : meta_graphs) available += (available.empty() ? "'" : ", '") + join_tags(meta.tags) + "'";
+  throw StatusError(ErrorCode::kNotFound, "the SavedModel at '" + path + "' has no MetaGraph with tag-set '" +
+                                              join_tags(tags) + "'; its tag-sets are: " + available);
+}
+
+SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin) {
+  SavedModelInfo info;
+  if (bytes.empty()) throw StatusError(ErrorCode::kDataLoss, origin + " is empty");
+  try {
+    for_each_field(bytes, [&](Reader& r) {
+      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes()));
+      else r.skip();
+    });
+  } catch (const wire::WireError& e) {
+    throw StatusError(ErrorCode::kDataLoss, origin + " is corrupt or truncated (" + e.what() + ")");
+  }
+  if (info.meta_graphs.empty()) {
+    throw StatusError(ErrorCode::kDataLoss, origin + " holds no MetaGraph: it is not a SavedModel");
+  }
+  return info;
+}
+
+SavedModelInfo inspect(const std::string& dir) {
+  const fs::path path(dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw ModelNotFoundError("SavedModel directory '" + dir + "' does not exist");
+  if (!fs::is_directory(path, ec)) throw ModelNotFoundError("'" + dir + "' is not a SavedModel directory");
+  const fs::path pb = path / "saved_model.pb";
+  if (!fs::exists(pb, ec)) {
+    if (fs::exists(path / "saved_model.pbtxt", ec)) {
+      throw StatusError(ErrorCode::kUnimplemented, "'" + dir + "' holds a text-format saved_model.pbtxt; smrt reads the binary saved_model.pb only");
+    }
+    throw ModelNotFoundError("no saved_model.pb in '" + dir + "'" + version_hint(path));
+  }
+  std::ifstream file(pb, std::ios::binary | std::ios::ate);
+  const std::streamoff size = file ? static_cast<std::streamoff>(file.tellg()) : -1;
+  std::string contents(size > 0 ? static_cast<std::size_t>(size) : 0, '\0');
+  if (size < 0 || !file.seekg(0) || !file.read(contents.data(), size)) {
+    throw StatusError(ErrorCode::kPermissionDenied, "cannot read '" + pb.string() + "'");
+  }
+  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'");
+  info.path = dir;
+  return info;
+}
+
+}  // namespace smrt

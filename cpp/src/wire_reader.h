@@ -1,0 +1,101 @@
+// A minimal protobuf wire-format reader: enough to walk the few SavedModel messages smrt
+// needs without linking a protobuf runtime (libtensorflow carries its own; two in one process
+// clash). Bounds-checked everywhere; malformed input throws WireError, never reads past `end`.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string_view>
+
+namespace smrt::wire {
+
+struct WireError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kStartGroup = 3, kEndGroup = 4, kFixed32 = 5 };
+
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : p_(bytes.data()), begin_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+
+  // Reads the next field's tag; false at the end of the message.
+  bool next() {
+    if (p_ == end_) return false;
+    const uint64_t tag = varint();
+    field_ = static_cast<uint32_t>(tag >> 3);
+    type_ = static_cast<WireType>(tag & 7);
+    if (field_ == 0 || (tag >> 3) > 0x1fffffff) fail("invalid field number");
+    return true;
+  }
+  uint32_t field() const { return field_; }
+  WireType type() const { return type_; }
+
+  uint64_t varint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ == end_) fail("truncated varint");
+      const auto byte = static_cast<uint8_t>(*p_++);
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return value;
+    }
+    fail("varint longer than 10 bytes");
+  }
+  // The payload of a length-delimited field (a string, bytes, or a sub-message).
+  std::string_view bytes() {
+    expect(kLengthDelimited);
+    const uint64_t size = varint();
+    if (size > static_cast<uint64_t>(end_ - p_)) fail("length runs past the end of the data");
+    std::string_view out(p_, static_cast<std::size_t>(size));
+    p_ += size;
+    return out;
+  }
+  int64_t int64() {
+    expect(kVarint);
+    return static_cast<int64_t>(varint());
+  }
+  bool boolean() { return int64() != 0; }
+
+  // Skips the current field's value, whatever its type.
+  void skip(int depth = 0) {
+    switch (type_) {
+      case kVarint: varint(); return;
+      case kFixed64: advance(8); return;
+      case kFixed32: advance(4); return;
+      case kLengthDelimited: bytes(); return;
+      case kStartGroup: {
+        if (depth > 64) fail("groups nested too deeply");
+        const uint32_t group = field_;
+        while (next()) {
+          if (type_ == kEndGroup) {
+            if (field_ != group) fail("mismatched end of group");
+            return;
+          }
+          skip(depth + 1);
+        }
+        fail("truncated group");
+      }
+      default: fail("invalid wire type");
+    }
+  }
+
+ private:
+  void expect(WireType wanted) {
+    if (type_ != wanted) fail("field has an unexpected wire type");
+  }
+  void advance(std::size_t n) {
+    if (n > static_cast<std::size_t>(end_ - p_)) fail("truncated fixed-size field");
+    p_ += n;
+  }
+  [[noreturn]] void fail(const char* what) const {
+    throw WireError(std::string(what) + " at byte " + std::to_string(p_ - begin_));
+  }
+
+  const char* p_;
+  const char* begin_;
+  const char* end_;
+  uint32_t field_ = 0;
+  WireType type_ = kVarint;
+};
+
+}  // namespace smrt::wire

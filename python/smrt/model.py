@@ -1,0 +1,180 @@
+"""Loading a SavedModel and calling its signatures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .library import load_library
+from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, meta_graph_info
+
+Outputs = dict[str, np.ndarray]
+
+
+class Signature:
+    """One callable signature of a loaded model.
+
+    Call it with NumPy arrays (or anything array-like) by input name, or with one positional
+    array when it has a single input, or with one dict; it returns a dict of NumPy arrays by
+    output name. Inputs that are C-contiguous and 64-byte aligned reach TensorFlow without a
+    copy; anything else is copied once. Outputs are views of TensorFlow's buffers. Thread-safe:
+    the GIL is released while TensorFlow runs.
+    """
+
+    __slots__ = ("_call", "info")
+
+    def __init__(self, native: _core.Signature, info: SignatureInfo) -> None:
+        self._call = native.__call__
+        self.info = info
+
+    @property
+    def key(self) -> str:
+        return self.info.key
+
+    @property
+    def method_name(self) -> str:
+        """The SignatureDef's method, e.g. ``"tensorflow/serving/predict"``."""
+        return self.info.method_name
+
+    @property
+    def inputs(self) -> Mapping[str, TensorSpec]:
+        return self.info.inputs
+
+    @property
+    def outputs(self) -> Mapping[str, TensorSpec]:
+        return self.info.outputs
+
+    def __call__(self, *args: Any, **inputs: Any) -> Outputs:
+        return self._call(*args, **inputs)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{k}: {v.dtype}{list(v.shape) if v.shape is not None else '[...]'}"
+                        for k, v in self.inputs.items())
+        return f"<smrt.Signature {self.key!r} ({ins}) -> {list(self.outputs)}>"
+
+
+class _Signatures(Mapping[str, Signature]):
+    """model.signatures: the callable signatures by key."""
+
+    def __init__(self, native: _core.Model, signatures: dict[str, Signature]) -> None:
+        self._native = native
+        self._signatures = signatures
+
+    def __getitem__(self, key: str) -> Signature:
+        try:
+            return self._signatures[key]
+        except KeyError:
+            self._native.signature(key)  # raises SignatureNotFoundError, saying why
+            raise
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._signatures)
+
+    def __len__(self) -> int:
+        return len(self._signatures)
+
+    def __repr__(self) -> str:
+        return f"<smrt signatures {list(self._signatures)}>"
+
+
+class Model:
+    """A SavedModel loaded into a TensorFlow session. Use :func:`smrt.load` to make one."""
+
+    def __init__(self, native: _core.Model, tags: tuple[str, ...]) -> None:
+        self._native = native
+        self.tags = tags
+        self.meta_graph: MetaGraphInfo = meta_graph_info(native.meta_graph())
+        """Everything saved_model.pb says about the loaded MetaGraph."""
+        self.signatures: Mapping[str, Signature] = _Signatures(native, {
+            key: Signature(native.signature(key), self.meta_graph.signatures[key])
+            for key in native.signature_keys()
+        })
+        """The callable signatures by key (``__saved_model_init_op`` is not one)."""
+        self._default: Signature | None = None
+
+    @property
+    def path(self) -> str:
+        return self._native.path
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    def __call__(self, *args: Any, **inputs: Any) -> Outputs:
+        """Call the default signature: ``serving_default``, or the only one there is."""
+        if self._default is None:
+            self._default = self.signatures[self._native.default_signature().key]
+        return self._default(*args, **inputs)
+
+    def close(self) -> None:
+        """Free the TensorFlow session. Waits for calls in flight; later calls raise
+        :class:`~smrt.errors.ModelClosedError`. Closing twice is fine."""
+        self._native.close()
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"signatures={list(self.signatures)}"
+        return f"<smrt.Model '{self.path}' tags={list(self.tags)} {state}>"
+
+
+def load(
+    path: str | os.PathLike[str],
+    tags: Iterable[str] | str = ("serve",),
+    *,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 0,
+    gpu_memory_growth: bool | None = None,
+    gpu_memory_fraction: float | None = None,
+    visible_devices: str | Iterable[int] = "",
+    config_proto: bytes = b"",
+    library: str | os.PathLike[str] | None = None,
+) -> Model:
+    """Load the MetaGraph of the SavedModel at ``path`` whose tag-set is exactly ``tags``.
+
+    Args:
+        path: the SavedModel directory (the one holding saved_model.pb).
+        tags: the tag-set, e.g. ``("serve",)`` or ``("serve", "gpu")``; a string means
+            comma-separated tags, as ``saved_model_cli --tag_set`` takes them.
+        intra_op_threads, inter_op_threads: TensorFlow's thread pools; 0 lets it choose.
+        gpu_memory_growth: allocate GPU memory as needed instead of all at once.
+        gpu_memory_fraction: the share of each GPU's memory TensorFlow may take.
+        visible_devices: GPUs to use, e.g. ``"0,1"`` or ``[0, 1]``.
+        config_proto: a serialized ``tensorflow.ConfigProto`` for anything else; the typed
+            options above are applied on top of it.
+        library: libtensorflow to use if none is loaded yet (see :func:`smrt.load_library`).
+
+    Raises:
+        ModelNotFoundError: no such directory, or no saved_model.pb in it.
+        DataLossError: saved_model.pb is empty, truncated or not a SavedModel.
+        NotFoundError: no MetaGraph has this tag-set.
+        LibraryNotFoundError: no libtensorflow could be loaded.
+        StatusError: TensorFlow failed to load the model (a subclass per status code).
+    """
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",") if t.strip()]
+    tags = tuple(tags)
+    if not isinstance(visible_devices, str):
+        visible_devices = ",".join(str(int(d)) for d in visible_devices)
+    load_library(library)
+    native = _core.Model(
+        os.fspath(path),
+        list(tags),
+        intra_op_threads=intra_op_threads,
+        inter_op_threads=inter_op_threads,
+        gpu_memory_growth=gpu_memory_growth,
+        gpu_memory_fraction=gpu_memory_fraction,
+        visible_devices=visible_devices,
+        config_proto=bytes(config_proto),
+    )
+    return Model(native, tags)

@@ -1,0 +1,94 @@
+"""Shared fixtures. The test SavedModels are built by tests/model_zoo.py with TensorFlow's
+Python API in a subprocess (TensorFlow is never imported here), once per version of that
+script, and cached under pytest's cache directory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+ZOO_SCRIPT = Path(__file__).with_name("model_zoo.py")
+
+
+@dataclass
+class Case:
+    """One call TensorFlow made and what it returned."""
+
+    signature: str
+    inputs: dict[str, Any]
+    outputs: dict[str, np.ndarray]
+
+
+def _restore_bfloat16(array: np.ndarray) -> np.ndarray:
+    # .npy files cannot name ml_dtypes' bfloat16; the zoo's bfloat16 arrays come back as |V2.
+    return array.view(ml_dtypes.bfloat16) if array.dtype == np.dtype("V2") else array
+
+
+class Zoo:
+    """The built models: ``zoo.path(name)`` and ``zoo.cases(name)``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, name: str) -> str:
+        return str(self.root / name)
+
+    def cases(self, name: str) -> list[Case]:
+        with np.load(self.root / f"{name}.cases.npz", allow_pickle=True) as data:
+            cases: dict[str, Case] = {}
+            for key in data.files:
+                case, signature, direction, tensor = key.split("/", 3)
+                entry = cases.setdefault(case, Case(signature, {}, {}))
+                array = _restore_bfloat16(data[key])
+                (entry.inputs if direction == "in" else entry.outputs)[tensor] = array
+        return [cases[k] for k in sorted(cases, key=lambda c: int(c[1:]))]
+
+
+@pytest.fixture(scope="session")
+def zoo(request: pytest.FixtureRequest) -> Zoo:
+    digest = hashlib.sha256(ZOO_SCRIPT.read_bytes()).hexdigest()[:16]
+    root = Path(request.config.cache.mkdir(f"smrt-zoo-{digest}"))
+    if not (root / "all.done").exists():
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        subprocess.run([sys.executable, str(ZOO_SCRIPT), str(root)], check=True, env=env)
+        (root / "all.done").touch()
+    return Zoo(root)
+
+
+@pytest.fixture
+def run_python(tmp_path: Path) -> Iterator[Any]:
+    """Runs a Python snippet in a fresh interpreter; returns its stdout, fails on error."""
+
+    def run(code: str, env: dict[str, str] | None = None) -> str:
+        script = tmp_path / "snippet.py"
+        script.write_text(code)
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True,
+            env={**os.environ, **(env or {})}, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    yield run
+
+
+def assert_same(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """Same dtype, shape and values (exact for ints/strings, close for floats)."""
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    if expected.dtype.kind in "fc" or expected.dtype == ml_dtypes.bfloat16:
+        np.testing.assert_allclose(actual.astype(np.complex128 if expected.dtype.kind == "c" else np.float64),
+                                   expected.astype(np.complex128 if expected.dtype.kind == "c" else np.float64),
+                                   rtol=1e-5, atol=1e-6, err_msg=what)
+    else:
+        np.testing.assert_array_equal(actual, expected, err_msg=what)

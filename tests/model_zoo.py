@@ -1,0 +1,469 @@
+"""Build the test suite's SavedModels and TensorFlow's own answers for them.
+
+Usage: ``python3 tests/model_zoo.py OUTDIR [NAME ...]``
+
+Run in a subprocess with TensorFlow's Python API (it is never imported by smrt's tests).
+Builds the named models (all of ``DEFAULT_MODELS`` if none are named) in one process and
+prints one line per model. Everything is seeded, so two builds give the same models and cases.
+
+For each model ``<name>`` it writes, in this order:
+
+- ``OUTDIR/<name>/``: the SavedModel directory (``saved_model.pb``, ``variables/``, ...).
+- ``OUTDIR/<name>.cases.npz``: reference cases, written with ``np.savez`` (load it with
+  ``allow_pickle=True``; string tensors are object arrays). Keys are
+  ``"<case>/<signature_key>/in/<input_key>"`` and ``"<case>/<signature_key>/out/<output_key>"``
+  with ``<case>`` = ``c0``, ``c1``, ... Inputs are the NumPy arrays exactly as fed to
+  TensorFlow: string tensors as object arrays of ``bytes``, scalars as 0-d arrays. Outputs are
+  ``tensor.numpy()`` of what ``tf.saved_model.load(dir).signatures[sig](**inputs)`` returned
+  (0-d string outputs are wrapped in 0-d object arrays), computed against the LOADED model,
+  not the Python object that was saved. The cases run in index order against ONE loaded
+  model, so a stateful model's case sequence must be replayed in that order too. A case of
+  a signature without inputs has only ``out`` keys; a model without cases has an empty file.
+- ``OUTDIR/<name>.done``: an empty file, written last; a model without it is half-built.
+
+bfloat16: inputs and outputs are ``ml_dtypes.bfloat16`` arrays when written, but ``.npy``
+headers cannot name that dtype, so ``np.load`` returns them as raw 2-byte void (``|V2``)
+arrays with the same bytes; ``arr.view(ml_dtypes.bfloat16)`` restores them.
+
+``add_one_big`` is only built when named explicitly (memory benchmarks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+import ml_dtypes
+import numpy as np
+
+
+@contextlib.contextmanager
+def _stderr_replayed_only_on_error() -> Iterator[None]:
+    """Points file descriptor 2 at a temporary file; copies it to stderr only if the body raises.
+
+    Importing TensorFlow 2.21 logs oneDNN notices through absl before absl logging is set up,
+    and those ignore TF_CPP_MIN_LOG_LEVEL.
+    """
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.buffer.write(log.read())
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+with _stderr_replayed_only_on_error():
+    import tensorflow as tf
+
+# (signature_key, {input_key: array}); a builder saves its model and returns its cases.
+Case = tuple[str, dict[str, np.ndarray]]
+Builder = Callable[[Path], list[Case]]
+
+SEED = 1234
+F32 = tf.float32
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(SEED)
+
+
+def _spec(shape: list[int | None] | None, dtype: tf.DType, name: str) -> tf.TensorSpec:
+    return tf.TensorSpec(shape, dtype, name=name)
+
+
+def _save(path: Path, signatures: object = None, module: tf.Module | None = None) -> None:
+    """Saves `module` (default: an empty one); `signatures` as tf.saved_model.save takes it."""
+    tf.saved_model.save(module or tf.Module(), str(path), signatures=signatures)
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _string(value: bytes | str) -> np.ndarray:
+    """A 0-d string tensor's value: a 0-d object array holding bytes."""
+    return np.array(_bytes(value), dtype=object)
+
+
+def _strings(*values: bytes | str) -> np.ndarray:
+    """A 1-d string tensor's value: an object array of bytes."""
+    return np.array([_bytes(v) for v in values], dtype=object)
+
+
+def _to_numpy(tensor: tf.Tensor) -> np.ndarray:
+    if tensor.dtype == tf.string:
+        return np.array(tensor.numpy(), dtype=object)
+    return np.asarray(tensor.numpy())
+
+
+def _write_cases(model_dir: Path, cases: list[Case], out: Path) -> None:
+    """Runs `cases` in order against one freshly loaded `model_dir`; writes them to `out`."""
+    arrays: dict[str, np.ndarray] = {}
+    loaded = tf.saved_model.load(str(model_dir)) if cases else None
+    for i, (sig, inputs) in enumerate(cases):
+        outputs = loaded.signatures[sig](**{k: tf.constant(v) for k, v in inputs.items()})
+        arrays.update({f"c{i}/{sig}/in/{k}": v for k, v in inputs.items()})
+        # Sorted: the loaded signature's output order varies from run to run.
+        arrays.update({f"c{i}/{sig}/out/{k}": _to_numpy(outputs[k]) for k in sorted(outputs)})
+    np.savez(out, **arrays)
+
+
+# --- simple float models -------------------------------------------------------------------
+
+
+def _elementwise(path: Path, shape: list[int | None], fn: Callable[[tf.Tensor], tf.Tensor]) -> None:
+    @tf.function(input_signature=[_spec(shape, F32, "x")])
+    def serve(x):
+        return {"y": fn(x)}
+
+    _save(path, {"serving_default": serve})
+
+
+def build_add_one(path: Path) -> list[Case]:
+    _elementwise(path, [None, None], lambda x: x + 1.0)
+    rng = _rng()
+    shapes = [(1, 4), (3, 5)]
+    return [("serving_default", {"x": rng.standard_normal(s, dtype=np.float32)}) for s in shapes]
+
+
+def build_tiny_add(path: Path) -> list[Case]:
+    _elementwise(path, [1, 4], lambda x: x + x)
+    return [("serving_default", {"x": _rng().standard_normal((1, 4), dtype=np.float32)})]
+
+
+def build_add_one_big(path: Path) -> list[Case]:
+    _elementwise(path, [None], lambda x: x + 1.0)
+    return []
+
+
+def build_keras_mobilenet(path: Path) -> list[Case]:
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = keras.applications.MobileNet(weights=None, input_shape=(224, 224, 3), alpha=0.25)
+    rng = _rng()
+    _calibrate_batch_norm(model, rng.random((4, 224, 224, 3), dtype=np.float32))
+    model.export(str(path), verbose=False)
+    # Keras names the signature input after the model's input layer; read it back.
+    sig = tf.saved_model.load(str(path)).signatures["serving_default"]
+    (input_key,) = sig.structured_input_signature[1]
+    return [("serving_default", {input_key: rng.random((2, 224, 224, 3), dtype=np.float32)})]
+
+
+def _calibrate_batch_norm(model, batch: np.ndarray) -> None:
+    """Sets every BatchNormalization's moving statistics from one batch.
+
+    With fresh random weights MobileNet's activations shrink to ~1e-15 by the last block, so
+    it answers a constant 0.001 for every class and input, which would check nothing.
+    """
+    import keras
+
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0  # the moving statistics become this batch's statistics
+    model(batch, training=True)
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+
+
+# --- the SavedModel guide's modules --------------------------------------------------------
+
+
+class CustomModule(tf.Module):
+    """The CustomModule of TensorFlow's SavedModel guide."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.v = tf.Variable(1.0)
+
+    @tf.function
+    def __call__(self, x):
+        return x * self.v
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+    def mutate(self, new_v):
+        self.v.assign(new_v)
+
+
+def _custom_module() -> tuple[CustomModule, tf.types.experimental.ConcreteFunction]:
+    """The guide's module, traced once with a scalar, and its unknown-rank `x` function."""
+    module = CustomModule()
+    module(tf.constant(0.0))
+    return module, module.__call__.get_concrete_function(tf.TensorSpec(None, tf.float32))
+
+
+def build_module_no_signatures(path: Path) -> list[Case]:
+    module, _ = _custom_module()
+    _save(path, module=module)
+    return []
+
+
+def build_module_with_signature(path: Path) -> list[Case]:
+    module, call = _custom_module()
+    _save(path, call, module=module)
+    vector = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    return [
+        ("serving_default", {"x": np.array(3.0, np.float32)}),
+        ("serving_default", {"x": vector}),
+    ]
+
+
+def build_multiple_signatures(path: Path) -> list[Case]:
+    module, call = _custom_module()
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def parse_string(string_input):
+        return module(tf.strings.to_number(string_input))
+
+    _save(path, {"serving_default": parse_string, "from_float": call}, module=module)
+    return [
+        ("serving_default", {"string_input": _string(b"3.")}),
+        ("from_float", {"x": np.array(3.0, np.float32)}),
+    ]
+
+
+# --- state and control flow ----------------------------------------------------------------
+
+
+class StatefulModule(tf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.v = tf.Variable(1.0)
+
+    @tf.function(input_signature=[_spec([None], F32, "x")])
+    def serve(self, x):
+        return {"y": x * self.v}
+
+    @tf.function(input_signature=[_spec([], F32, "new_v")])
+    def mutate(self, new_v):
+        self.v.assign(new_v)
+        return {"v": self.v.read_value()}
+
+    @tf.function(input_signature=[])
+    def read(self):
+        return {"v": self.v.read_value()}
+
+
+def build_stateful(path: Path) -> list[Case]:
+    m = StatefulModule()
+    _save(path, {"serving_default": m.serve, "mutate": m.mutate, "read": m.read}, module=m)
+    x = np.array([1.0, 2.0], dtype=np.float32)
+    return [
+        ("serving_default", {"x": x}),
+        ("mutate", {"new_v": np.array(2.0, np.float32)}),
+        ("serving_default", {"x": x}),
+        ("read", {}),
+    ]
+
+
+def build_control_flow(path: Path) -> list[Case]:
+    @tf.function(input_signature=[_spec([], tf.int32, "x")])
+    def branch(x):
+        if x < 0:  # AutoGraph turns this into tf.cond
+            return {"y": tf.constant(-1)}
+        return {"y": x % 3}
+
+    @tf.function(input_signature=[_spec([], tf.int32, "n")])
+    def loop(n):
+        _, total = tf.while_loop(lambda i, s: i < n, lambda i, s: (i + 1, s + i), (0, 0))
+        return {"y": total}
+
+    _save(path, {"serving_default": branch, "loop": loop})
+    cases: list[Case] = [("serving_default", {"x": np.array(x, np.int32)}) for x in (-1, 2, 3)]
+    return [*cases, ("loop", {"n": np.array(5, np.int32)})]
+
+
+# --- tf.train.Example parsing --------------------------------------------------------------
+
+EXAMPLE_FEATURES = {
+    "x": tf.io.FixedLenFeature([1], tf.float32),
+    "name": tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    "ids": tf.io.VarLenFeature(tf.int64),
+}
+
+
+def _example(x: float, ids: list[int], name: bytes | None = None) -> bytes:
+    feature = {
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=[x])),
+        "ids": tf.train.Feature(int64_list=tf.train.Int64List(value=ids)),
+    }
+    if name is not None:
+        feature["name"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[name]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def build_parse_example(path: Path) -> list[Case]:
+    @tf.function(input_signature=[_spec([None], tf.string, "examples")])
+    def parse(examples):
+        parsed = tf.io.parse_example(examples, EXAMPLE_FEATURES)
+        return {
+            "x": parsed["x"],
+            "name": parsed["name"],
+            "ids": tf.sparse.to_dense(parsed["ids"], default_value=0),
+            "score": 2.0 * parsed["x"],
+        }
+
+    _save(path, {"serving_default": parse})
+    # The second example has no "name" (so it gets the default) and fewer ids (padded with 0).
+    examples = _strings(_example(1.5, [1, 2, 3], b"first"), _example(-2.0, [7]))
+    return [("serving_default", {"examples": examples})]
+
+
+# --- every dtype ---------------------------------------------------------------------------
+
+ALL_DTYPES = {
+    "f16": tf.float16,
+    "f32": tf.float32,
+    "f64": tf.float64,
+    "bf16": tf.bfloat16,
+    "i8": tf.int8,
+    "i16": tf.int16,
+    "i32": tf.int32,
+    "i64": tf.int64,
+    "u8": tf.uint8,
+    "u16": tf.uint16,
+    "u32": tf.uint32,
+    "u64": tf.uint64,
+    "b": tf.bool,
+    "c64": tf.complex64,
+    "c128": tf.complex128,
+    "s": tf.string,
+}
+
+
+def _touch(x: tf.Tensor) -> tf.Tensor:
+    """An op that keeps x's dtype but proves x was read (AddV2 covers every numeric dtype)."""
+    if x.dtype == tf.bool:
+        return tf.logical_not(x)
+    if x.dtype == tf.string:
+        return tf.strings.join([x, x])
+    return x + x
+
+
+def _random_values(dtype: tf.DType, n: int, rng: np.random.Generator) -> np.ndarray:
+    if dtype == tf.string:
+        return _strings(b"", "é", "ünïcødé, and longer than 22 bytes")[:n]
+    if dtype == tf.bool:
+        return np.array([True, False, True][:n])
+    if dtype == tf.bfloat16:
+        return rng.standard_normal(n).astype(ml_dtypes.bfloat16)
+    np_dtype = dtype.as_numpy_dtype
+    if dtype.is_complex:
+        return (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(np_dtype)
+    if dtype.is_floating:
+        return rng.standard_normal(n).astype(np_dtype)
+    info = np.iinfo(np_dtype)  # the whole range: overflow wraps the same way in TF and NumPy
+    return rng.integers(info.min, info.max, size=n, dtype=np_dtype, endpoint=True)
+
+
+def build_all_dtypes(path: Path) -> list[Case]:
+    @tf.function(input_signature=[{k: _spec([None], t, k) for k, t in ALL_DTYPES.items()}])
+    def serve(inputs):
+        return {f"o_{k}": _touch(v) for k, v in inputs.items()}
+
+    @tf.function(
+        input_signature=[_spec([], F32, "a"), _spec([], tf.int64, "b"), _spec([], tf.string, "c")]
+    )
+    def scalars(a, b, c):
+        return {"o_a": a * 2.0, "o_b": b + 1, "o_c": c}
+
+    _save(path, {"serving_default": serve, "scalars": scalars})
+    rng = _rng()
+    scalar_inputs = {
+        "a": np.array(1.25, np.float32),
+        "b": np.array(2**40, np.int64),
+        "c": _string("scalar ✓ with a NUL \0 inside"),
+    }
+    return [
+        ("serving_default", {k: _random_values(t, 3, rng) for k, t in ALL_DTYPES.items()}),
+        ("scalars", scalar_inputs),
+    ]
+
+
+def build_dynamic_shapes(path: Path) -> list[Case]:
+    @tf.function(input_signature=[_spec([None, None, 3], F32, "x"), _spec(None, F32, "z")])
+    def serve(x, z):
+        return {"y": tf.reduce_sum(x, axis=1), "w": z * 2.0}
+
+    _save(path, {"serving_default": serve})
+    rng = _rng()
+    shapes = [((2, 4, 3), (2, 2)), ((0, 5, 3), ()), ((3, 0, 3), (1, 2, 3))]
+    return [
+        (
+            "serving_default",
+            {
+                "x": rng.standard_normal(xs, dtype=np.float32),
+                "z": rng.standard_normal(zs, dtype=np.float32),
+            },
+        )
+        for xs, zs in shapes
+    ]
+
+
+MODELS: dict[str, Builder] = {
+    "add_one": build_add_one,
+    "tiny_add": build_tiny_add,
+    "keras_mobilenet": build_keras_mobilenet,
+    "module_no_signatures": build_module_no_signatures,
+    "module_with_signature": build_module_with_signature,
+    "multiple_signatures": build_multiple_signatures,
+    "stateful": build_stateful,
+    "control_flow": build_control_flow,
+    "parse_example": build_parse_example,
+    "all_dtypes": build_all_dtypes,
+    "dynamic_shapes": build_dynamic_shapes,
+    "add_one_big": build_add_one_big,
+}
+DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
+
+
+def build(outdir: Path, name: str) -> None:
+    model_dir, done = outdir / name, outdir / f"{name}.done"
+    done.unlink(missing_ok=True)
+    shutil.rmtree(model_dir, ignore_errors=True)
+    start = time.perf_counter()
+    tf.random.set_seed(SEED)
+    cases = MODELS[name](model_dir)
+    _write_cases(model_dir, cases, outdir / f"{name}.cases.npz")
+    done.touch()
+    print(f"{name}: {len(cases)} cases, {time.perf_counter() - start:.1f}s", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    outdir, names = Path(argv[0]), argv[1:] or DEFAULT_MODELS
+    unknown = sorted(set(names) - MODELS.keys())
+    if unknown:
+        print(
+            f"unknown model(s): {', '.join(unknown)}; known: {', '.join(MODELS)}", file=sys.stderr
+        )
+        return 2
+    tf.get_logger().setLevel("ERROR")
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        build(outdir, name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
