@@ -8,7 +8,6 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,7 @@ def zoo(request: pytest.FixtureRequest) -> Zoo:
 
 
 @pytest.fixture
-def run_python(tmp_path: Path) -> Iterator[Any]:
+def run_python(tmp_path: Path) -> Any:
     """Runs a Python snippet in a fresh interpreter; returns its stdout, fails on error."""
 
     def run(code: str, env: dict[str, str] | None = None) -> str:
@@ -79,7 +78,7 @@ def run_python(tmp_path: Path) -> Iterator[Any]:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    yield run
+    return run
 
 
 def assert_same(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
@@ -87,8 +86,8 @@ def assert_same(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
     if expected.dtype.kind in "fc" or expected.dtype == ml_dtypes.bfloat16:
-        np.testing.assert_allclose(actual.astype(np.complex128 if expected.dtype.kind == "c" else np.float64),
-                                   expected.astype(np.complex128 if expected.dtype.kind == "c" else np.float64),
+        wide = np.complex128 if expected.dtype.kind == "c" else np.float64
+        np.testing.assert_allclose(actual.astype(wide), expected.astype(wide),
                                    rtol=1e-5, atol=1e-6, err_msg=what)
     else:
         np.testing.assert_array_equal(actual, expected, err_msg=what)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from smrt import example
 from smrt.errors import InputTypeError, InvalidInputError
 

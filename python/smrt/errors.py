@@ -125,4 +125,6 @@ STATUS_ERRORS: dict[int, type[StatusError]] = {
 }
 """TF_Code value -> the class raised for it."""
 
-__all__ = [name for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, Error)]
+__all__ = [
+    name for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, Error)
+]

@@ -62,10 +62,13 @@ def _resolve_explicit(path: str | os.PathLike[str], origin: str) -> str:
         found = _in_directory(p)
         if found is None:
             raise LibraryNotFoundError(
-                f"{origin} names the directory '{p}', which holds none of {', '.join(_LIBRARY_NAMES)}"
+                f"{origin} names the directory '{p}', which holds none of "
+                + ", ".join(_LIBRARY_NAMES)
             )
         return str(found)
     if not p.exists():
+        if os.sep not in os.fspath(path):
+            return os.fspath(path)  # a bare file name: the dynamic loader's search path decides
         raise LibraryNotFoundError(f"{origin} names '{p}', which does not exist")
     return str(p)
 

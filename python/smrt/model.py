@@ -50,7 +50,7 @@ class Signature:
         return self.info.outputs
 
     def __call__(self, *args: Any, **inputs: Any) -> Outputs:
-        return self._call(*args, **inputs)  # type: ignore[no-any-return]
+        return self._call(*args, **inputs)
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{k}: {v.dtype}{list(v.shape) if v.shape is not None else '[...]'}"

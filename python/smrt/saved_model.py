@@ -85,10 +85,10 @@ def numpy_dtype(dtype: str) -> np.dtype[Any]:
         return np.dtype(object)
     if dtype == "bfloat16":
         try:
-            import ml_dtypes  # noqa: PLC0415 - optional, and only bfloat16 needs it
+            import ml_dtypes  # optional: only bfloat16 needs it
         except ImportError:
             raise InputTypeError("bfloat16 tensors need the ml_dtypes package") from None
-        return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(ml_dtypes.bfloat16)  # type: ignore[no-any-return]
     try:
         return np.dtype(dtype)
     except TypeError:

@@ -1,0 +1,56 @@
+"""smrt never imports TensorFlow's Python package, and inspect() never loads libtensorflow."""
+
+from __future__ import annotations
+
+from .conftest import Zoo
+
+
+def test_import_load_call_without_tensorflow_module(zoo: Zoo, run_python) -> None:
+    out = run_python(f"""
+import sys, numpy as np, smrt
+model = smrt.load({zoo.path("add_one")!r})
+y = model(np.ones((1, 2), np.float32))["y"]
+assert (y == 2).all()
+print(sorted(m for m in sys.modules if m == "tensorflow" or m.startswith("tensorflow.")))
+""")
+    assert out.strip() == "[]"
+
+
+def test_inspect_does_not_load_libtensorflow(zoo: Zoo, run_python) -> None:
+    out = run_python(f"""
+import smrt
+info = smrt.inspect({zoo.path("keras_mobilenet")!r})
+assert "serving_default" in info.meta_graph().signatures
+maps = open("/proc/self/maps").read()
+print(smrt.runtime_info(), "libtensorflow" in maps)
+""")
+    assert out.split() == ["None", "False"]
+
+
+def test_reuses_library_of_imported_tensorflow(zoo: Zoo, run_python) -> None:
+    # Two copies of TensorFlow's op registry in one process abort; smrt must share TF's.
+    out = run_python(f"""
+import numpy as np
+import tensorflow as tf
+import smrt
+model = smrt.load({zoo.path("add_one")!r})
+assert (model(np.ones((1, 2), np.float32))["y"] == 2).all()
+tf_model = tf.saved_model.load({zoo.path("add_one")!r})
+assert (tf_model.signatures["serving_default"](x=tf.ones((1, 2)))["y"].numpy() == 2).all()
+print(smrt.runtime_info().source)
+""")
+    assert out.strip() == "imported tensorflow"
+
+
+def test_tensorflow_imported_after_smrt_shares_the_library(zoo: Zoo, run_python) -> None:
+    out = run_python(f"""
+import numpy as np, smrt
+model = smrt.load({zoo.path("add_one")!r})
+import tensorflow as tf
+tf_model = tf.saved_model.load({zoo.path("add_one")!r})
+assert (tf_model.signatures["serving_default"](x=tf.ones((1, 2)))["y"].numpy() == 2).all()
+assert (model(np.ones((1, 2), np.float32))["y"] == 2).all()
+maps = {{line.split()[-1] for line in open("/proc/self/maps") if "libtensorflow_cc" in line}}
+print(len(maps))
+""")
+    assert out.strip() == "1"

@@ -1,0 +1,67 @@
+"""Finding libtensorflow: explicit path, environment variable, the wheel, and clear failures."""
+
+from __future__ import annotations
+
+from .conftest import Zoo
+
+
+def test_runtime_info_names_the_wheel_library(zoo: Zoo, run_python) -> None:
+    out = run_python(f"""
+import smrt
+assert smrt.runtime_info() is None
+smrt.load({zoo.path("add_one")!r})
+info = smrt.runtime_info()
+print(info.source, info.path.endswith("libtensorflow_cc.so.2"), info.version.count(".") >= 2)
+""")
+    assert out.split() == ["tensorflow", "wheel", "True", "True"]
+
+
+def test_explicit_directory_and_env_var(zoo: Zoo, run_python) -> None:
+    code = f"""
+import importlib.util, os, smrt
+tf_dir = list(importlib.util.find_spec("tensorflow").submodule_search_locations)[0]
+if os.environ.get("SMRT_LIBTENSORFLOW") == "dir":
+    os.environ["SMRT_LIBTENSORFLOW"] = tf_dir
+    smrt.load({zoo.path("add_one")!r})
+else:
+    smrt.load({zoo.path("add_one")!r}, library=tf_dir)
+print(smrt.runtime_info().source)
+"""
+    assert run_python(code).strip() == "explicit"
+    assert run_python(code, env={"SMRT_LIBTENSORFLOW": "dir"}).strip() == "environment"
+
+
+def test_missing_library_raises_with_install_hint(zoo: Zoo, run_python) -> None:
+    out = run_python(f"""
+import smrt
+try:
+    smrt.load({zoo.path("add_one")!r})
+except smrt.LibraryNotFoundError as e:
+    assert isinstance(e, ImportError)
+    print("SMRT_LIBTENSORFLOW" in str(e), "/nonexistent/libtensorflow.so.2" in str(e))
+""", env={"SMRT_LIBTENSORFLOW": "/nonexistent/libtensorflow.so.2"})
+    assert out.split() == ["True", "True"]
+
+
+def test_not_a_tensorflow_library(zoo: Zoo, run_python, tmp_path) -> None:
+    out = run_python(f"""
+import smrt
+try:
+    smrt.load({zoo.path("add_one")!r}, library="libm.so.6")
+except smrt.LibraryNotFoundError as e:
+    print("not a usable libtensorflow" in str(e) or "TF_" in str(e))
+""")
+    assert out.strip() == "True"
+
+
+def test_second_library_path_is_refused(zoo: Zoo, run_python) -> None:
+    out = run_python(f"""
+import os, smrt
+smrt.load({zoo.path("add_one")!r})
+other = os.path.join(os.path.dirname(smrt.runtime_info().path), "libtensorflow_framework.so.2")
+try:
+    smrt.load_library(other)
+except smrt.LibraryNotFoundError as e:
+    print("already loaded" in str(e))
+""")
+    assert out.strip() == "True"
