@@ -418,6 +418,32 @@ def build_dynamic_shapes(path: Path) -> list[Case]:
     ]
 
 
+def build_two_tag_sets(path: Path) -> list[Case]:
+    """A TF1-style SavedModel (tf.compat.v1 Builder) with MetaGraphs 'serve' and 'serve, gpu'.
+
+    Both take x float32 [None, 1] (tensor "x:0") and a variable w = 2: "serve" returns y = x @ w,
+    "serve, gpu" returns y = 3 * (x @ w). No cases: tf.saved_model.load picks one tag-set only,
+    so the tests check the values (2x and 6x) themselves.
+    """
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as sess:
+        x = v1.placeholder(F32, [None, 1], name="x")
+        w = v1.get_variable("w", initializer=tf.constant([[2.0]]))
+        y = tf.identity(tf.matmul(x, w), name="y")
+        y3 = tf.identity(3.0 * y, name="y3")
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(str(path))
+        predict = v1.saved_model.predict_signature_def
+        builder.add_meta_graph_and_variables(
+            sess, ["serve"], signature_def_map={"serving_default": predict({"x": x}, {"y": y})}
+        )
+        builder.add_meta_graph(
+            ["serve", "gpu"], signature_def_map={"serving_default": predict({"x": x}, {"y": y3})}
+        )
+        builder.save()
+    return []
+
+
 MODELS: dict[str, Builder] = {
     "add_one": build_add_one,
     "tiny_add": build_tiny_add,
@@ -430,6 +456,7 @@ MODELS: dict[str, Builder] = {
     "parse_example": build_parse_example,
     "all_dtypes": build_all_dtypes,
     "dynamic_shapes": build_dynamic_shapes,
+    "two_tag_sets": build_two_tag_sets,
     "add_one_big": build_add_one_big,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
