@@ -106,7 +106,9 @@ std::vector<int64_t> dims_of(PyArrayObject* array) {
 // must match exactly; Python scalars and lists convert if NumPy's same_kind casting allows.
 py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t index, PyArray_Descr* want) {
   if (PyArray_Check(value)) {
-    if (!PyArray_EquivTypes(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value)), want)) {
+    // By type number: byte order is not the dtype's business (the copy path swaps it), and
+    // int64/longlong are one type on LP64.
+    if (!PyArray_EquivTypenums(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value))->type_num, want->type_num)) {
       sig.throw_dtype_mismatch(index, describe_dtype(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value))));
     }
     return py::reinterpret_borrow<py::object>(value);
@@ -273,7 +275,7 @@ PyObject* to_numpy(Tensor tensor, const std::string& key, const std::vector<Shar
         Py_DECREF(array);
         return nullptr;
       }
-      Py_XSETREF(items[i], item);  // replaces the None NumPy filled in
+      Py_XSETREF(items[i], item);  // NumPy filled in NULL or None
     }
     return array;
   }

@@ -64,9 +64,16 @@ Tensor Tensor::allocate(DType dtype, const int64_t* dims, int rank) {
 
 Tensor Tensor::wrap(DType dtype, const int64_t* dims, int rank, void* data, std::size_t nbytes,
                     Deallocator deallocator, void* arg) {
+  // The deallocator runs exactly once, also when this throws.
   const std::size_t size = dtype_size(dtype);
-  const auto n = static_cast<std::size_t>(element_count(dims, rank));
-  if (size == 0 || nbytes != n * size) {
+  int64_t n = -1;
+  try {
+    n = element_count(dims, rank);
+  } catch (...) {
+    deallocator(data, nbytes, arg);
+    throw;
+  }
+  if (size == 0 || nbytes != static_cast<std::size_t>(n) * size) {
     deallocator(data, nbytes, arg);
     throw InvalidInputError("Tensor::wrap: " + std::to_string(nbytes) + " bytes do not hold " +
                             std::to_string(n) + " elements of " + std::string(dtype_name(dtype)));
