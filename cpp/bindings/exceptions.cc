@@ -1,6 +1,7 @@
 #include "exceptions.h"
 
 #include <map>
+#include <string_view>
 
 #include "smrt/errors.h"
 
@@ -40,7 +41,13 @@ void register_exceptions() {
     } catch (const Error& e) {
       auto& table = classes();
       auto it = table.find(e.code());
-      PyErr_SetString(it != table.end() ? it->second : table.at(ErrorCode::kUnknown), e.what());
+      PyObject* cls = it != table.end() ? it->second : table.at(ErrorCode::kUnknown);
+      // TensorFlow quotes input bytes and paths in its messages; they need not be UTF-8.
+      const std::string_view what = e.what();
+      PyObject* message = PyUnicode_DecodeUTF8(what.data(), static_cast<Py_ssize_t>(what.size()), "backslashreplace");
+      if (!message) return;  // the decoding error is set instead
+      PyErr_SetObject(cls, message);
+      Py_DECREF(message);
     }
   });
 }

@@ -125,7 +125,10 @@ py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t ind
     sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
   }
   PyArray_Descr* got = PyArray_DESCR(reinterpret_cast<PyArrayObject*>(natural.ptr()));
-  if (got->type_num == NPY_OBJECT || !PyArray_CanCastTypeTo(got, want, NPY_SAME_KIND_CASTING)) {
+  // Python ints infer int64, which same_kind will not cast to unsigned: allow integer to
+  // integer, as NumPy itself checks each value's range in the conversion below.
+  const bool int_to_int = PyTypeNum_ISINTEGER(got->type_num) && PyTypeNum_ISINTEGER(want->type_num);
+  if (got->type_num == NPY_OBJECT || !(int_to_int || PyArray_CanCastTypeTo(got, want, NPY_SAME_KIND_CASTING))) {
     sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + " of " + describe_dtype(got));
   }
   Py_INCREF(want);  // PyArray_FromAny steals it
@@ -173,12 +176,14 @@ Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, 
   return t;
 }
 
-// The UTF-8 (str) or raw (bytes) contents of one string element.
-std::string_view string_element(PyObject* item, const Signature& sig, std::size_t index, py::object& keep) {
+// The UTF-8 (str) or raw (bytes) contents of one string element; `keep` holds anything made
+// for it, so the view stays valid.
+std::string_view string_element(PyObject* item, const Signature& sig, std::size_t index,
+                                std::vector<py::object>& keep) {
   if (PyBytes_Check(item)) return {PyBytes_AS_STRING(item), static_cast<std::size_t>(PyBytes_GET_SIZE(item))};
   if (PyUnicode_Check(item)) {
     Py_ssize_t size = 0;
-    const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);
+    const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);  // cached in the str object
     if (!utf8) {
       PyErr_Clear();
       throw InputTypeError(input_label(sig, index) + " holds a str that is not valid Unicode");
@@ -186,60 +191,69 @@ std::string_view string_element(PyObject* item, const Signature& sig, std::size_
     return {utf8, static_cast<std::size_t>(size)};
   }
   if (PyByteArray_Check(item) || PyMemoryView_Check(item)) {
-    keep = py::bytes(py::reinterpret_borrow<py::object>(item));
-    return string_element(keep.ptr(), sig, index, keep);
+    keep.push_back(py::bytes(py::reinterpret_borrow<py::object>(item)));
+    return string_element(keep.back().ptr(), sig, index, keep);
   }
   sig.throw_dtype_mismatch(index, "an element of type " + std::string(Py_TYPE(item)->tp_name));
 }
 
-Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
-  // Bytes and str scalars are 0-d; anything else goes through NumPy to learn its shape.
-  py::object array_owner;
-  if (PyBytes_Check(value) || PyUnicode_Check(value)) {
-    array_owner = py::reinterpret_steal<py::object>(PyArray_FromAny(value, PyArray_DescrFromType(NPY_OBJECT), 0, 0, 0, nullptr));
-  } else {
-    array_owner = py::reinterpret_steal<py::object>(PyArray_FromAny(value, nullptr, 0, 0, 0, nullptr));
+// The bytes of every element of a NumPy S, U or object array, in C order.
+std::vector<std::string_view> string_elements(PyArrayObject* flat, const Signature& sig, std::size_t index,
+                                              std::vector<py::object>& keep) {
+  const int type = PyArray_TYPE(flat);
+  const char* data = static_cast<const char*>(PyArray_DATA(flat));
+  const auto itemsize = static_cast<std::size_t>(PyArray_ITEMSIZE(flat));
+  std::vector<std::string_view> out(static_cast<std::size_t>(PyArray_SIZE(flat)));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const char* item = data + i * itemsize;
+    if (type == NPY_STRING) {  // fixed-width bytes: NumPy drops trailing NULs, so do we
+      std::size_t size = itemsize;
+      while (size > 0 && item[size - 1] == '\0') --size;
+      out[i] = {item, size};
+    } else if (type == NPY_UNICODE) {  // fixed-width UCS4, trailing NULs dropped likewise
+      std::size_t chars = itemsize / 4;
+      const auto* ucs4 = reinterpret_cast<const Py_UCS4*>(item);
+      while (chars > 0 && ucs4[chars - 1] == 0) --chars;
+      keep.push_back(py::reinterpret_steal<py::object>(
+          PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ucs4, static_cast<Py_ssize_t>(chars))));
+      if (!keep.back()) throw py::error_already_set();
+      out[i] = string_element(keep.back().ptr(), sig, index, keep);
+    } else {
+      out[i] = string_element(*reinterpret_cast<PyObject* const*>(item), sig, index, keep);
+    }
   }
-  if (!array_owner) {
-    PyErr_Clear();
-    sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
+  return out;
+}
+
+Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
+  // Anything but an ndarray becomes an object array, so each element keeps its Python type:
+  // NumPy's own inference would turn [1, b"x"] into b"1", b"x" and strip bytes' trailing NULs.
+  py::object array_owner = py::reinterpret_borrow<py::object>(value);
+  if (!PyArray_Check(value)) {
+    array_owner = py::reinterpret_steal<py::object>(
+        PyArray_FromAny(value, PyArray_DescrFromType(NPY_OBJECT), 0, 0, 0, nullptr));
+    if (!array_owner) {
+      PyErr_Clear();
+      sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
+    }
   }
   auto* array = reinterpret_cast<PyArrayObject*>(array_owner.ptr());
   const int type = PyArray_TYPE(array);
   if (type != NPY_OBJECT && type != NPY_STRING && type != NPY_UNICODE) {
     sig.throw_dtype_mismatch(index, describe_dtype(PyArray_DESCR(array)));
   }
+  py::object contiguous = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(PyArray_GETCONTIGUOUS(array)));
+  if (!contiguous) throw py::error_already_set();
+  std::vector<py::object> keep;
+  // Element types are checked before the shape, so a wrong type is reported as one.
+  const std::vector<std::string_view> elements =
+      string_elements(reinterpret_cast<PyArrayObject*>(contiguous.ptr()), sig, index, keep);
   const std::vector<int64_t> dims = dims_of(array);
   const int rank = static_cast<int>(dims.size());
   sig.check_input(index, DType::kString, dims.data(), rank);
 
   Tensor t = Tensor::strings(dims.data(), rank);
-  py::object contiguous = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(PyArray_GETCONTIGUOUS(array)));
-  if (!contiguous) throw py::error_already_set();
-  auto* flat = reinterpret_cast<PyArrayObject*>(contiguous.ptr());
-  const char* data = static_cast<const char*>(PyArray_DATA(flat));
-  const auto itemsize = static_cast<std::size_t>(PyArray_ITEMSIZE(flat));
-  const npy_intp n = PyArray_SIZE(flat);
-  for (npy_intp i = 0; i < n; ++i) {
-    const char* item = data + static_cast<std::size_t>(i) * itemsize;
-    if (type == NPY_STRING) {  // fixed-width bytes: NumPy drops trailing NULs, so do we
-      std::size_t size = itemsize;
-      while (size > 0 && item[size - 1] == '\0') --size;
-      t.set_string(i, {item, size});
-    } else if (type == NPY_UNICODE) {  // fixed-width UCS4
-      std::size_t chars = itemsize / 4;
-      const auto* ucs4 = reinterpret_cast<const Py_UCS4*>(item);
-      while (chars > 0 && ucs4[chars - 1] == 0) --chars;
-      py::object str = py::reinterpret_steal<py::object>(
-          PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ucs4, static_cast<Py_ssize_t>(chars)));
-      if (!str) throw py::error_already_set();
-      py::object keep;
-      t.set_string(i, string_element(str.ptr(), sig, index, keep));
-    } else {
-      py::object keep;
-      t.set_string(i, string_element(*reinterpret_cast<PyObject* const*>(item), sig, index, keep));
-    }
-  }
+  for (std::size_t i = 0; i < elements.size(); ++i) t.set_string(static_cast<int64_t>(i), elements[i]);
   return t;
 }
 

@@ -80,7 +80,11 @@ class PySignature {
       }
       Py_ssize_t size = 0;
       const char* name = PyUnicode_AsUTF8AndSize(item.first.ptr(), &size);
-      if (!name) throw py::error_already_set();
+      if (!name) {  // lone surrogates: no input can have that name
+        PyErr_Clear();
+        throw InvalidInputError("signature '" + sig_.key() + "' has no input " +
+                                std::string(py::repr(item.first)) + "; its inputs are: " + input_list());
+      }
       const int index = sig_.input_index({name, static_cast<std::size_t>(size)});
       if (index < 0) {
         throw InvalidInputError("signature '" + sig_.key() + "' has no input '" + std::string(name, size) +
@@ -153,7 +157,6 @@ void register_model(py::module_& m) {
            py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
            py::arg("gpu_memory_fraction") = py::none(), py::arg("visible_devices") = "",
            py::arg("config_proto") = py::bytes())
-      .def_property_readonly("path", &Model::path)
       .def("meta_graph", [](const Model& model) { return meta_graph_to_python(model.meta_graph()); })
       .def("signature_keys", [](const Model& model) {
         std::vector<std::string> keys;

@@ -29,7 +29,7 @@ void read_map_entry(std::string_view entry, std::map<std::string, std::string_vi
   std::string key;
   std::string_view value;
   for_each_field(entry, [&](Reader& r) {
-    if (r.field() == 1) key = std::string(r.bytes());
+    if (r.field() == 1) key = std::string(r.utf8());
     else if (r.field() == 2) value = r.bytes();
     else r.skip();
   });
@@ -59,7 +59,7 @@ TensorSpec read_tensor_info(const std::string& key, std::string_view message) {
   spec.key = key;
   for_each_field(message, [&](Reader& r) {
     switch (r.field()) {
-      case 1: spec.tensor_name = std::string(r.bytes()); break;
+      case 1: spec.tensor_name = std::string(r.utf8()); break;
       case 2: spec.dtype = static_cast<DType>(r.int64()); break;
       case 3: read_shape(r.bytes(), spec); break;
       default: r.skip();
@@ -83,7 +83,7 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
     switch (r.field()) {
       case 1: read_map_entry(r.bytes(), inputs); break;
       case 2: read_map_entry(r.bytes(), outputs); break;
-      case 3: sig.method_name = std::string(r.bytes()); break;
+      case 3: sig.method_name = std::string(r.utf8()); break;
       default: r.skip();
     }
   });
@@ -98,7 +98,7 @@ MetaGraphInfo read_meta_graph(std::string_view message) {
   for_each_field(message, [&](Reader& r) {
     if (r.field() == 1) {
       for_each_field(r.bytes(), [&](Reader& info) {
-        if (info.field() == 4) meta.tags.emplace_back(info.bytes());
+        if (info.field() == 4) meta.tags.emplace_back(info.utf8());
         else info.skip();
       });
     } else if (r.field() == 5) {

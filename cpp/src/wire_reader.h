@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
 namespace smrt::wire {
@@ -50,6 +51,12 @@ class Reader {
     p_ += size;
     return out;
   }
+  // A proto3 `string` field: bytes() that must be valid UTF-8.
+  std::string_view utf8() {
+    const std::string_view s = bytes();
+    if (!valid_utf8(s)) fail("string field is not valid UTF-8");
+    return s;
+  }
   int64_t int64() {
     expect(kVarint);
     return static_cast<int64_t>(varint());
@@ -80,6 +87,28 @@ class Reader {
   }
 
  private:
+  static bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      std::size_t extra = 0;
+      uint32_t cp = 0, min = 0;
+      if (c < 0x80) { ++i; continue; }
+      if ((c & 0xe0) == 0xc0) { extra = 1; cp = c & 0x1f; min = 0x80; }
+      else if ((c & 0xf0) == 0xe0) { extra = 2; cp = c & 0x0f; min = 0x800; }
+      else if ((c & 0xf8) == 0xf0) { extra = 3; cp = c & 0x07; min = 0x10000; }
+      else return false;
+      if (extra >= s.size() - i) return false;
+      for (std::size_t k = 1; k <= extra; ++k) {
+        const auto cc = static_cast<unsigned char>(s[i + k]);
+        if ((cc & 0xc0) != 0x80) return false;
+        cp = cp << 6 | (cc & 0x3f);
+      }
+      if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+      i += extra + 1;
+    }
+    return true;
+  }
   void expect(WireType wanted) {
     if (type_ != wanted) fail("field has an unexpected wire type");
   }

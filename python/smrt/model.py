@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from .errors import SignatureNotFoundError
 from .library import load_library
 from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, meta_graph_info
 
@@ -66,11 +67,14 @@ class _Signatures(Mapping[str, Signature]):
         self._signatures = signatures
 
     def __getitem__(self, key: str) -> Signature:
-        try:
-            return self._signatures[key]
-        except KeyError:
-            self._native.signature(key)  # raises SignatureNotFoundError, saying why
-            raise
+        signature = self._signatures.get(key) if isinstance(key, str) else None
+        if signature is None:
+            if isinstance(key, str) and key.isprintable():
+                self._native.signature(key)  # raises SignatureNotFoundError, saying why
+            raise SignatureNotFoundError(
+                f"no callable signature {key!r}; the signatures are: {list(self._signatures)}"
+            )
+        return signature
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._signatures)
@@ -85,8 +89,10 @@ class _Signatures(Mapping[str, Signature]):
 class Model:
     """A SavedModel loaded into a TensorFlow session. Use :func:`smrt.load` to make one."""
 
-    def __init__(self, native: _core.Model, tags: tuple[str, ...]) -> None:
+    def __init__(self, native: _core.Model, path: str, tags: tuple[str, ...]) -> None:
         self._native = native
+        self.path = path
+        """The SavedModel directory."""
         self.tags = tags
         self.meta_graph: MetaGraphInfo = meta_graph_info(native.meta_graph())
         """Everything saved_model.pb says about the loaded MetaGraph."""
@@ -96,10 +102,6 @@ class Model:
         })
         """The callable signatures by key (``__saved_model_init_op`` is not one)."""
         self._default: Signature | None = None
-
-    @property
-    def path(self) -> str:
-        return self._native.path
 
     @property
     def closed(self) -> bool:
@@ -167,8 +169,9 @@ def load(
     if not isinstance(visible_devices, str):
         visible_devices = ",".join(str(int(d)) for d in visible_devices)
     load_library(library)
+    path = os.fspath(path)
     native = _core.Model(
-        os.fspath(path),
+        os.fsencode(path),
         list(tags),
         intra_op_threads=intra_op_threads,
         inter_op_threads=inter_op_threads,
@@ -177,4 +180,4 @@ def load(
         visible_devices=visible_devices,
         config_proto=bytes(config_proto),
     )
-    return Model(native, tags)
+    return Model(native, path, tags)

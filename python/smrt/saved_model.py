@@ -124,4 +124,5 @@ def inspect(path: str | os.PathLike[str]) -> SavedModelInfo:
     directory or file, and :class:`~smrt.errors.DataLossError` for a corrupt one.
     """
     path = os.fspath(path)
-    return SavedModelInfo(path, tuple(meta_graph_info(m) for m in _core.inspect(path)))
+    raw = _core.inspect(os.fsencode(path))  # bytes: any file name the OS allows
+    return SavedModelInfo(path, tuple(meta_graph_info(m) for m in raw))
