@@ -65,3 +65,21 @@ except smrt.LibraryNotFoundError as e:
     print("already loaded" in str(e))
 """)
     assert out.strip() == "True"
+
+
+def test_c_library_distribution_layout(zoo: Zoo, run_python, tmp_path) -> None:
+    # A TensorFlow C distribution is DIR/lib/libtensorflow.so.2 (+ its framework library);
+    # stand one up from the wheel's files and point smrt at DIR.
+    out = run_python(f"""
+import importlib.util, os, numpy as np, smrt
+wheel = list(importlib.util.find_spec("tensorflow").submodule_search_locations)[0]
+lib = os.path.join({str(tmp_path)!r}, "lib")
+os.makedirs(lib)
+os.symlink(os.path.join(wheel, "libtensorflow_cc.so.2"), os.path.join(lib, "libtensorflow.so.2"))
+os.symlink(os.path.join(wheel, "libtensorflow_framework.so.2"),
+           os.path.join(lib, "libtensorflow_framework.so.2"))
+model = smrt.load({zoo.path("add_one")!r}, library={str(tmp_path)!r})
+assert (model(np.ones((1, 2), np.float32))["y"] == 2).all()
+print(smrt.runtime_info().path == os.path.join(lib, "libtensorflow.so.2"))
+""")
+    assert out.strip() == "True"
