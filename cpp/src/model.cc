@@ -1,5 +1,6 @@
 #include "smrt/model.h"
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -30,11 +31,10 @@ class Session {
     api.TF_DeleteGraph(graph_);
     session_ = nullptr;
     graph_ = nullptr;
+    closed_.store(true, std::memory_order_release);
   }
-  bool closed() const {
-    std::shared_lock<std::shared_mutex> lock(mutex_);
-    return session_ == nullptr;
-  }
+  // Lock-free, so asking never waits behind a close() that waits for runs in flight.
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
 
   TF_Graph* graph() const { return graph_; }
   TF_Session* session() const { return session_; }
@@ -46,6 +46,7 @@ class Session {
   TF_Graph* graph_;
   std::string path_;
   mutable std::shared_mutex mutex_;
+  std::atomic<bool> closed_{false};
 };
 
 struct Signature::Endpoints {
