@@ -28,18 +28,20 @@ PYBIND11_MODULE(_core, m) {
     const smrt::runtime::Info info = smrt::runtime::info();
     return py::make_tuple(info.path, info.version);
   });
-  m.def("inspect", [](const std::string& dir) {
+  m.def("inspect", [](const std::string& dir, bool with_ops) {
     smrt::SavedModelInfo info;
     {
       py::gil_scoped_release release;
-      info = smrt::inspect(dir);
+      info = smrt::inspect(dir, with_ops);
     }
     py::list metas;
     for (const auto& meta : info.meta_graphs) metas.append(smrt::bindings::meta_graph_to_python(meta));
     return metas;
-  });
+  }, py::arg("dir"), py::arg("with_ops") = false);
   m.def("dtype_name", [](int code) { return std::string(smrt::dtype_name(static_cast<smrt::DType>(code))); });
-  m.def("dtype_enum_name", [](int code) { return std::string(smrt::dtype_enum_name(static_cast<smrt::DType>(code))); });
+  m.def("dtype_enum_name", [](const std::string& name) {
+    return std::string(smrt::dtype_enum_name(smrt::dtype_from_name(name)));
+  });
   m.def("aligned_handler", []() { return py::reinterpret_steal<py::object>(smrt::bindings::aligned_handler_capsule()); });
   m.def("set_handler", [](py::object handler) {
     PyObject* previous = PyDataMem_SetHandler(handler.ptr());

@@ -144,7 +144,8 @@ py::tuple meta_graph_to_python(const MetaGraphInfo& meta) {
   for (const SignatureInfo& sig : meta.signatures) {
     signatures.append(py::make_tuple(sig.key, sig.method_name, specs_to_python(sig.inputs), specs_to_python(sig.outputs)));
   }
-  return py::make_tuple(meta.tags, signatures);
+  py::object ops = meta.ops ? py::object(py::cast(*meta.ops)) : py::object(py::none());
+  return py::make_tuple(meta.tags, signatures, ops);
 }
 
 void register_model(py::module_& m) {

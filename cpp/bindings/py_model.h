@@ -7,7 +7,8 @@
 
 namespace smrt::bindings {
 
-// (tags, [(key, method_name, inputs, outputs)]) with specs (key, dtype, shape|None, tensor_name).
+// (tags, [(key, method_name, inputs, outputs)], ops|None) with specs
+// (key, dtype, shape|None, tensor_name).
 pybind11::tuple meta_graph_to_python(const MetaGraphInfo& meta);
 
 void register_model(pybind11::module_& m);

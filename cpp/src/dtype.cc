@@ -37,4 +37,11 @@ std::string_view dtype_name(DType dtype) noexcept { return lookup(dtype).name; }
 std::string_view dtype_enum_name(DType dtype) noexcept { return lookup(dtype).enum_name; }
 std::size_t dtype_size(DType dtype) noexcept { return lookup(dtype).size; }
 
+DType dtype_from_name(std::string_view name) noexcept {
+  for (int i = 1; i < kCount; ++i) {
+    if (kNames[i].name == name) return static_cast<DType>(i);
+  }
+  return DType::kInvalid;
+}
+
 }  // namespace smrt

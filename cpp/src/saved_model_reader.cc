@@ -92,7 +92,100 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
   return sig;
 }
 
-MetaGraphInfo read_meta_graph(std::string_view message) {
+// --- ops used by a GraphDef: GraphDef{node=1 NodeDef, library=2 FunctionDefLibrary{function=1
+// FunctionDef{signature=1 OpDef{name=1}, node_def=3 NodeDef}}}, NodeDef{op=2, attr=5 map<string,
+// AttrValue{func=10 NameAttrList{name=1}}>}. Mirrors tensorflow's meta_graph.ops_used_by_graph_def:
+// functions are followed when a node's op names one, or through (Stateful)PartitionedCall's "f".
+
+struct NodeOps {
+  std::string op;
+  std::string called;  // the "f" attr's function of a (Stateful)PartitionedCall
+};
+
+NodeOps read_node(std::string_view node) {
+  NodeOps out;
+  for_each_field(node, [&](Reader& r) {
+    if (r.field() == 2) {
+      out.op = std::string(r.utf8());
+    } else if (r.field() == 5) {
+      std::string key;
+      std::string_view value;
+      for_each_field(r.bytes(), [&](Reader& e) {
+        if (e.field() == 1) key = std::string(e.utf8());
+        else if (e.field() == 2) value = e.bytes();
+        else e.skip();
+      });
+      if (key != "f") return;
+      for_each_field(value, [&](Reader& a) {
+        if (a.field() != 10) return a.skip();
+        for_each_field(a.bytes(), [&](Reader& f) {
+          if (f.field() == 1) out.called = std::string(f.utf8());
+          else f.skip();
+        });
+      });
+    } else {
+      r.skip();
+    }
+  });
+  if (out.op != "PartitionedCall" && out.op != "StatefulPartitionedCall") out.called.clear();
+  return out;
+}
+
+std::vector<std::string> read_ops(std::string_view graph_def) {
+  std::vector<std::string_view> nodes;
+  std::map<std::string, std::vector<std::string_view>> functions;  // name -> its node_defs
+  for_each_field(graph_def, [&](Reader& r) {
+    if (r.field() == 1) {
+      nodes.push_back(r.bytes());
+    } else if (r.field() == 2) {
+      for_each_field(r.bytes(), [&](Reader& lib) {
+        if (lib.field() != 1) return lib.skip();
+        std::string name;
+        std::vector<std::string_view> body;
+        for_each_field(lib.bytes(), [&](Reader& f) {
+          if (f.field() == 1) {
+            for_each_field(f.bytes(), [&](Reader& sig) {
+              if (sig.field() == 1) name = std::string(sig.utf8());
+              else sig.skip();
+            });
+          } else if (f.field() == 3) {
+            body.push_back(f.bytes());
+          } else {
+            f.skip();
+          }
+        });
+        functions[name] = std::move(body);
+      });
+    } else {
+      r.skip();
+    }
+  });
+  std::set<std::string> used;
+  std::vector<const std::vector<std::string_view>*> pending;
+  auto mark = [&](const std::string& op) {
+    if (used.insert(op).second) {
+      if (auto f = functions.find(op); f != functions.end()) pending.push_back(&f->second);
+    }
+  };
+  auto visit = [&](std::string_view node) {
+    NodeOps n = read_node(node);
+    mark(n.op);
+    if (!n.called.empty()) mark(n.called);
+  };
+  for (std::string_view node : nodes) visit(node);
+  while (!pending.empty()) {
+    const auto* body = pending.back();
+    pending.pop_back();
+    for (std::string_view node : *body) visit(node);
+  }
+  std::vector<std::string> ops;
+  for (const auto& op : used) {
+    if (!functions.count(op)) ops.push_back(op);
+  }
+  return ops;  // std::set order: sorted
+}
+
+MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops) {
   MetaGraphInfo meta;
   std::map<std::string, std::string_view> signatures;
   for_each_field(message, [&](Reader& r) {
@@ -103,11 +196,14 @@ MetaGraphInfo read_meta_graph(std::string_view message) {
       });
     } else if (r.field() == 5) {
       read_map_entry(r.bytes(), signatures);
+    } else if (r.field() == 2 && with_ops) {
+      meta.ops = read_ops(r.bytes());
     } else {
       r.skip();  // graph_def, saver_def, collection_def, object_graph_def, asset_file_def
     }
   });
   for (const auto& [key, value] : signatures) meta.signatures.push_back(read_signature(key, value));
+  if (with_ops && !meta.ops) meta.ops.emplace();  // a MetaGraph without a graph uses no ops
   return meta;
 }
 
@@ -154,12 +250,12 @@ const MetaGraphInfo& SavedModelInfo::meta_graph(const std::vector<std::string>& 
                                               join_tags(tags) + "'; its tag-sets are: " + available);
 }
 
-SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin) {
+SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops) {
   SavedModelInfo info;
   if (bytes.empty()) throw StatusError(ErrorCode::kDataLoss, origin + " is empty");
   try {
     for_each_field(bytes, [&](Reader& r) {
-      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes()));
+      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops));
       else r.skip();
     });
   } catch (const wire::WireError& e) {
@@ -171,7 +267,7 @@ SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& orig
   return info;
 }
 
-SavedModelInfo inspect(const std::string& dir) {
+SavedModelInfo inspect(const std::string& dir, bool with_ops) {
   const fs::path path(dir);
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ModelNotFoundError("SavedModel directory '" + dir + "' does not exist");
@@ -189,7 +285,7 @@ SavedModelInfo inspect(const std::string& dir) {
   if (size < 0 || !file.seekg(0) || !file.read(contents.data(), size)) {
     throw StatusError(ErrorCode::kPermissionDenied, "cannot read '" + pb.string() + "'");
   }
-  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'");
+  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'", with_ops);
   info.path = dir;
   return info;
 }

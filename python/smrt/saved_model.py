@@ -31,6 +31,11 @@ class TensorSpec:
     """The graph tensor, e.g. ``"serving_default_x:0"``."""
 
     @property
+    def dtype_enum(self) -> str:
+        """The DataType enum name saved_model_cli prints, e.g. ``"DT_FLOAT"``."""
+        return _core.dtype_enum_name(self.dtype)
+
+    @property
     def numpy_dtype(self) -> np.dtype[Any]:
         """The NumPy dtype smrt feeds and returns for it (``object`` for strings)."""
         return numpy_dtype(self.dtype)
@@ -52,6 +57,9 @@ class MetaGraphInfo:
 
     tags: tuple[str, ...]
     signatures: Mapping[str, SignatureInfo]
+    ops: tuple[str, ...] | None = None
+    """The ops the graph uses, sorted (as ``saved_model_cli --list_ops`` counts them); None
+    unless :func:`inspect` was asked for them."""
 
 
 @dataclass(frozen=True)
@@ -110,19 +118,23 @@ def signature_info(raw: tuple[str, str, list[Any], list[Any]]) -> SignatureInfo:
     )
 
 
-def meta_graph_info(raw: tuple[list[str], list[Any]]) -> MetaGraphInfo:
-    tags, signatures = raw
+def meta_graph_info(raw: tuple[list[str], list[Any], list[str] | None]) -> MetaGraphInfo:
+    tags, signatures, ops = raw
     return MetaGraphInfo(
-        tuple(tags), MappingProxyType({s[0]: signature_info(s) for s in signatures})
+        tuple(tags),
+        MappingProxyType({s[0]: signature_info(s) for s in signatures}),
+        None if ops is None else tuple(ops),
     )
 
 
-def inspect(path: str | os.PathLike[str]) -> SavedModelInfo:
+def inspect(path: str | os.PathLike[str], *, ops: bool = False) -> SavedModelInfo:
     """Read a SavedModel's tag-sets and signatures from its saved_model.pb.
 
-    Does not load libtensorflow. Raises :class:`~smrt.errors.ModelNotFoundError` for a missing
-    directory or file, and :class:`~smrt.errors.DataLossError` for a corrupt one.
+    With ``ops=True`` each MetaGraph also lists the ops its graph uses (a little slower: the
+    whole graph is read). Does not load libtensorflow. Raises
+    :class:`~smrt.errors.ModelNotFoundError` for a missing directory or file, and
+    :class:`~smrt.errors.DataLossError` for a corrupt one.
     """
     path = os.fspath(path)
-    raw = _core.inspect(os.fsencode(path))  # bytes: any file name the OS allows
+    raw = _core.inspect(os.fsencode(path), ops)  # bytes: any file name the OS allows
     return SavedModelInfo(path, tuple(meta_graph_info(m) for m in raw))

@@ -40,6 +40,8 @@ enum class DType : int {
 std::string_view dtype_name(DType dtype) noexcept;
 // The DataType enum name saved_model_cli prints ("DT_FLOAT", "DT_STRING", ...).
 std::string_view dtype_enum_name(DType dtype) noexcept;
+// The DType with TensorFlow's Python name `name`; kInvalid if there is none.
+DType dtype_from_name(std::string_view name) noexcept;
 // Bytes per element; 0 for string, resource, variant and unknown types.
 std::size_t dtype_size(DType dtype) noexcept;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,9 @@ struct SignatureInfo {
 struct MetaGraphInfo {
   std::vector<std::string> tags;           // as stored
   std::vector<SignatureInfo> signatures;   // sorted by key
+  // The ops the graph uses, sorted, as saved_model_cli --list_ops counts them (graph nodes and
+  // the functions they call); filled only when inspect() is asked for them.
+  std::optional<std::vector<std::string>> ops;
   // The signature with this key, or nullptr.
   const SignatureInfo* find_signature(std::string_view key) const noexcept;
   // Same tags, ignoring order and repeats.
@@ -45,10 +49,10 @@ struct SavedModelInfo {
 
 // Reads `dir`/saved_model.pb. Throws ModelNotFoundError if the directory or file is missing,
 // and a DataLoss StatusError if the file is empty, truncated or not a SavedModel.
-SavedModelInfo inspect(const std::string& dir);
+SavedModelInfo inspect(const std::string& dir, bool with_ops = false);
 
 // Decodes the bytes of a saved_model.pb; `origin` names it in error messages. Never reads
 // out of bounds, whatever the bytes (it is fuzzed).
-SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin);
+SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops = false);
 
 }  // namespace smrt

@@ -1,0 +1,54 @@
+"""The ``smrt`` command: a faster, safer drop-in for ``saved_model_cli``.
+
+Subcommands take saved_model_cli's flags (``--dir``, ``--tag_set``, ``--signature_def``...), so
+scripts can swap the command name. Each subcommand lives in its own module and registers itself
+through ``add_parser(subparsers)``, setting ``func`` to a function of the parsed arguments that
+returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from smrt.errors import Error
+from . import show
+from .errors import CliError
+
+SUBCOMMANDS = (show,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smrt",
+        description="Inspect and run TensorFlow SavedModels through libtensorflow's C API.",
+    )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when a command fails")
+    parser.add_argument("--version", action="version", version=_version())
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in SUBCOMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from smrt import __version__
+
+    return f"smrt {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code. Errors print one line on stderr."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (Error, CliError, OSError) as e:
+        if args.debug:
+            raise
+        print(f"smrt {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,42 @@
+"""What ``saved_model_cli show`` prints, for the CLI's golden tests.
+
+Usage: ``python3 tests/saved_model_cli_golden.py < requests.json > answers.json`` where the
+request is a list of ``[model_dir, flags]`` (flags as a dict: tag_set, signature_def, all,
+list_ops) and the answer is the list of printed texts. Runs saved_model_cli's own show() in
+this one process with its flags set per request, so TensorFlow is imported once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+with contextlib.redirect_stderr(io.StringIO()):
+    from absl import flags
+    from tensorflow.python.tools import saved_model_cli
+
+
+def show(model_dir: str, options: dict[str, object]) -> str:
+    flags.FLAGS.unparse_flags()
+    argv = ["saved_model_cli", "--dir", model_dir]
+    for name, value in options.items():
+        argv += [f"--{name}"] if value is True else [f"--{name}", str(value)]
+    flags.FLAGS(argv)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        saved_model_cli.show()
+    return out.getvalue()
+
+
+def main() -> None:
+    requests = json.load(sys.stdin)
+    json.dump([show(d, o) for d, o in requests], sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
