@@ -94,7 +94,8 @@ def test_show_errors_are_one_line(zoo: Zoo, capsys: pytest.CaptureFixture[str],
     full = ["show", "--dir", zoo.path("add_one"), *argv] if argv[0] != "--dir" else ["show", *argv]
     assert main(full) == 1
     err = capsys.readouterr().err
-    assert err.startswith("smrt show: error: ") and message in err
+    assert err.startswith("smrt show: error: ")
+    assert message in err
     assert err.count("\n") == 1
 
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from smrt.errors import Error
+
 from . import show
 from .errors import CliError
 

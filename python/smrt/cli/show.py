@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from smrt.saved_model import MetaGraphInfo, SavedModelInfo, SignatureInfo, TensorSpec, inspect
+
 from .errors import CliError
 
 
