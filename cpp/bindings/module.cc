@@ -19,10 +19,9 @@ PYBIND11_MODULE(_core, m) {
   smrt::bindings::register_exceptions();
   m.attr("__version__") = SMRT_VERSION;
 
-  m.def("load_library", [](const std::string& path) {
-    py::gil_scoped_release release;
-    smrt::runtime::load_library(path);
-  });
+  // Keeps the GIL: loading sets TF_CPP_MIN_LOG_LEVEL and briefly redirects stderr, which must
+  // not race with Python threads touching either. It happens once per process.
+  m.def("load_library", [](const std::string& path) { smrt::runtime::load_library(path); });
   m.def("runtime_info", []() -> py::object {
     if (!smrt::runtime::is_loaded()) return py::none();
     const smrt::runtime::Info info = smrt::runtime::info();

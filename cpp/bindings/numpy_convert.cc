@@ -15,25 +15,31 @@ namespace {
 constexpr std::uintptr_t kAlignment = 64;  // TF_TensorDefaultAlignment(): less-aligned data is copied
 constexpr int kNoNumpyType = -1;
 
-// ml_dtypes' bfloat16, the one TensorFlow itself uses; looked up on first need.
+// Clears a conversion failure the caller reports as an smrt error; KeyboardInterrupt,
+// MemoryError and anything else that is not an ordinary Exception propagates as it is.
+void clear_conversion_error() {
+  if (PyErr_ExceptionMatches(PyExc_MemoryError) || !PyErr_ExceptionMatches(PyExc_Exception)) {
+    throw py::error_already_set();
+  }
+  PyErr_Clear();
+}
+
+// ml_dtypes' bfloat16, the one TensorFlow itself uses; looked up on first need. Imported
+// under pybind11's GIL-safe once: a C++ static would deadlock two threads (the import
+// releases the GIL while the other thread waits on the static's guard holding it).
 PyArray_Descr* bfloat16_descr() {
-  static PyArray_Descr* descr = [] () -> PyArray_Descr* {
-    PyObject* module = PyImport_ImportModule("ml_dtypes");
-    if (!module) {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+  const py::object& descr = storage.call_once_and_store_result([]() -> py::object {
+    try {
+      py::object type = py::module_::import("ml_dtypes").attr("bfloat16");
+      PyArray_Descr* d = nullptr;
+      if (PyArray_DescrConverter(type.ptr(), &d)) return py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(d));
       PyErr_Clear();
-      return nullptr;
+    } catch (const py::error_already_set&) {
     }
-    PyObject* type = PyObject_GetAttrString(module, "bfloat16");
-    Py_DECREF(module);
-    PyArray_Descr* d = nullptr;
-    if (!type || !PyArray_DescrConverter(type, &d)) {
-      PyErr_Clear();
-      d = nullptr;
-    }
-    Py_XDECREF(type);
-    return d;  // kept for the life of the process
-  }();
-  return descr;
+    return py::none();
+  }).get_stored();
+  return descr.is_none() ? nullptr : reinterpret_cast<PyArray_Descr*>(descr.ptr());
 }
 
 int numpy_type(DType dtype) {
@@ -82,15 +88,6 @@ std::string input_label(const Signature& sig, std::size_t index) {
   return "input '" + spec_of(sig, index).key + "' of signature '" + sig.key() + "'";
 }
 
-// Drops the reference TensorFlow held to a caller's array. TensorFlow may free a tensor on
-// any thread, so take the GIL; at interpreter exit there is nothing left to release into.
-void release_array(void*, std::size_t, void* owner) {
-  if (!Py_IsInitialized()) return;
-  PyGILState_STATE state = PyGILState_Ensure();
-  Py_DECREF(static_cast<PyObject*>(owner));
-  PyGILState_Release(state);
-}
-
 void destroy_tensor_capsule(PyObject* capsule) {
   Tensor owned(static_cast<TF_Tensor*>(PyCapsule_GetPointer(capsule, "smrt.Tensor")));
 }
@@ -102,8 +99,23 @@ std::vector<int64_t> dims_of(PyArrayObject* array) {
   return dims;
 }
 
+// Throws unless every value of integer array `array` fits integer dtype `want`.
+void check_int_range(PyArrayObject* array, PyArray_Descr* want, const Signature& sig, std::size_t index) {
+  if (PyArray_SIZE(array) == 0) return;
+  py::handle values(reinterpret_cast<PyObject*>(array));
+  py::object info = py::module_::import("numpy").attr("iinfo")(py::handle(reinterpret_cast<PyObject*>(want)));
+  py::object lo = values.attr("min")(), hi = values.attr("max")();
+  if (lo < info.attr("min") || hi > info.attr("max")) {
+    throw InputTypeError(input_label(sig, index) + " expects " + describe_dtype(want) + ", whose range [" +
+                         std::string(py::str(info.attr("min"))) + ", " + std::string(py::str(info.attr("max"))) +
+                         "] does not hold the values given (" + std::string(py::str(lo)) + " to " +
+                         std::string(py::str(hi)) + ")");
+  }
+}
+
 // An ndarray of the signature's dtype for `value`. Arrays and NumPy scalars carry a dtype that
-// must match exactly; Python scalars and lists convert if NumPy's same_kind casting allows.
+// must match exactly; anything else (Python scalars, lists, objects with __array__) converts
+// if NumPy's same_kind casting allows, or if integers fit the integer dtype.
 py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t index, PyArray_Descr* want) {
   if (PyArray_Check(value)) {
     // By type number: byte order is not the dtype's business (the copy path swaps it), and
@@ -121,27 +133,26 @@ py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t ind
   // Python scalars, lists, objects with __array__: check the kind NumPy infers, then convert.
   py::object natural = py::reinterpret_steal<py::object>(PyArray_FromAny(value, nullptr, 0, 0, 0, nullptr));
   if (!natural) {
-    PyErr_Clear();
+    clear_conversion_error();
     sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
   }
-  PyArray_Descr* got = PyArray_DESCR(reinterpret_cast<PyArrayObject*>(natural.ptr()));
-  // Python ints infer int64, which same_kind will not cast to unsigned: allow integer to
-  // integer, as NumPy itself checks each value's range in the conversion below.
+  auto* natural_array = reinterpret_cast<PyArrayObject*>(natural.ptr());
+  PyArray_Descr* got = PyArray_DESCR(natural_array);
+  // Python ints infer int64, which same_kind will not cast to unsigned: allow any integer to
+  // integer conversion whose values all fit (checked below; NumPy's cast would wrap).
   const bool int_to_int = PyTypeNum_ISINTEGER(got->type_num) && PyTypeNum_ISINTEGER(want->type_num);
   if (got->type_num == NPY_OBJECT || !(int_to_int || PyArray_CanCastTypeTo(got, want, NPY_SAME_KIND_CASTING))) {
     sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + " of " + describe_dtype(got));
   }
-  Py_INCREF(want);  // PyArray_FromAny steals it
+  if (int_to_int && !PyArray_EquivTypenums(got->type_num, want->type_num)) check_int_range(natural_array, want, sig, index);
+  Py_INCREF(want);  // PyArray_FromArray steals it
   py::object converted = py::reinterpret_steal<py::object>(
-      PyArray_FromAny(value, want, 0, 0, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST, nullptr));
-  if (!converted) {
-    const std::string why = py::error_already_set().what();
-    throw InputTypeError(input_label(sig, index) + " cannot hold the value given: " + why);
-  }
+      PyArray_FromArray(natural_array, want, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST));
+  if (!converted) throw py::error_already_set();
   return converted;
 }
 
-Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, std::vector<SharedRange>& shared) {
+Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans) {
   const TensorSpec& spec = spec_of(sig, index);
   py::object want_owner = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(numpy_descr(spec.dtype)));
   if (!want_owner) {
@@ -158,16 +169,18 @@ Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, 
 
   auto* data = static_cast<char*>(PyArray_DATA(array));
   const auto nbytes = static_cast<std::size_t>(PyArray_NBYTES(array));
-  const bool in_place = nbytes > 0 && PyArray_IS_C_CONTIGUOUS(array) && PyArray_ISNOTSWAPPED(array) &&
-                        reinterpret_cast<std::uintptr_t>(data) % kAlignment == 0;
-  if (in_place) {
-    Py_INCREF(array);  // TensorFlow's reference; release_array drops it
-    Tensor t = Tensor::wrap(spec.dtype, dims.data(), rank, data, nbytes, release_array, array);
-    shared.push_back({data, data + nbytes});
+  const bool flat = PyArray_IS_C_CONTIGUOUS(array) && PyArray_ISNOTSWAPPED(array);
+  if (loans && flat && nbytes > 0 && reinterpret_cast<std::uintptr_t>(data) % kAlignment == 0) {
+    return Tensor::wrap(spec.dtype, dims.data(), rank, data, nbytes, &Loans::give_back,
+                        loans->lend(reinterpret_cast<PyObject*>(array)));
+  }
+  // One copy, straight into TensorFlow's aligned buffer.
+  Tensor t = Tensor::allocate(spec.dtype, dims.data(), rank);
+  if (flat) {
+    if (nbytes > 0) std::memcpy(t.raw_data(), data, nbytes);
     return t;
   }
-  // One copy, straight into TensorFlow's aligned buffer (handles strides and byte order).
-  Tensor t = Tensor::allocate(spec.dtype, dims.data(), rank);
+  // Strided or byte-swapped: NumPy's copy handles both.
   std::vector<npy_intp> npy_dims(dims.begin(), dims.end());
   Py_INCREF(want);
   py::object view = py::reinterpret_steal<py::object>(PyArray_NewFromDescr(
@@ -185,14 +198,16 @@ std::string_view string_element(PyObject* item, const Signature& sig, std::size_
     Py_ssize_t size = 0;
     const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);  // cached in the str object
     if (!utf8) {
-      PyErr_Clear();
+      clear_conversion_error();
       throw InputTypeError(input_label(sig, index) + " holds a str that is not valid Unicode");
     }
     return {utf8, static_cast<std::size_t>(size)};
   }
   if (PyByteArray_Check(item) || PyMemoryView_Check(item)) {
-    keep.push_back(py::bytes(py::reinterpret_borrow<py::object>(item)));
-    return string_element(keep.back().ptr(), sig, index, keep);
+    PyObject* bytes = PyBytes_FromObject(item);
+    if (!bytes) throw py::error_already_set();
+    keep.push_back(py::reinterpret_steal<py::object>(bytes));
+    return string_element(bytes, sig, index, keep);
   }
   sig.throw_dtype_mismatch(index, "an element of type " + std::string(Py_TYPE(item)->tp_name));
 }
@@ -233,7 +248,7 @@ Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
     array_owner = py::reinterpret_steal<py::object>(
         PyArray_FromAny(value, PyArray_DescrFromType(NPY_OBJECT), 0, 0, 0, nullptr));
     if (!array_owner) {
-      PyErr_Clear();
+      clear_conversion_error();
       sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
     }
   }
@@ -257,21 +272,48 @@ Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
   return t;
 }
 
-bool overlaps(const char* data, std::size_t nbytes, const std::vector<SharedRange>& shared) {
-  for (const SharedRange& r : shared) {
-    if (data < r.end && r.begin < data + nbytes) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
-Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, std::vector<SharedRange>& shared) {
-  if (spec_of(sig, index).dtype == DType::kString) return string_tensor(value, sig, index);
-  return numeric_tensor(value, sig, index, shared);
+Loans::~Loans() {
+  for (Loan* loan : loans_) {
+    if (--loan->holders == 0) delete loan;
+  }
 }
 
-PyObject* to_numpy(Tensor tensor, const std::string& key, const std::vector<SharedRange>& shared) {
+Loans::Loan* Loans::lend(PyObject* array) {
+  loans_.reserve(loans_.size() + 1);  // so push_back below cannot throw after the INCREF
+  Py_INCREF(array);
+  auto* loan = new Loan{array};
+  loans_.push_back(loan);
+  return loan;
+}
+
+void Loans::give_back(void*, std::size_t, void* arg) {
+  auto* loan = static_cast<Loan*>(arg);
+  // TensorFlow may free a tensor on any thread, so take the GIL; at interpreter exit there is
+  // nothing left to release into.
+  if (Py_IsInitialized()) {
+    PyGILState_STATE state = PyGILState_Ensure();
+    Py_DECREF(loan->array);
+    PyGILState_Release(state);
+  }
+  loan->returned = true;
+  if (--loan->holders == 0) delete loan;
+}
+
+bool Loans::all_returned() const {
+  for (const Loan* loan : loans_) {
+    if (!loan->returned) return false;
+  }
+  return true;
+}
+
+Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans) {
+  if (spec_of(sig, index).dtype == DType::kString) return string_tensor(value, sig, index);
+  return numeric_tensor(value, sig, index, loans);
+}
+
+PyObject* to_numpy(Tensor tensor, const std::string& key) {
   const DType dtype = tensor.dtype();
   std::vector<npy_intp> dims(static_cast<std::size_t>(tensor.rank()));
   for (std::size_t i = 0; i < dims.size(); ++i) dims[i] = tensor.dim(static_cast<int>(i));
@@ -300,9 +342,16 @@ PyObject* to_numpy(Tensor tensor, const std::string& key, const std::vector<Shar
                          (dtype == DType::kBFloat16 ? ", which needs the ml_dtypes package (pip install ml_dtypes)"
                                                     : ", which NumPy cannot hold"));
   }
-  auto* data = static_cast<char*>(tensor.raw_data());
   const std::size_t nbytes = tensor.byte_size();
-  if (nbytes == 0 || data == nullptr) return PyArray_Empty(rank, dims.data(), descr, 0);
+  if (nbytes == 0 || tensor.raw_data() == nullptr) return PyArray_Empty(rank, dims.data(), descr, 0);
+  if (!tensor.sole_owner()) {
+    // TensorFlow still holds this buffer (a graph constant, a variable, the caller's own input
+    // handed back by an identity): the caller gets a copy, never a window onto model state.
+    PyObject* copy = PyArray_Empty(rank, dims.data(), descr, 0);
+    if (copy) std::memcpy(PyArray_DATA(reinterpret_cast<PyArrayObject*>(copy)), tensor.raw_data(), nbytes);
+    return copy;
+  }
+  auto* data = static_cast<char*>(tensor.raw_data());  // sole_owner() may have moved the handle
   // A view of TensorFlow's buffer; the capsule deletes the TF_Tensor with the last view.
   PyObject* capsule = PyCapsule_New(tensor.get(), "smrt.Tensor", destroy_tensor_capsule);
   if (!capsule) {
@@ -318,13 +367,6 @@ PyObject* to_numpy(Tensor tensor, const std::string& key, const std::vector<Shar
   if (PyArray_SetBaseObject(reinterpret_cast<PyArrayObject*>(array), capsule) < 0) {  // steals capsule
     Py_DECREF(array);
     return nullptr;
-  }
-  // An op like tf.identity can hand back the caller's own input buffer: give the caller a copy
-  // rather than an output that writes through to their input.
-  if (overlaps(data, nbytes, shared)) {
-    PyObject* copy = PyArray_NewCopy(reinterpret_cast<PyArrayObject*>(array), NPY_CORDER);
-    Py_DECREF(array);
-    return copy;
   }
   return array;
 }

@@ -4,24 +4,51 @@
 
 #include <Python.h>
 
+#include <atomic>
+#include <string>
 #include <vector>
 
 #include "smrt/model.h"
 
 namespace smrt::bindings {
 
-// Memory an input shares with the caller, so an output aliasing it can be copied instead.
-struct SharedRange {
-  const char* begin;
-  const char* end;
+// The caller's arrays one call lends TensorFlow without a copy. TensorFlow hands each back
+// (drops its reference, through the tensor's deallocator) when it is done with it, which is
+// normally when the call's input tensors are destroyed. An array it keeps past that, e.g.
+// because a signature assigned the input to a variable, now backs model state.
+class Loans {
+ public:
+  struct Loan {
+    PyObject* array;
+    std::atomic<bool> returned{false};
+    std::atomic<int> holders{2};  // TensorFlow's deallocator and this Loans
+  };
+  Loans() = default;
+  Loans(const Loans&) = delete;
+  Loans& operator=(const Loans&) = delete;
+  ~Loans();
+
+  // Records `array` as lent (taking a reference TensorFlow's deallocator drops); returns the
+  // deallocator argument.
+  Loan* lend(PyObject* array);
+  // The TF_NewTensor deallocator for a Loan.
+  static void give_back(void* data, std::size_t nbytes, void* loan);
+  // False if TensorFlow still holds any lent array.
+  bool all_returned() const;
+
+ private:
+  std::vector<Loan*> loans_;
 };
 
 // Converts `value` for input `index` of `sig`, checking dtype and shape first (smrt errors).
-// Appends to `shared` the caller's memory that TensorFlow now reads in place.
-Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, std::vector<SharedRange>& shared);
+// With `loans`, an aligned C-contiguous array is lent to TensorFlow in place; without, or for
+// any other input, it is copied once.
+Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans);
 
-// A new NumPy array for `tensor` (a view of its buffer, or bytes objects for strings). `key`
-// names it in errors. Returns nullptr with a Python error set on failure.
-PyObject* to_numpy(Tensor tensor, const std::string& key, const std::vector<SharedRange>& shared);
+// A new NumPy array for output `tensor`: a view of its buffer when TensorFlow holds no other
+// reference to it, else a copy (a graph constant or a variable must not be written through);
+// bytes objects for strings. `key` names it in errors. Returns nullptr with a Python error set
+// on failure.
+PyObject* to_numpy(Tensor tensor, const std::string& key);
 
 }  // namespace smrt::bindings

@@ -2,6 +2,8 @@
 
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <memory>
 #include <optional>
 
 #include "numpy_convert.h"
@@ -37,12 +39,13 @@ class PySignature {
 
   py::dict call(const py::args& args, const py::kwargs& kwargs) const {
     const std::size_t n_in = sig_.inputs().size();
-    std::vector<PyObject*> values(n_in, nullptr);
+    // Owned references: converting one input can run Python code that drops another.
+    std::vector<py::object> values(n_in);
     if (args.size() > 1) fail_positional(args.size());
     if (args.size() == 1) {
-      PyObject* arg = args[0].ptr();
-      if (PyDict_Check(arg)) {
-        assign_named(py::reinterpret_borrow<py::dict>(arg), values);
+      py::object arg = args[0];
+      if (PyDict_Check(arg.ptr())) {
+        assign_named(arg.cast<py::dict>(), values);
       } else if (n_in == 1) {
         values[0] = arg;
       } else {
@@ -52,27 +55,42 @@ class PySignature {
     assign_named(kwargs, values);
     check_missing(values);
 
-    std::vector<SharedRange> shared;
-    std::vector<Tensor> inputs(n_in);
-    for (std::size_t i = 0; i < n_in; ++i) inputs[i] = to_tensor(values[i], sig_, i, shared);
-    std::vector<Tensor> outputs(output_keys_.size());
-    {
-      py::gil_scoped_release release;
-      sig_.run(inputs.data(), outputs.data());
-    }
     py::dict result;
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-      PyObject* array = to_numpy(std::move(outputs[i]), sig_.outputs()[i].key, shared);
-      if (!array) throw py::error_already_set();
-      result[output_keys_[i]] = py::reinterpret_steal<py::object>(array);
-    }
+    Loans loans;  // declared before the inputs: it must outlive them
+    {
+      std::vector<Tensor> inputs(n_in);
+      Loans* lend = lend_inputs_->load(std::memory_order_relaxed) ? &loans : nullptr;
+      for (std::size_t i = 0; i < n_in; ++i) inputs[i] = to_tensor(values[i].ptr(), sig_, i, lend);
+      std::vector<Tensor> outputs(output_keys_.size());
+      {
+        py::gil_scoped_release release;
+        sig_.run(inputs.data(), outputs.data());
+      }
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        PyObject* array = to_numpy(std::move(outputs[i]), sig_.outputs()[i].key);
+        if (!array) throw py::error_already_set();
+        result[output_keys_[i]] = py::reinterpret_steal<py::object>(array);
+      }
+    }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
+    if (!loans.all_returned()) stop_lending();
     return result;
   }
 
   const Signature& signature() const { return sig_; }
 
  private:
-  void assign_named(const py::dict& named, std::vector<PyObject*>& values) const {
+  // TensorFlow kept an input buffer past the call (say, a signature assigned it to a variable):
+  // the model state now lives in the caller's array. Tell them, and copy from now on.
+  void stop_lending() const {
+    lend_inputs_->store(false);
+    const std::string message =
+        "signature '" + sig_.key() + "' kept a reference to an input array after the call (for example, it "
+        "assigned the input to a variable), so the model now shares that array's memory: do not modify it. "
+        "smrt copies this signature's inputs from now on.";
+    if (PyErr_WarnEx(PyExc_RuntimeWarning, message.c_str(), 1) < 0) throw py::error_already_set();
+  }
+
+  void assign_named(const py::dict& named, std::vector<py::object>& values) const {
     for (auto item : named) {
       if (!PyUnicode_Check(item.first.ptr())) {
         throw InvalidInputError("input names of signature '" + sig_.key() + "' must be str, got " +
@@ -93,11 +111,11 @@ class PySignature {
       if (values[index]) {
         throw InvalidInputError("input '" + std::string(name, size) + "' of signature '" + sig_.key() + "' is given twice");
       }
-      values[index] = item.second.ptr();
+      values[index] = py::reinterpret_borrow<py::object>(item.second);
     }
   }
 
-  void check_missing(const std::vector<PyObject*>& values) const {
+  void check_missing(const std::vector<py::object>& values) const {
     std::string missing;
     for (std::size_t i = 0; i < values.size(); ++i) {
       if (!values[i]) missing += (missing.empty() ? "'" : ", '") + sig_.inputs()[i].key + "'";
@@ -120,6 +138,8 @@ class PySignature {
   py::object model_;
   const Signature& sig_;
   std::vector<py::str> output_keys_;
+  // Whether aligned inputs are lent to TensorFlow in place; cleared for good once it keeps one.
+  std::unique_ptr<std::atomic<bool>> lend_inputs_ = std::make_unique<std::atomic<bool>>(true);
 };
 
 Model load_model(const std::string& path, const std::vector<std::string>& tags, int intra_op_threads,

@@ -22,6 +22,8 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   void close() {
+    // Refuse new runs first: readers may keep a glibc rwlock forever, starving the writer.
+    closed_.store(true, std::memory_order_release);
     std::unique_lock<std::shared_mutex> lock(mutex_);
     if (!session_) return;
     const auto& api = tf::api();
@@ -31,9 +33,9 @@ class Session {
     api.TF_DeleteGraph(graph_);
     session_ = nullptr;
     graph_ = nullptr;
-    closed_.store(true, std::memory_order_release);
   }
-  // Lock-free, so asking never waits behind a close() that waits for runs in flight.
+  // True from the moment close() starts. Lock-free, so asking never waits behind a close()
+  // that waits for runs in flight.
   bool closed() const { return closed_.load(std::memory_order_acquire); }
 
   TF_Graph* graph() const { return graph_; }
@@ -58,6 +60,21 @@ namespace {
 
 constexpr char kInitOpKey[] = "__saved_model_init_op";
 
+// n value-initialized elements, on the stack when there are few: the call path allocates
+// nothing for signatures of ordinary size.
+template <class T, std::size_t N = 16>
+class StackArray {
+ public:
+  explicit StackArray(std::size_t n) : heap_(n > N ? n : 0), data_(n > N ? heap_.data() : small_) {}
+  T& operator[](std::size_t i) { return data_[i]; }
+  T* data() { return data_; }
+
+ private:
+  T small_[N] = {};
+  std::vector<T> heap_;
+  T* data_;
+};
+
 std::string shape_string(const int64_t* dims, int rank) {
   std::string s = "(";
   for (int i = 0; i < rank; ++i) {
@@ -79,11 +96,11 @@ std::string resolve(TF_Graph* graph, const TensorSpec& spec, TF_Output& out) {
   int index = 0;
   if (colon != std::string::npos) {
     op = name.substr(0, colon);
-    try {
-      index = std::stoi(name.substr(colon + 1));
-    } catch (const std::exception&) {
+    const std::string digits = name.substr(colon + 1);
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
       return "tensor name '" + name + "' of '" + spec.key + "' is malformed";
     }
+    index = std::stoi(digits);
   }
   const auto& api = tf::api();
   out.oper = api.TF_GraphOperationByName(graph, op.c_str());
@@ -107,6 +124,12 @@ struct SessionOptionsDeleter {
 };
 struct GraphDeleter {
   void operator()(TF_Graph* g) const { tf::api().TF_DeleteGraph(g); }
+};
+struct SessionDeleter {
+  void operator()(TF_Session* s) const {
+    tf::Status status;
+    tf::api().TF_DeleteSession(s, status.get());
+  }
 };
 
 }  // namespace
@@ -140,22 +163,21 @@ void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims,
 }
 
 void Signature::run(const Tensor* inputs, Tensor* outputs) const {
+  StackArray<const Tensor*> pointers(info_.inputs.size());
+  for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
+  run_pointers(pointers.data(), outputs);
+}
+
+void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs) const {
   const std::size_t n_in = info_.inputs.size(), n_out = info_.outputs.size();
-  constexpr std::size_t kSmall = 16;  // no heap allocation for signatures this size
-  TF_Tensor* in_small[kSmall];
-  TF_Tensor* out_small[kSmall] = {};
-  std::vector<TF_Tensor*> in_big(n_in > kSmall ? n_in : 0), out_big(n_out > kSmall ? n_out : 0);
-  TF_Tensor** in_values = n_in > kSmall ? in_big.data() : in_small;
-  TF_Tensor** out_values = n_out > kSmall ? out_big.data() : out_small;
+  StackArray<TF_Tensor*> in_values(n_in), out_values(n_out);
   for (std::size_t i = 0; i < n_in; ++i) {
-    const Tensor& t = inputs[i];
+    const Tensor& t = *inputs[i];
     if (!t) throw InvalidInputError("input '" + info_.inputs[i].key + "' of signature '" + info_.key + "' is an empty Tensor");
     const int rank = t.rank();
-    int64_t small_dims[8];
-    std::vector<int64_t> big_dims(rank > 8 ? rank : 0);
-    int64_t* dims = rank > 8 ? big_dims.data() : small_dims;
-    for (int d = 0; d < rank; ++d) dims[d] = t.dim(d);
-    check_input(i, t.dtype(), dims, rank);
+    StackArray<int64_t> dims(static_cast<std::size_t>(rank));
+    for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
+    check_input(i, t.dtype(), dims.data(), rank);
     in_values[i] = t.get();
   }
 
@@ -163,14 +185,14 @@ void Signature::run(const Tensor* inputs, Tensor* outputs) const {
   thread_local tf::Status status;
   {
     std::shared_lock<std::shared_mutex> lock(session_->mutex());
-    if (!session_->session()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
-    api.TF_SessionRun(session_->session(), nullptr, endpoints_->inputs.data(), in_values, static_cast<int>(n_in),
-                      endpoints_->outputs.data(), out_values, static_cast<int>(n_out), nullptr, 0, nullptr,
-                      status.get());
+    if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
+    api.TF_SessionRun(session_->session(), nullptr, endpoints_->inputs.data(), in_values.data(),
+                      static_cast<int>(n_in), endpoints_->outputs.data(), out_values.data(),
+                      static_cast<int>(n_out), nullptr, 0, nullptr, status.get());
   }
   // Adopt whatever TensorFlow returned before looking at the status, so nothing leaks.
   for (std::size_t i = 0; i < n_out; ++i) outputs[i] = Tensor(out_values[i]);
-  status.throw_if_error("running signature '" + info_.key + "'");
+  if (!status.ok()) status.throw_if_error("running signature '" + info_.key + "'");
 }
 
 std::map<std::string, Tensor> Signature::run(const std::map<std::string, Tensor>& inputs) const {
@@ -184,19 +206,11 @@ std::map<std::string, Tensor> Signature::run(const std::map<std::string, Tensor>
     }
     ordered[static_cast<std::size_t>(i)] = &tensor;
   }
-  std::vector<Tensor> in(info_.inputs.size());
   for (std::size_t i = 0; i < ordered.size(); ++i) {
     if (!ordered[i]) throw InvalidInputError("missing input '" + info_.inputs[i].key + "' of signature '" + info_.key + "'");
-    in[i] = Tensor(ordered[i]->get());  // borrowed for the call; released below, never deleted here
   }
   std::vector<Tensor> out(info_.outputs.size());
-  try {
-    run(in.data(), out.data());
-  } catch (...) {
-    for (auto& t : in) t.release();
-    throw;
-  }
-  for (auto& t : in) t.release();
+  run_pointers(ordered.data(), out.data());
   std::map<std::string, Tensor> result;
   for (std::size_t i = 0; i < out.size(); ++i) result.emplace(info_.outputs[i].key, std::move(out[i]));
   return result;
@@ -219,15 +233,17 @@ Model Model::load(const std::string& dir, const std::vector<std::string>& tags, 
   std::unique_ptr<TF_Graph, GraphDeleter> graph(api.TF_NewGraph());
   std::vector<const char*> tag_ptrs;
   for (const auto& tag : tags) tag_ptrs.push_back(tag.c_str());
-  TF_Session* session = api.TF_LoadSessionFromSavedModel(session_options.get(), nullptr, dir.c_str(), tag_ptrs.data(),
-                                                         static_cast<int>(tag_ptrs.size()), graph.get(), nullptr,
-                                                         status.get());
+  std::unique_ptr<TF_Session, SessionDeleter> session(api.TF_LoadSessionFromSavedModel(
+      session_options.get(), nullptr, dir.c_str(), tag_ptrs.data(), static_cast<int>(tag_ptrs.size()), graph.get(),
+      nullptr, status.get()));
   status.throw_if_error("loading the SavedModel at '" + dir + "'");
 
   Model model;
   model.path_ = dir;
   model.meta_graph_ = meta;
-  model.session_ = std::make_shared<Session>(session, graph.release(), dir);
+  model.session_ = std::make_shared<Session>(session.get(), graph.get(), dir);
+  session.release();  // the Session owns both now
+  graph.release();
   for (const SignatureInfo& sig : model.meta_graph_.signatures) {
     if (sig.key == kInitOpKey) continue;
     auto endpoints = std::make_shared<Signature::Endpoints>();

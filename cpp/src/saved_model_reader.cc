@@ -2,6 +2,7 @@
 // signature_def=5} -> SignatureDef{inputs=1, outputs=2, method_name=3} -> TensorInfo{name=1,
 // dtype=2, tensor_shape=3{dim=2{size=1}, unknown_rank=3}}. Everything else is skipped.
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -219,7 +220,7 @@ std::string version_hint(const fs::path& dir) {
   long best = -1;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (!name.empty() && name.size() < 18 && std::all_of(name.begin(), name.end(), ::isdigit) &&
+    if (!name.empty() && name.size() < 18 && std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); }) &&
         fs::exists(entry.path() / "saved_model.pb", ec)) {
       best = std::max(best, std::stol(name));
     }
@@ -273,6 +274,9 @@ SavedModelInfo inspect(const std::string& dir, bool with_ops) {
   if (!fs::exists(path, ec)) throw ModelNotFoundError("SavedModel directory '" + dir + "' does not exist");
   if (!fs::is_directory(path, ec)) throw ModelNotFoundError("'" + dir + "' is not a SavedModel directory");
   const fs::path pb = path / "saved_model.pb";
+  if (fs::exists(pb, ec) && !fs::is_regular_file(pb, ec)) {
+    throw StatusError(ErrorCode::kDataLoss, "'" + pb.string() + "' is not a regular file");
+  }
   if (!fs::exists(pb, ec)) {
     if (fs::exists(path / "saved_model.pbtxt", ec)) {
       throw StatusError(ErrorCode::kUnimplemented, "'" + dir + "' holds a text-format saved_model.pbtxt; smrt reads the binary saved_model.pb only");

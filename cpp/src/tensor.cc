@@ -73,7 +73,8 @@ Tensor Tensor::wrap(DType dtype, const int64_t* dims, int rank, void* data, std:
     deallocator(data, nbytes, arg);
     throw;
   }
-  if (size == 0 || nbytes != static_cast<std::size_t>(n) * size) {
+  if (size == 0 || static_cast<uint64_t>(n) > std::numeric_limits<std::size_t>::max() / size ||
+      nbytes != static_cast<std::size_t>(n) * size) {
     deallocator(data, nbytes, arg);
     throw InvalidInputError("Tensor::wrap: " + std::to_string(nbytes) + " bytes do not hold " +
                             std::to_string(n) + " elements of " + std::string(dtype_name(dtype)));
@@ -87,7 +88,7 @@ Tensor Tensor::wrap(DType dtype, const int64_t* dims, int rank, void* data, std:
 
 Tensor Tensor::strings(const int64_t* dims, int rank) {
   const auto n = static_cast<std::size_t>(element_count(dims, rank));
-  if (n > std::numeric_limits<std::size_t>::max() / sizeof(TF_TString) - 1) {
+  if (n > (std::numeric_limits<std::size_t>::max() - kAlignment) / sizeof(TF_TString)) {
     throw InvalidInputError("string tensor is too large to allocate");
   }
   const std::size_t nbytes = n * sizeof(TF_TString);
@@ -112,6 +113,14 @@ Tensor Tensor::strings(const std::vector<int64_t>& shape, const std::vector<std:
   }
   for (std::size_t i = 0; i < values.size(); ++i) t.set_string(static_cast<int64_t>(i), values[i]);
   return t;
+}
+
+bool Tensor::sole_owner() {
+  // TF_TensorMaybeMove succeeds only for a buffer TensorFlow allocated and nobody else holds.
+  TF_Tensor* moved = tf::api().TF_TensorMaybeMove(tensor_);
+  if (!moved) return false;
+  tensor_ = moved;
+  return true;
 }
 
 DType Tensor::dtype() const { return static_cast<DType>(tf::api().TF_TensorType(tensor_)); }

@@ -39,6 +39,7 @@ struct Api {
     (int, const int64_t*, int, void*, size_t, void (*)(void*, size_t, void*), void*))             \
   X(TF_Tensor*, TF_AllocateTensor, (int, const int64_t*, int, size_t))                            \
   X(void, TF_DeleteTensor, (TF_Tensor*))                                                          \
+  X(TF_Tensor*, TF_TensorMaybeMove, (TF_Tensor*))                                                 \
   X(int, TF_TensorType, (const TF_Tensor*))                                                       \
   X(int, TF_NumDims, (const TF_Tensor*))                                                          \
   X(int64_t, TF_Dim, (const TF_Tensor*, int))                                                     \

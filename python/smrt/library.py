@@ -117,6 +117,8 @@ def load_library(path: str | os.PathLike[str] | None = None) -> RuntimeInfo:
         try:
             _core.load_library(candidate)
         except LibraryNotFoundError as e:
+            if already_loaded:
+                raise  # "another library is loaded": installing one would not help
             errors.append(str(e))
             continue
         if not already_loaded:

@@ -33,8 +33,10 @@ def aligned_allocation() -> Iterator[None]:
 
 
 def is_aligned(array: np.ndarray) -> bool:
-    """True if TensorFlow can take ``array`` without a copy: C-contiguous and 64-byte aligned."""
-    return bool(array.flags.c_contiguous) and array.ctypes.data % ALIGNMENT == 0
+    """True if TensorFlow can take ``array`` without a copy: C-contiguous, native byte order
+    and 64-byte aligned."""
+    return (bool(array.flags.c_contiguous) and array.dtype.isnative
+            and array.ctypes.data % ALIGNMENT == 0)
 
 
 def empty(shape: int | tuple[int, ...], dtype: DTypeLike = float) -> np.ndarray:
@@ -55,6 +57,6 @@ def aligned(array: ArrayLike, dtype: DTypeLike | None = None) -> np.ndarray:
     source: Any = np.asarray(array, dtype=dtype)
     if is_aligned(source):
         return source  # type: ignore[no-any-return]
-    out = empty(source.shape, source.dtype)
+    out = empty(source.shape, source.dtype.newbyteorder("="))
     np.copyto(out, source)
     return out

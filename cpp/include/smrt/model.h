@@ -52,6 +52,7 @@ class Signature {
  private:
   friend class Model;
   Signature(SignatureInfo info, std::shared_ptr<Session> session);
+  void run_pointers(const Tensor* const* inputs, Tensor* outputs) const;
   SignatureInfo info_;
   std::shared_ptr<Session> session_;
   struct Endpoints;

@@ -61,6 +61,10 @@ class Tensor {
   std::string_view string_at(int64_t index) const;
   void set_string(int64_t index, std::string_view value);
 
+  // True if this Tensor holds the only reference to a buffer TensorFlow allocated, so writing
+  // to it changes nothing else (an output can share a graph constant, a variable or an input).
+  bool sole_owner();
+
   TF_Tensor* get() const noexcept { return tensor_; }
   TF_Tensor* release() noexcept {
     TF_Tensor* t = tensor_;
