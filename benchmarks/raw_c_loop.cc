@@ -3,14 +3,20 @@
 // Build (no TensorFlow headers, no smrt library; libtensorflow is dlopen'ed at run time):
 //   g++ -O2 -std=c++17 -I cpp/src benchmarks/raw_c_loop.cc -ldl -o raw_c_loop
 // Run:
-//   raw_c_loop LIBTENSORFLOW SAVED_MODEL_DIR INPUT_TENSOR OUTPUT_TENSOR SHAPE ITERATIONS WARMUP
+//   raw_c_loop LIBTENSORFLOW SAVED_MODEL_DIR INPUT_TENSOR OUTPUT_TENSOR SHAPE ITERATIONS|- WARMUP
+//              [CONFIG_HEX]
 //   e.g. raw_c_loop .../libtensorflow_cc.so.2 models/tiny_add serving_default_x:0
 //        PartitionedCall:0 1,4 10000 1000
 //
-// Loads the SavedModel (tag "serve", default session options), feeds one float32 tensor of
+// Loads the SavedModel (tag "serve"; session options: default, or the serialized ConfigProto
+// given in hex as CONFIG_HEX, passed to TF_SetConfig), feeds one float32 tensor of
 // SHAPE filled with 1.0 (allocated once with TF_AllocateTensor), and times each of ITERATIONS
 // calls after WARMUP untimed ones. A timed call is TF_SessionRun plus TF_DeleteTensor of its
 // output. Prints one JSON line: {"iterations", "p50_us", "p99_us", "mean_us", "min_us"}.
+//
+// With ITERATIONS "-" it serves blocks instead (how run_core.py interleaves contenders): after
+// loading and WARMUP calls it prints {"ready": true}, then for each line "N W" read from stdin
+// runs W untimed and N timed calls and prints their JSON line, until end of input.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -63,6 +69,15 @@ TF_Output resolve(const Api& api, TF_Graph* graph, const std::string& name) {
   return {oper, index};
 }
 
+std::string parse_hex(const std::string& hex) {
+  if (hex.size() % 2 != 0) fail("CONFIG_HEX must have an even number of digits");
+  std::string bytes;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return bytes;
+}
+
 std::vector<int64_t> parse_shape(const std::string& text) {
   std::vector<int64_t> dims;
   std::size_t start = 0;
@@ -90,22 +105,45 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
+// Times `iterations` calls of `run_once`; prints their summary as one JSON line.
+template <class Fn>
+void time_block(Fn&& run_once, int iterations) {
+  std::vector<double> micros(static_cast<std::size_t>(iterations));
+  for (double& sample : micros) {
+    const auto start = std::chrono::steady_clock::now();
+    run_once();
+    sample = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  }
+  std::sort(micros.begin(), micros.end());
+  const double mean = std::accumulate(micros.begin(), micros.end(), 0.0) / micros.size();
+  std::printf(
+      "{\"iterations\": %d, \"p50_us\": %.3f, \"p99_us\": %.3f, \"mean_us\": %.3f, \"min_us\": %.3f}\n",
+      iterations, percentile(micros, 0.50), percentile(micros, 0.99), mean, micros.front());
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 8) {
+  if (argc != 8 && argc != 9) {
     std::fprintf(stderr,
                  "usage: %s LIBTENSORFLOW SAVED_MODEL_DIR INPUT_TENSOR OUTPUT_TENSOR SHAPE "
-                 "ITERATIONS WARMUP\n",
+                 "ITERATIONS|- WARMUP [CONFIG_HEX]\n",
                  argv[0]);
     return 2;
   }
   const Api api = load_api(argv[1]);
-  const int iterations = std::atoi(argv[6]), warmup = std::atoi(argv[7]);
-  if (iterations <= 0 || warmup < 0) fail("ITERATIONS must be > 0 and WARMUP >= 0");
+  const bool serve = std::string(argv[6]) == "-";
+  const int iterations = serve ? 0 : std::atoi(argv[6]), warmup = std::atoi(argv[7]);
+  if ((!serve && iterations <= 0) || warmup < 0) fail("ITERATIONS must be > 0 or -, WARMUP >= 0");
 
   TF_Status* status = api.TF_NewStatus();
   TF_SessionOptions* options = api.TF_NewSessionOptions();
+  if (argc == 9) {
+    const std::string config = parse_hex(argv[8]);
+    api.TF_SetConfig(options, config.data(), config.size(), status);
+    check(api, status, "CONFIG_HEX");
+  }
   TF_Graph* graph = api.TF_NewGraph();
   const char* tags[] = {"serve"};
   TF_Session* session =
@@ -125,18 +163,17 @@ int main(int argc, char** argv) {
   };
 
   for (int i = 0; i < warmup; ++i) run_once();
-  std::vector<double> micros(static_cast<std::size_t>(iterations));
-  for (double& sample : micros) {
-    const auto start = std::chrono::steady_clock::now();
-    run_once();
-    sample = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  if (!serve) {
+    time_block(run_once, iterations);
+  } else {
+    std::printf("{\"ready\": true}\n");
+    std::fflush(stdout);
+    int n = 0, w = 0;
+    while (std::scanf("%d %d", &n, &w) == 2 && n > 0 && w >= 0) {
+      for (int i = 0; i < w; ++i) run_once();
+      time_block(run_once, n);
+    }
   }
-
-  std::sort(micros.begin(), micros.end());
-  const double mean = std::accumulate(micros.begin(), micros.end(), 0.0) / micros.size();
-  std::printf(
-      "{\"iterations\": %d, \"p50_us\": %.3f, \"p99_us\": %.3f, \"mean_us\": %.3f, \"min_us\": %.3f}\n",
-      iterations, percentile(micros, 0.50), percentile(micros, 0.99), mean, micros.front());
 
   api.TF_DeleteTensor(input_value);
   api.TF_CloseSession(session, status);
