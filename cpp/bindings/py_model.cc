@@ -170,6 +170,10 @@ py::tuple meta_graph_to_python(const MetaGraphInfo& meta) {
 
 void register_model(py::module_& m) {
   py::class_<PySignature>(m, "Signature")
+      .def(py::init([](py::object model, const std::string& key) {
+             return PySignature(model, model.cast<const Model&>().signature(key));
+           }),
+           py::arg("model"), py::arg("key"))
       .def_property_readonly("key", [](const PySignature& s) { return s.signature().key(); })
       .def("__call__", &PySignature::call);
 

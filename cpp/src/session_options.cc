@@ -36,15 +36,14 @@ void put_bytes_field(std::string& out, int field, const std::string& value) {
 }  // namespace
 
 std::string SessionOptions::serialize() const {
-  if (intra_op_threads < 0 || inter_op_threads < 0) {
-    throw InvalidInputError("thread counts must be >= 0 (0 lets TensorFlow choose)");
-  }
+  if (intra_op_threads < 0) throw InvalidInputError("intra_op_threads must be >= 0 (0 lets TensorFlow choose)");
   if (gpu_memory_fraction && !(*gpu_memory_fraction > 0.0 && *gpu_memory_fraction <= 1.0)) {
     throw InvalidInputError("gpu_memory_fraction must be in (0, 1]");
   }
   std::string out = config_proto;
   if (intra_op_threads) put_varint_field(out, kIntraOpThreads, static_cast<uint64_t>(intra_op_threads));
-  if (inter_op_threads) put_varint_field(out, kInterOpThreads, static_cast<uint64_t>(inter_op_threads));
+  // Negative: run ops in the caller's thread. int32 fields encode negatives as 10-byte varints.
+  if (inter_op_threads) put_varint_field(out, kInterOpThreads, static_cast<uint64_t>(static_cast<int64_t>(inter_op_threads)));
   std::string gpu;
   if (gpu_memory_fraction) {
     put_tag(gpu, kGpuMemoryFraction, 1);

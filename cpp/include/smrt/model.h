@@ -17,7 +17,7 @@ namespace smrt {
 // serialized tensorflow.ConfigProto. The typed fields are applied after it, so they win.
 struct SessionOptions {
   int intra_op_threads = 0;  // 0: TensorFlow's default
-  int inter_op_threads = 0;
+  int inter_op_threads = 0;  // < 0: run ops in the calling thread (lowest latency for small graphs)
   std::optional<bool> gpu_memory_growth;
   std::optional<double> gpu_memory_fraction;
   std::string visible_devices;  // e.g. "0,1"; empty: all

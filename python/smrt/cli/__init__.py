@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from smrt.errors import Error
 
-from . import show
+from . import run, show
 from .errors import CliError
 
-SUBCOMMANDS = (show,)
+SUBCOMMANDS = (show, run)
 
 
 def build_parser() -> argparse.ArgumentParser:

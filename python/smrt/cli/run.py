@@ -1,0 +1,156 @@
+"""``smrt run``: feed inputs to a signature and print its outputs as ``saved_model_cli run`` does.
+
+Inputs come from ``--inputs`` (.npy/.npz files; pickles only with ``--allow_pickle``),
+``--input_exprs`` (Python literals and a few NumPy constructors, parsed and never evaluated:
+see :mod:`smrt.cli.input_exprs`) and ``--input_examples`` (lists of feature dicts, encoded as
+tf.Example). For the same key, examples win over exprs, which win over files. As with
+saved_model_cli, values are cast to the signature's dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+import smrt
+from smrt import example
+from smrt.saved_model import SignatureInfo
+
+from .errors import CliError
+from .input_exprs import evaluate
+from .show import tags_from_flag
+
+_FILE_WITH_KEY = re.compile(r"([^=]+)=([^\[\]]+)\[([^\[\]]+)\]$")
+_FILE = re.compile(r"([^=]+)=([^\[\]]+)$")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run a signature on inputs and print (or save) its outputs",
+        description="Run a SignatureDef, as `saved_model_cli run` does.",
+    )
+    parser.add_argument("--dir", required=True, help="the SavedModel directory")
+    parser.add_argument("--tag_set", required=True, help="the MetaGraph's tags, comma-separated")
+    parser.add_argument("--signature_def", required=True, help="the SignatureDef key to run")
+    parser.add_argument("--inputs", default="",
+                        help="'key=file.npy;key2=file.npz[name]': inputs from NumPy files")
+    parser.add_argument("--input_exprs", default="",
+                        help="'key=[[1],[2]];key2=np.ones((2,3))': inputs as expressions")
+    parser.add_argument("--input_examples", default="",
+                        help="'key=[{\"x\":[1.5]},{\"x\":[3.5]}]': tf.Example inputs")
+    parser.add_argument("--outdir", help="save each output as OUTDIR/<key>.npy")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--allow_pickle", action="store_true",
+                        help="allow --inputs files that hold pickled objects (runs their code!)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (args.inputs or args.input_exprs or args.input_examples):
+        raise CliError("at least one of --inputs, --input_exprs or --input_examples is required")
+    tags = tags_from_flag(args.tag_set)
+    sig_info = smrt.inspect(args.dir).meta_graph(tags).signatures.get(args.signature_def)
+    if sig_info is None:
+        raise CliError(f"no SignatureDef {args.signature_def!r} in the MetaGraph {tags}")
+    feed = {**inputs_from_files(args.inputs, args.allow_pickle),
+            **_parse_pairs(args.input_exprs, "--input_exprs", evaluate),
+            **_parse_pairs(args.input_examples, "--input_examples", _examples)}
+    feed = _cast_to_signature(feed, sig_info)
+    paths = _output_paths(args.outdir, sig_info, args.overwrite)  # refuse before running
+
+    with smrt.load(args.dir, tags) as model:
+        outputs = model.signatures[args.signature_def](**feed)
+    for key in sorted(outputs):
+        print(f"Result for output key {key}:\n{outputs[key]}")
+        if paths:
+            np.save(paths[key], outputs[key])
+            print(f"Output {key} is saved to {paths[key]}")
+    return 0
+
+
+def inputs_from_files(spec: str, allow_pickle: bool) -> dict[str, Any]:
+    """--inputs 'key=file.npy;key2=file.npz[name]'."""
+    feed: dict[str, Any] = {}
+    for item in filter(None, spec.split(";")):
+        match = _FILE_WITH_KEY.match(item) or _FILE.match(item)
+        if not match:
+            raise CliError(f"--inputs {item!r} is not '<key>=<file>' or '<key>=<file>[<name>]'")
+        key, filename = match.group(1), match.group(2)
+        name = match.group(3) if match.re is _FILE_WITH_KEY else None
+        feed[key] = _load_file(filename, name, allow_pickle)
+    return feed
+
+
+def _load_file(filename: str, name: str | None, allow_pickle: bool) -> Any:
+    try:
+        data = np.load(filename, allow_pickle=allow_pickle)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise CliError(f"{filename} holds pickled data, which can run arbitrary code; "
+                           "pass --allow_pickle if you trust it") from None
+        raise CliError(f"cannot read {filename}: {e}") from None
+    except OSError as e:
+        raise CliError(f"cannot read {filename}: {e.strerror or e}") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            if name is None:
+                if len(data.files) != 1:
+                    raise CliError(f"{filename} holds {len(data.files)} arrays "
+                                   f"({', '.join(data.files)}): name one as {filename}[name]")
+                name = data.files[0]
+            if name not in data.files:
+                raise CliError(f"{filename} has no array {name!r}; it has: {', '.join(data.files)}")
+            return data[name]
+    if name is not None and isinstance(data, dict):  # a trusted pickle of a dict
+        if name not in data:
+            raise CliError(f"{filename} has no entry {name!r}")
+        return data[name]
+    return data
+
+
+def _parse_pairs(spec: str, flag: str, parse: Any) -> dict[str, Any]:
+    """'key=value;key2=value2' with each value parsed by `parse`."""
+    feed: dict[str, Any] = {}
+    for item in filter(None, spec.split(";")):
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"{flag} {item!r} is not '<key>=<value>'")
+        feed[key.strip()] = parse(text)
+    return feed
+
+
+def _examples(text: str) -> np.ndarray:
+    rows = evaluate(text)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise CliError(f"--input_examples value {text!r} must be a list of feature dicts")
+    return example.encode_batch(rows)
+
+
+def _cast_to_signature(feed: dict[str, Any], sig: SignatureInfo) -> dict[str, Any]:
+    unknown = sorted(set(feed) - set(sig.inputs))
+    if unknown:
+        raise CliError(f"{', '.join(map(repr, unknown))} is not an input of {sig.key!r}; "
+                       f"its inputs are: {', '.join(sig.inputs)}")
+    cast = {}
+    for key, value in feed.items():
+        dtype = sig.inputs[key].numpy_dtype
+        try:
+            cast[key] = value if dtype.kind == "O" else np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise CliError(f"input {key!r} cannot be {sig.inputs[key].dtype}: {e}") from None
+    return cast
+
+
+def _output_paths(outdir: str | None, sig: SignatureInfo, overwrite: bool) -> dict[str, str]:
+    if not outdir:
+        return {}
+    paths = {key: os.path.join(outdir, key + ".npy") for key in sig.outputs}
+    existing = [p for p in paths.values() if os.path.exists(p)]
+    if existing and not overwrite:
+        raise CliError(f"{', '.join(existing)} already exist(s); add --overwrite to replace")
+    os.makedirs(outdir, exist_ok=True)
+    return paths
