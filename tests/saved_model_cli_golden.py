@@ -1,9 +1,10 @@
-"""What ``saved_model_cli show`` prints, for the CLI's golden tests.
+"""What ``saved_model_cli show`` and ``run`` print, for the CLI's golden tests.
 
 Usage: ``python3 tests/saved_model_cli_golden.py < requests.json > answers.json`` where the
-request is a list of ``[model_dir, flags]`` (flags as a dict: tag_set, signature_def, all,
-list_ops) and the answer is the list of printed texts. Runs saved_model_cli's own show() in
-this one process with its flags set per request, so TensorFlow is imported once.
+request is a list of ``[command, model_dir, flags]`` (command "show" or "run"; flags as a dict
+of saved_model_cli flag names to values, True for a bare flag) and the answer is the list of
+texts printed. Runs saved_model_cli's own functions in this one process with its flags set per
+request, so TensorFlow is imported once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ with contextlib.redirect_stderr(io.StringIO()):
     from tensorflow.python.tools import saved_model_cli
 
 
-def show(model_dir: str, options: dict[str, object]) -> str:
+def saved_model_cli_output(command: str, model_dir: str, options: dict[str, object]) -> str:
     flags.FLAGS.unparse_flags()
     argv = ["saved_model_cli", "--dir", model_dir]
     for name, value in options.items():
@@ -29,13 +30,13 @@ def show(model_dir: str, options: dict[str, object]) -> str:
     flags.FLAGS(argv)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        saved_model_cli.show()
+        getattr(saved_model_cli, command)()
     return out.getvalue()
 
 
 def main() -> None:
     requests = json.load(sys.stdin)
-    json.dump([show(d, o) for d, o in requests], sys.stdout)
+    json.dump([saved_model_cli_output(c, d, o) for c, d, o in requests], sys.stdout)
 
 
 if __name__ == "__main__":

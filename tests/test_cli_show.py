@@ -35,21 +35,29 @@ def flag_combinations(zoo: Zoo, name: str) -> list[dict[str, object]]:
 def golden(zoo: Zoo) -> dict[tuple[str, str], str]:
     """saved_model_cli's output for every model and flag combination, from one TF process."""
     requests = [(name, combo) for name in MODELS for combo in flag_combinations(zoo, name)]
-    result = subprocess.run(
-        [sys.executable, str(GOLDEN_SCRIPT)], input=json.dumps(
-            [[zoo.path(n), c] for n, c in requests]),
-        capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    texts = json.loads(result.stdout)
+    texts = saved_model_cli_outputs([("show", zoo.path(n), c) for n, c in requests])
     return {(name, json.dumps(combo, sort_keys=True)): text
             for (name, combo), text in zip(requests, texts, strict=True)}
 
 
-def smrt_show(capsys: pytest.CaptureFixture[str], model_dir: str, combo: dict[str, object]) -> str:
-    argv = ["show", "--dir", model_dir]
+def saved_model_cli_outputs(requests: list[tuple[str, str, dict[str, object]]]) -> list[str]:
+    """What saved_model_cli printed for each (command, model_dir, flags), from one TF process."""
+    result = subprocess.run(
+        [sys.executable, str(GOLDEN_SCRIPT)], input=json.dumps(requests),
+        capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def cli_argv(command: str, model_dir: str, combo: dict[str, object]) -> list[str]:
+    argv = [command, "--dir", model_dir]
     for flag, value in combo.items():
         argv += [f"--{flag}"] if value is True else [f"--{flag}", str(value)]
-    assert main(argv) == 0
+    return argv
+
+
+def smrt_show(capsys: pytest.CaptureFixture[str], model_dir: str, combo: dict[str, object]) -> str:
+    assert main(cli_argv("show", model_dir, combo)) == 0
     return capsys.readouterr().out
 
 
