@@ -8,6 +8,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+
+import smrt
 
 ZOO_SCRIPT = Path(__file__).with_name("model_zoo.py")
 
@@ -62,6 +65,21 @@ def zoo(request: pytest.FixtureRequest) -> Zoo:
         subprocess.run([sys.executable, str(ZOO_SCRIPT), str(root)], check=True, env=env)
         (root / "all.done").touch()
     return Zoo(root)
+
+
+@pytest.fixture(scope="module")
+def loaded(zoo: Zoo) -> Iterator[Callable[[str], smrt.Model]]:
+    """One loaded model per zoo name, shared by this module's tests (all stateless)."""
+    models: dict[str, smrt.Model] = {}
+
+    def get(name: str) -> smrt.Model:
+        if name not in models:
+            models[name] = smrt.load(zoo.path(name))
+        return models[name]
+
+    yield get
+    for model in models.values():
+        model.close()
 
 
 @pytest.fixture

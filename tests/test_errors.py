@@ -40,21 +40,6 @@ def raises(
         assert fragment in message, f"{fragment!r} not in {message!r}"
 
 
-@pytest.fixture(scope="module")
-def loaded(zoo: Zoo) -> Iterator[Callable[[str], smrt.Model]]:
-    """One loaded model per zoo name, shared by this module's tests (all are stateless)."""
-    models: dict[str, smrt.Model] = {}
-
-    def get(name: str) -> smrt.Model:
-        if name not in models:
-            models[name] = smrt.load(zoo.path(name))
-        return models[name]
-
-    yield get
-    for model in models.values():
-        model.close()
-
-
 def assert_still_runs(model: smrt.Model, zoo: Zoo, name: str) -> None:
     """The model gives TensorFlow's answers for every reference case of ``name``."""
     for i, case in enumerate(zoo.cases(name)):

@@ -9,7 +9,7 @@ serving_default: x + x (not x for bool, x + x joined for strings); all_dtypes' s
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import ml_dtypes
@@ -21,21 +21,6 @@ import smrt
 from .conftest import Zoo
 
 BASE = np.arange(24, dtype=np.float32).reshape(4, 6) - 7.5
-
-
-@pytest.fixture(scope="module")
-def loaded(zoo: Zoo) -> Iterator[Callable[[str], smrt.Model]]:
-    """One loaded model per zoo name, shared by this module's tests (all are stateless)."""
-    models: dict[str, smrt.Model] = {}
-
-    def get(name: str) -> smrt.Model:
-        if name not in models:
-            models[name] = smrt.load(zoo.path(name))
-        return models[name]
-
-    yield get
-    for model in models.values():
-        model.close()
 
 
 def unaligned(array: np.ndarray) -> np.ndarray:
