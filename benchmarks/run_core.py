@@ -404,7 +404,8 @@ def main(argv: list[str]) -> int:
     print(f"\n{len(missed)} target(s) missed; total wall time {wall:.0f} s")
 
     if args.json:
-        args.json.write_text(json.dumps({
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
             "mode": mode,
             "settings": asdict(settings),
             "environment": env,
