@@ -405,7 +405,7 @@ def main(argv: list[str]) -> int:
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
+        args.json.write_text(json.dumps({
             "mode": mode,
             "settings": asdict(settings),
             "environment": env,
