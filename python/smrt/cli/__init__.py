@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from smrt.errors import Error
 
-from . import run, show
+from . import bench, run, scan, show
 from .errors import CliError
 
-SUBCOMMANDS = (show, run)
+SUBCOMMANDS = (show, run, scan, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
