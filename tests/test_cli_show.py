@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,9 +64,8 @@ def smrt_show(capsys: pytest.CaptureFixture[str], model_dir: str, combo: dict[st
 
 
 def comparable(text: str) -> list[str]:
-    """Lines, with each op listing sorted (saved_model_cli prints a set, in hash order), and
-    without the Concrete Functions section, which smrt does not print yet."""
-    text = text.split("\nConcrete Functions:")[0]
+    """Lines, with each op listing sorted (saved_model_cli prints a set, in hash order). The
+    Concrete Functions section is compared as is."""
     lines: list[str] = []
     for line in text.rstrip("\n").split("\n"):
         head, sep, ops = line.partition(" contains the following ops: ")
@@ -115,3 +116,141 @@ main(["show", "--dir", {zoo.path("keras_mobilenet")!r}, "--all"])
 print(smrt.runtime_info(), "libtensorflow" in open("/proc/self/maps").read())
 """)
     assert out.split()[-2:] == ["None", "False"]
+
+
+# --- the Concrete Functions section on hand-made and corrupted object graphs. A tiny protobuf
+# wire encoder/decoder: enough to take saved_model.pb apart and put it back together.
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _fields(message: bytes) -> list[tuple[int, int, bytes]]:
+    """(field, wire type, raw value bytes) of each top-level field; length-delimited only
+    as payloads, varints as their encoding."""
+    out, i = [], 0
+    while i < len(message):
+        tag, i = _read_varint(message, i)
+        number, wire = tag >> 3, tag & 7
+        if wire == 2:
+            size, i = _read_varint(message, i)
+            out.append((number, wire, message[i:i + size]))
+            i += size
+        elif wire == 0:
+            start = i
+            _, i = _read_varint(message, i)
+            out.append((number, wire, message[start:i]))
+        else:
+            size = 8 if wire == 1 else 4
+            out.append((number, wire, message[i:i + size]))
+            i += size
+    return out
+
+
+def _read_varint(data: bytes, i: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[i]
+        value |= (byte & 0x7F) << shift
+        i += 1
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+
+
+def _join(fields: list[tuple[int, int, bytes]]) -> bytes:
+    return b"".join(_field(n, v) if w == 2 else _varint(n << 3 | w) + v for n, w, v in fields)
+
+
+def _with_object_graph(src: str, dst: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    """Copies the SavedModel at src to dst with its (sole) MetaGraph's object_graph_def
+    replaced by edit(object_graph_def)."""
+    shutil.copytree(src, dst)
+    pb = dst / "saved_model.pb"
+    top = _fields(pb.read_bytes())
+    for k, (n, w, v) in enumerate(top):
+        if n == 2:
+            meta = [(mn, mw, edit(mv) if mn == 7 else mv) for mn, mw, mv in _fields(v)]
+            top[k] = (n, w, _join(meta))
+    pb.write_bytes(_join(top))
+
+
+def test_show_all_lists_no_functions_of_several_meta_graphs(
+        zoo: Zoo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # tf.saved_model.load without tags fails on two MetaGraphs: saved_model_cli says N/A.
+    model = tmp_path / "twice"
+    shutil.copytree(zoo.path("module_no_signatures"), model)
+    pb = model / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes() * 2)  # concatenated messages merge: two MetaGraphs
+    (expected,) = saved_model_cli_outputs([("show", str(model), {"all": True})])
+    assert "N/A (could not be listed due to unknown reasons)" in expected
+    assert comparable(smrt_show(capsys, str(model), {"all": True})) == comparable(expected)
+
+
+def test_functions_in_inspect(zoo: Zoo) -> None:
+    import smrt
+    from smrt.saved_model import TensorSpecValue
+
+    meta = smrt.inspect(zoo.path("stateful"), functions=True).meta_graph()
+    assert meta.has_object_graph
+    assert meta.object_graph is not None
+    assert [f.name for f in meta.object_graph.functions] == ["mutate", "read", "serve"]
+    (serve,) = meta.object_graph.functions[2].concrete_functions
+    (x,) = serve.args
+    assert isinstance(x, TensorSpecValue)
+    assert (x.name, x.shape.dims, x.dtype.name, repr(x)) == (
+        "x", (None,), "float32", "TensorSpec(shape=(None,), dtype=tf.float32, name='x')")
+    assert serve.kwargs == {}
+    assert smrt.inspect(zoo.path("stateful")).meta_graph().object_graph is None
+
+
+def _corrupted_graphs(graph: bytes) -> list[bytes]:
+    rng = random.Random(1234)
+    out = [graph + b"\xff", graph + b"\x0a\x05ab", graph[:-1]]
+    out += [graph[:rng.randrange(len(graph))] for _ in range(20)]
+    for _ in range(60):
+        flipped = bytearray(graph)
+        for _ in range(rng.randrange(1, 4)):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        out.append(bytes(flipped))
+    # A signature nested far past any sane depth.
+    deep = _field(1, b"")  # none_value
+    for _ in range(5000):
+        deep = _field(51, _field(1, deep))  # list_value{values=[deep]}
+    concrete = _field(2, _field(1, b"f") + _field(2, _field(3, deep)))  # concrete_functions["f"]
+    nodes = _field(1, _field(1, _varint(1 << 3) + _varint(1) + _field(2, b"g")))  # root -> 1
+    nodes += _field(1, _field(6, _field(1, b"f")))  # node 1: SavedFunction{["f"]}
+    out.append(nodes + concrete)
+    return out
+
+
+def test_corrupt_object_graph_is_data_loss(zoo: Zoo, tmp_path: Path) -> None:
+    import smrt
+
+    src = zoo.path("module_no_signatures")
+    graph = next(v for n, _, v in _fields(next(
+        v for n, _, v in _fields(Path(src, "saved_model.pb").read_bytes()) if n == 2)) if n == 7)
+    messages = []
+    for k, bad in enumerate(_corrupted_graphs(graph)):
+        model = tmp_path / f"m{k}"
+        _with_object_graph(src, model, lambda _graph, bad=bad: bad)
+        try:
+            info = smrt.inspect(model, functions=True)
+        except smrt.DataLossError as e:
+            messages.append(str(e))
+        else:  # some cuts and flips still make a valid message
+            assert info.meta_graph().object_graph is not None
+        smrt.inspect(model)  # without functions the object graph is not read
+    assert len(messages) >= 10
+    assert all("saved_model.pb' is corrupt or truncated (" in m for m in messages), messages
+    with pytest.raises(smrt.DataLossError, match="nested too deeply"):
+        smrt.inspect(tmp_path / f"m{k}", functions=True)

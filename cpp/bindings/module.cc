@@ -27,16 +27,16 @@ PYBIND11_MODULE(_core, m) {
     const smrt::runtime::Info info = smrt::runtime::info();
     return py::make_tuple(info.path, info.version);
   });
-  m.def("inspect", [](const std::string& dir, bool with_ops) {
+  m.def("inspect", [](const std::string& dir, bool with_ops, bool with_functions) {
     smrt::SavedModelInfo info;
     {
       py::gil_scoped_release release;
-      info = smrt::inspect(dir, with_ops);
+      info = smrt::inspect(dir, with_ops, with_functions);
     }
     py::list metas;
     for (const auto& meta : info.meta_graphs) metas.append(smrt::bindings::meta_graph_to_python(meta));
     return metas;
-  }, py::arg("dir"), py::arg("with_ops") = false);
+  }, py::arg("dir"), py::arg("with_ops") = false, py::arg("with_functions") = false);
   m.def("dtype_name", [](int code) { return std::string(smrt::dtype_name(static_cast<smrt::DType>(code))); });
   m.def("dtype_enum_name", [](const std::string& name) {
     return std::string(smrt::dtype_enum_name(smrt::dtype_from_name(name)));

@@ -1,6 +1,7 @@
 // Decodes saved_model.pb: SavedModel{meta_graphs=2} -> MetaGraphDef{meta_info_def=1{tags=4},
 // signature_def=5} -> SignatureDef{inputs=1, outputs=2, method_name=3} -> TensorInfo{name=1,
-// dtype=2, tensor_shape=3{dim=2{size=1}, unknown_rank=3}}. Everything else is skipped.
+// dtype=2, tensor_shape=3{dim=2{size=1}, unknown_rank=3}}; object_graph_def=7 on request
+// (object_graph_reader.cc). Everything else is skipped.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "smrt/errors.h"
 #include "smrt/saved_model_info.h"
+#include "object_graph_reader.h"
 #include "wire_reader.h"
 
 namespace smrt {
@@ -186,9 +188,11 @@ std::vector<std::string> read_ops(std::string_view graph_def) {
   return ops;  // std::set order: sorted
 }
 
-MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops) {
+MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with_functions) {
   MetaGraphInfo meta;
   std::map<std::string, std::string_view> signatures;
+  std::string_view graph_def, object_graph;  // the last of each (protobuf merges repeats;
+                                             // they do not occur in practice)
   for_each_field(message, [&](Reader& r) {
     if (r.field() == 1) {
       for_each_field(r.bytes(), [&](Reader& info) {
@@ -197,14 +201,19 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops) {
       });
     } else if (r.field() == 5) {
       read_map_entry(r.bytes(), signatures);
-    } else if (r.field() == 2 && with_ops) {
-      meta.ops = read_ops(r.bytes());
+    } else if (r.field() == 2) {
+      graph_def = r.bytes();
+      if (with_ops) meta.ops = read_ops(graph_def);
+    } else if (r.field() == 7) {
+      object_graph = r.bytes();
+      meta.has_object_graph = true;
     } else {
       r.skip();  // graph_def, saver_def, collection_def, object_graph_def, asset_file_def
     }
   });
   for (const auto& [key, value] : signatures) meta.signatures.push_back(read_signature(key, value));
   if (with_ops && !meta.ops) meta.ops.emplace();  // a MetaGraph without a graph uses no ops
+  if (with_functions && meta.has_object_graph) meta.object_graph = detail::read_object_graph(object_graph, graph_def);
   return meta;
 }
 
@@ -251,12 +260,13 @@ const MetaGraphInfo& SavedModelInfo::meta_graph(const std::vector<std::string>& 
                                               join_tags(tags) + "'; its tag-sets are: " + available);
 }
 
-SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops) {
+SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops,
+                                 bool with_functions) {
   SavedModelInfo info;
   if (bytes.empty()) throw StatusError(ErrorCode::kDataLoss, origin + " is empty");
   try {
     for_each_field(bytes, [&](Reader& r) {
-      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops));
+      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions));
       else r.skip();
     });
   } catch (const wire::WireError& e) {
@@ -268,7 +278,7 @@ SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& orig
   return info;
 }
 
-SavedModelInfo inspect(const std::string& dir, bool with_ops) {
+SavedModelInfo inspect(const std::string& dir, bool with_ops, bool with_functions) {
   const fs::path path(dir);
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ModelNotFoundError("SavedModel directory '" + dir + "' does not exist");
@@ -289,7 +299,7 @@ SavedModelInfo inspect(const std::string& dir, bool with_ops) {
   if (size < 0 || !file.seekg(0) || !file.read(contents.data(), size)) {
     throw StatusError(ErrorCode::kPermissionDenied, "cannot read '" + pb.string() + "'");
   }
-  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'", with_ops);
+  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'", with_ops, with_functions);
   info.path = dir;
   return info;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -57,6 +58,17 @@ class Reader {
     if (!valid_utf8(s)) fail("string field is not valid UTF-8");
     return s;
   }
+  // A `double` field (wire type fixed64, little-endian).
+  double float64() {
+    expect(kFixed64);
+    if (end_ - p_ < 8) fail("truncated fixed-size field");
+    uint64_t bits = 0;
+    for (int i = 7; i >= 0; --i) bits = bits << 8 | static_cast<uint8_t>(p_[i]);
+    p_ += 8;
+    double value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+  }
   int64_t int64() {
     expect(kVarint);
     return static_cast<int64_t>(varint());
@@ -86,7 +98,6 @@ class Reader {
     }
   }
 
- private:
   static bool valid_utf8(std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
@@ -109,6 +120,7 @@ class Reader {
     }
     return true;
   }
+ private:
   void expect(WireType wanted) {
     if (type_ != wanted) fail("field has an unexpected wire type");
   }

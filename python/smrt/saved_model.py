@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,101 @@ class SignatureInfo:
     outputs: Mapping[str, TensorSpec]
 
 
+# --- the root object's functions (MetaGraphDef.object_graph_def), as plain Python values.
+# A concrete function's input signature decodes to what TensorFlow's nested_structure_coder
+# gives: None, float, int, str, bool, list, tuple, dict, namedtuple, and the classes below in
+# place of TensorFlow's TensorShape, DType and TensorSpec (same str() and repr()).
+
+
+@dataclass(frozen=True)
+class ShapeValue:
+    """A ``tf.TensorShape`` in a function signature."""
+
+    dims: Shape
+
+    def __str__(self) -> str:
+        if self.dims is None:
+            return "<unknown>"
+        if len(self.dims) == 1:
+            return f"({self.dims[0]},)"
+        return "(" + ", ".join(str(d) for d in self.dims) + ")"
+
+    def __repr__(self) -> str:
+        return "TensorShape(None)" if self.dims is None else f"TensorShape({list(self.dims)})"
+
+
+@dataclass(frozen=True)
+class DTypeValue:
+    """A ``tf.DType`` in a function signature."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"<dtype: {self.name!r}>"
+
+    def __repr__(self) -> str:
+        return f"tf.{self.name}"
+
+
+@dataclass(frozen=True)
+class TensorSpecValue:
+    """A ``tf.TensorSpec`` in a function signature."""
+
+    name: str | None
+    shape: ShapeValue
+    dtype: DTypeValue
+
+    def __repr__(self) -> str:
+        return f"TensorSpec(shape={self.shape}, dtype={self.dtype!r}, name={self.name!r})"
+
+
+@dataclass(frozen=True)
+class OpaqueValue:
+    """A signature value smrt does not decode (a BoundedTensorSpec, another TypeSpec, a tensor);
+    ``kind`` says which."""
+
+    kind: str
+    detail: str = ""
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}{' ' + self.detail if self.detail else ''} (not decoded by smrt)>"
+
+
+@dataclass(frozen=True)
+class ConcreteFunctionInfo:
+    """One concrete function (one traced signature) of a saved function."""
+
+    name: str
+    """Its FunctionDef's name in the graph's library."""
+    args: Any
+    """The positional part of its input signature, a tuple (None when the file has none)."""
+    kwargs: Any
+    """The keyword part, a dict (None when the file has none)."""
+    argument_keywords: tuple[str, ...] = ()
+    """A bare concrete function's argument names."""
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """A child of the SavedModel's root object that is a ``tf.function`` (or, with ``bare``,
+    a single concrete function)."""
+
+    name: str
+    bare: bool
+    concrete_functions: tuple[ConcreteFunctionInfo, ...]
+    """In the order ``saved_model_cli`` lists them."""
+
+
+@dataclass(frozen=True)
+class ObjectGraphInfo:
+    """What ``saved_model_cli show --all`` lists under "Concrete Functions:"."""
+
+    functions: tuple[FunctionInfo, ...]
+    """The root's function children, sorted by name."""
+    loadable: bool
+    """False when the file shows TensorFlow's loader would fail on it."""
+
+
 @dataclass(frozen=True)
 class MetaGraphInfo:
     """One MetaGraph: its tag-set and its SignatureDefs (``__saved_model_init_op`` included)."""
@@ -60,6 +156,11 @@ class MetaGraphInfo:
     ops: tuple[str, ...] | None = None
     """The ops the graph uses, sorted (as ``saved_model_cli --list_ops`` counts them); None
     unless :func:`inspect` was asked for them."""
+    has_object_graph: bool = False
+    """Whether it has an object graph (a TF2 SavedModel)."""
+    object_graph: ObjectGraphInfo | None = None
+    """The root object's functions; None unless :func:`inspect` was asked for them (with
+    ``functions=True``) and there is an object graph."""
 
 
 @dataclass(frozen=True)
@@ -118,23 +219,80 @@ def signature_info(raw: tuple[str, str, list[Any], list[Any]]) -> SignatureInfo:
     )
 
 
-def meta_graph_info(raw: tuple[list[str], list[Any], list[str] | None]) -> MetaGraphInfo:
-    tags, signatures, ops = raw
+def _shape(dims: tuple[int | None, ...] | None) -> ShapeValue:
+    return ShapeValue(None if dims is None else tuple(dims))
+
+
+def structured_value(raw: tuple[Any, ...]) -> Any:
+    """A decoded StructuredValue (tagged tuples from _core) as the Python value TF builds."""
+    kind = raw[0]
+    if kind in ("none", "unset"):
+        return None
+    if kind in ("float", "int", "str", "bool"):
+        return raw[1]
+    if kind == "shape":
+        return _shape(raw[1])
+    if kind == "dtype":
+        return DTypeValue(_core.dtype_name(raw[1]))
+    if kind == "spec":
+        return TensorSpecValue(raw[1] or None, _shape(raw[2]), DTypeValue(_core.dtype_name(raw[3])))
+    if kind == "list":
+        return [structured_value(v) for v in raw[1]]
+    if kind == "tuple":
+        return tuple(structured_value(v) for v in raw[1])
+    if kind == "dict":
+        return {k: structured_value(v) for k, v in raw[1]}
+    if kind == "namedtuple":
+        fields = [k for k, _ in raw[2]]
+        try:
+            cls = collections.namedtuple(raw[1], fields)  # type: ignore[misc]
+        except ValueError:  # a name or field Python rejects; TF's loader would fail too
+            return OpaqueValue("namedtuple", raw[1])
+        return cls(*(structured_value(v) for _, v in raw[2]))
+    names = {"bounded_spec": "BoundedTensorSpec", "type_spec": "TypeSpec"}
+    return OpaqueValue(names.get(kind, kind), raw[1] if len(raw) > 1 else "")
+
+
+def _concrete_function(raw: tuple[str, tuple[Any, ...], list[str]]) -> ConcreteFunctionInfo:
+    name, signature, keywords = raw
+    value = structured_value(signature)
+    args, kwargs = value if isinstance(value, tuple) and len(value) == 2 else (None, None)
+    return ConcreteFunctionInfo(name, args, kwargs, tuple(keywords))
+
+
+def object_graph_info(raw: tuple[bool, list[Any]] | None) -> ObjectGraphInfo | None:
+    if raw is None:
+        return None
+    loadable, functions = raw
+    return ObjectGraphInfo(
+        tuple(FunctionInfo(name, bare, tuple(_concrete_function(c) for c in concrete))
+              for name, bare, concrete in functions),
+        loadable,
+    )
+
+
+def meta_graph_info(raw: tuple[Any, ...]) -> MetaGraphInfo:
+    tags, signatures, ops, has_object_graph, object_graph = raw
     return MetaGraphInfo(
         tuple(tags),
         MappingProxyType({s[0]: signature_info(s) for s in signatures}),
         None if ops is None else tuple(ops),
+        has_object_graph,
+        object_graph_info(object_graph),
     )
 
 
-def inspect(path: str | os.PathLike[str], *, ops: bool = False) -> SavedModelInfo:
+def inspect(path: str | os.PathLike[str], *, ops: bool = False,
+            functions: bool = False) -> SavedModelInfo:
     """Read a SavedModel's tag-sets and signatures from its saved_model.pb.
 
     With ``ops=True`` each MetaGraph also lists the ops its graph uses (a little slower: the
-    whole graph is read). Does not load libtensorflow. Raises
+    whole graph is read); with ``functions=True`` each MetaGraph with an object graph also
+    lists its root object's functions and their concrete functions' input signatures
+    (:attr:`MetaGraphInfo.object_graph`). Does not load libtensorflow. Raises
     :class:`~smrt.errors.ModelNotFoundError` for a missing directory or file, and
     :class:`~smrt.errors.DataLossError` for a corrupt one.
     """
     path = os.fspath(path)
-    raw = _core.inspect(os.fsencode(path), ops)  # bytes: any file name the OS allows
+    raw = _core.inspect(os.fsencode(path), ops, functions)  # bytes: any file name the OS allows
     return SavedModelInfo(path, tuple(meta_graph_info(m) for m in raw))

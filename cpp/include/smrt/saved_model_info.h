@@ -27,12 +27,72 @@ struct SignatureInfo {
   std::vector<TensorSpec> outputs; // sorted by key
 };
 
+// A StructuredValue (tensorflow/core/protobuf/struct.proto): how TensorFlow's nested_structure_coder
+// stores a function's Python-level input signature. Only what saved_model_cli prints is kept.
+struct StructuredValue {
+  enum class Kind {
+    kUnset,        // no field set (TensorFlow decodes it as None too, but it means "missing")
+    kNone, kFloat64, kInt64, kString, kBool,
+    kShape,        // a TensorShape: `shape` / `unknown_rank`
+    kDType,        // a tf.DType: `dtype`
+    kTensorSpec,   // `string` is the name ("" for None), with `shape`, `unknown_rank`, `dtype`
+    kList, kTuple, // `items`
+    kDict,         // `keys` and `items`, in the file's order
+    kNamedTuple,   // `string` is the type name; `keys` (field names) and `items`
+    // Stored but not decoded further (their Python reprs need TensorFlow's classes or NumPy
+    // arrays): a BoundedTensorSpec, another TypeSpec (`string` = its class name), a tensor.
+    kBoundedTensorSpec, kTypeSpec, kTensor,
+  };
+  Kind kind = Kind::kUnset;
+  double float64 = 0;
+  int64_t int64 = 0;
+  bool boolean = false;
+  std::string string;
+  DType dtype = DType::kInvalid;
+  std::vector<int64_t> shape;  // -1 for an unknown dimension
+  bool unknown_rank = false;
+  std::vector<std::string> keys;
+  std::vector<StructuredValue> items;
+};
+
+// One concrete function of a saved tf.function (or a bare concrete function).
+struct ConcreteFunctionInfo {
+  std::string name;                  // its FunctionDef's name in the library
+  // SavedConcreteFunction.canonicalized_input_signature: normally a 2-tuple (args, kwargs);
+  // kUnset when the object graph has none.
+  StructuredValue input_signature;
+  std::vector<std::string> argument_keywords;  // bare concrete functions only
+};
+
+// A child of the SavedModel's root object that is a tf.function or a concrete function.
+struct FunctionInfo {
+  std::string name;   // the child's local name ("serve", "__call__")
+  bool bare = false;  // a SavedBareConcreteFunction rather than a SavedFunction
+  // In the order saved_model_cli lists them: by the name TensorFlow's loader gives each
+  // ("__inference_<name>_<uid>", uids in the loader's topological order of the library).
+  std::vector<ConcreteFunctionInfo> concrete_functions;
+};
+
+// The functions of MetaGraphDef.object_graph_def, as saved_model_cli's "Concrete Functions:"
+// section lists them.
+struct ObjectGraphInfo {
+  std::vector<FunctionInfo> functions;  // the root's function children, sorted by name
+  // False when the file itself shows tf.saved_model.load would fail (a child or concrete
+  // function that is not there, a cycle in the function library): saved_model_cli then
+  // prints "N/A (could not be listed due to unknown reasons)".
+  bool loadable = true;
+};
+
 struct MetaGraphInfo {
   std::vector<std::string> tags;           // as stored
   std::vector<SignatureInfo> signatures;   // sorted by key
   // The ops the graph uses, sorted, as saved_model_cli --list_ops counts them (graph nodes and
   // the functions they call); filled only when inspect() is asked for them.
   std::optional<std::vector<std::string>> ops;
+  bool has_object_graph = false;  // whether object_graph_def is present (TF2 SavedModels)
+  // The root object's functions, read from object_graph_def; filled only when inspect() is
+  // asked for them and the MetaGraph has an object graph.
+  std::optional<ObjectGraphInfo> object_graph;
   // The signature with this key, or nullptr.
   const SignatureInfo* find_signature(std::string_view key) const noexcept;
   // Same tags, ignoring order and repeats.
@@ -49,10 +109,11 @@ struct SavedModelInfo {
 
 // Reads `dir`/saved_model.pb. Throws ModelNotFoundError if the directory or file is missing,
 // and a DataLoss StatusError if the file is empty, truncated or not a SavedModel.
-SavedModelInfo inspect(const std::string& dir, bool with_ops = false);
+SavedModelInfo inspect(const std::string& dir, bool with_ops = false, bool with_functions = false);
 
 // Decodes the bytes of a saved_model.pb; `origin` names it in error messages. Never reads
 // out of bounds, whatever the bytes (it is fuzzed).
-SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops = false);
+SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops = false,
+                                 bool with_functions = false);
 
 }  // namespace smrt

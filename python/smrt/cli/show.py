@@ -10,7 +10,16 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from smrt.saved_model import MetaGraphInfo, SavedModelInfo, SignatureInfo, TensorSpec, inspect
+from smrt.saved_model import (
+    DTypeValue,
+    MetaGraphInfo,
+    SavedModelInfo,
+    ShapeValue,
+    SignatureInfo,
+    TensorSpec,
+    TensorSpecValue,
+    inspect,
+)
 
 from .errors import CliError
 
@@ -39,12 +48,14 @@ def tags_from_flag(tag_set: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = inspect(args.dir, ops=args.list_ops or args.all)
+    info = inspect(args.dir, ops=args.list_ops or args.all, functions=args.all and not args.json)
     if args.json:
         print(json.dumps(as_json(info, args), indent=2))
         return 0
     for line in text_lines(info, args):
         print(line)
+    if args.all:
+        print(concrete_functions_text(info), end="")
     return 0
 
 
@@ -90,6 +101,73 @@ def _all(info: SavedModelInfo) -> Iterator[str]:
             yield f"signature_def['{key}']:"
             yield from _signature(meta.signatures[key], indent=1)
         yield _ops_line(meta)
+
+
+def concrete_functions_text(info: SavedModelInfo) -> str:
+    """saved_model_cli's "Concrete Functions:" section (its _show_defined_functions), printed
+    after the --all listing, exactly: it starts with a newline and, when no function is listed,
+    has no newline at its end. saved_model_cli loads the model with tf.saved_model.load to list
+    them; smrt reads the same facts from object_graph_def. Where the load's outcome depends on
+    more than the file, smrt assumes the load succeeds: it cannot tell a custom op TensorFlow
+    lacks ("N/A (could not be listed due to the existence of custom ops in the SavedModel)"),
+    nor other load failures (missing assets, unregistered Python classes), and it orders one
+    function's concrete functions as if the uids TF's loader names them with all had the same
+    number of digits."""
+    if not any(meta.has_object_graph for meta in info.meta_graphs):
+        return ""
+    out = ["\nConcrete Functions:"]
+    # tf.saved_model.load without tags reads a TF2 object graph only from a sole MetaGraph; the
+    # TF1 path it falls back to needs tags when there are several, and raises.
+    graph = info.meta_graphs[0].object_graph if len(info.meta_graphs) == 1 else None
+    if graph is None or not graph.loadable:
+        return out[0] + " N/A (could not be listed due to unknown reasons)\n"
+    for function in graph.functions:
+        out.append(f"\n  Function Name: '{function.name}'\n")
+        for index, concrete in enumerate(function.concrete_functions, 1):
+            args, kwargs = concrete.args, concrete.kwargs
+            if args is None and kwargs is None and concrete.argument_keywords:
+                args = list(concrete.argument_keywords)  # a bare function's _arg_keywords
+            if args:
+                out.append(f"    Option #{index}\n      Callable with:\n")
+                out.append(_print_args(args, "Argument", indent=4))
+            if kwargs:
+                out.append(_print_args(kwargs, "Named Argument", indent=4))
+    return "".join(out)
+
+
+def _print_args(arguments: Any, argument_type: str, indent: int) -> str:
+    """saved_model_cli's _print_args, its prints (and their backspaces) collected."""
+    indent_str = "  " * indent
+    out: list[str] = []
+
+    def quoted(value: Any) -> str:
+        return f"'{value}'" if isinstance(value, str) else str(value)
+
+    def type_name(value: Any) -> str:  # the TensorFlow class smrt's stand-ins replace
+        names = {ShapeValue: "TensorShape", DTypeValue: "DType"}
+        return names.get(type(value), type(value).__name__)
+
+    for index, element in enumerate(arguments, 1):
+        if indent == 4:
+            out.append(f"{indent_str}{argument_type} #{index}\n")
+        if isinstance(element, str):
+            out.append(f"{indent_str}  {element}\n")
+        elif isinstance(element, TensorSpecValue):
+            out.append(f"{(indent + 1) * '  '}{element.name}: {element!r}\n")
+        elif isinstance(element, (list, tuple, ShapeValue)):  # TF: any non-dict Iterable
+            # (iterating a TensorShape of unknown rank raises in saved_model_cli; smrt prints [])
+            values = element.dims or () if isinstance(element, ShapeValue) else element
+            out.append(f"{indent_str}  DType: {type_name(element)}\n")
+            out.append(f"{indent_str}  Value: [" + "".join(f"{quoted(v)}, " for v in values)
+                       + "\b\b]\n")
+        elif isinstance(element, dict):
+            out.append(f"{indent_str}  DType: {type_name(element)}\n")
+            out.append(f"{indent_str}  Value: {{" + "".join(
+                f"'{k}': {quoted(v)}, " for k, v in element.items()) + "\b\b}\n")
+        else:
+            out.append(f"{indent_str}  DType: {type_name(element)}\n")
+            out.append(f"{indent_str}  Value: {element}\n")
+    return "".join(out)
 
 
 def _ops_line(meta: MetaGraphInfo) -> str:

@@ -1,0 +1,433 @@
+// SavedObjectGraph{nodes=1 SavedObject, concrete_functions=2 map<string, SavedConcreteFunction>}
+// SavedObject{children=1 ObjectReference{node_id=1, local_name=2}, function=6
+//   SavedFunction{concrete_functions=1}, bare_concrete_function=8
+//   SavedBareConcreteFunction{concrete_function_name=1, argument_keywords=2}}
+// SavedConcreteFunction{canonicalized_input_signature=3 StructuredValue}
+// StructuredValue{none_value=1, float64_value=11 (double), int64_value=12 (sint64),
+//   string_value=13, bool_value=14, tensor_shape_value=31, tensor_dtype_value=32,
+//   tensor_spec_value=33 {name=1, shape=2, dtype=3}, type_spec_value=34
+//   {type_spec_class_name=3}, bounded_tensor_spec_value=35, list_value=51 {values=1},
+//   tuple_value=52 {values=1}, dict_value=53 {fields=1 map<string, StructuredValue>},
+//   named_tuple_value=54 {name=1, values=2 PairValue{key=1, value=2}}, tensor_value=55,
+//   numpy_value=56}  (a oneof: the last one in the bytes wins)
+// GraphDef{library=2 FunctionDefLibrary{function=1 FunctionDef{signature=1 OpDef{name=1},
+//   node_def=3 NodeDef{op=2, attr=5 map<string, AttrValue{list=1 ListValue{func=9}, func=10
+//   NameAttrList{name=1}}>}}}}
+#include "object_graph_reader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "wire_reader.h"
+
+namespace smrt::detail {
+namespace {
+
+using wire::Reader;
+using wire::WireError;
+
+constexpr int kMaxDepth = 100;  // protobuf's own default recursion limit
+
+template <class F>
+void for_each_field(std::string_view message, F&& on_field) {
+  Reader r(message);
+  while (r.next()) on_field(r);
+}
+
+void read_shape(std::string_view message, StructuredValue& into) {
+  into.shape.clear();
+  into.unknown_rank = false;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 2) {
+      int64_t size = 0;
+      for_each_field(r.bytes(), [&](Reader& d) {
+        if (d.field() == 1) size = d.int64();
+        else d.skip();
+      });
+      into.shape.push_back(size);
+    } else if (r.field() == 3) {
+      into.unknown_rank = r.boolean();
+    } else {
+      r.skip();
+    }
+  });
+  if (into.unknown_rank) into.shape.clear();
+}
+
+StructuredValue read_value(std::string_view message, int depth);
+
+std::vector<StructuredValue> read_values(std::string_view message, int depth) {
+  std::vector<StructuredValue> values;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 1) values.push_back(read_value(r.bytes(), depth + 1));
+    else r.skip();
+  });
+  return values;
+}
+
+// A {key = 1 string, value = 2 StructuredValue} pair: a map entry or a PairValue.
+void read_pair(std::string_view message, int depth, StructuredValue& into) {
+  std::string key;
+  StructuredValue value;
+  value.kind = StructuredValue::Kind::kUnset;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 1) key = std::string(r.utf8());
+    else if (r.field() == 2) value = read_value(r.bytes(), depth + 1);
+    else r.skip();
+  });
+  into.keys.push_back(std::move(key));
+  into.items.push_back(std::move(value));
+}
+
+StructuredValue read_value(std::string_view message, int depth) {
+  if (depth > kMaxDepth) throw WireError("StructuredValue nested too deeply");
+  using Kind = StructuredValue::Kind;
+  StructuredValue v;
+  Reader r(message);
+  while (r.next()) {
+    const uint32_t field = r.field();
+    // Every known field is a member of the `kind` oneof: each one replaces what was set before,
+    // except that a repeated message member merges into itself.
+    const bool known = field == 1 || (field >= 11 && field <= 14) || (field >= 31 && field <= 35) ||
+                       (field >= 51 && field <= 56);
+    if (!known) {
+      r.skip();
+      continue;
+    }
+    const bool merge = (field == 31 && v.kind == Kind::kShape) || (field == 53 && v.kind == Kind::kDict);
+    if (!merge) v = StructuredValue();
+    switch (field) {
+      case 11:
+        v.kind = Kind::kFloat64;
+        v.float64 = r.float64();
+        break;
+      case 12: {
+        const auto bits = static_cast<uint64_t>(r.int64());
+        v.kind = Kind::kInt64;
+        v.int64 = static_cast<int64_t>(bits >> 1) ^ -static_cast<int64_t>(bits & 1);  // sint64
+        break;
+      }
+      case 13:
+        v.kind = Kind::kString;
+        v.string = std::string(r.utf8());
+        break;
+      case 14:
+        v.kind = Kind::kBool;
+        v.boolean = r.boolean();
+        break;
+      case 32:
+        v.kind = Kind::kDType;
+        v.dtype = static_cast<DType>(static_cast<int32_t>(r.int64()));
+        break;
+      default: {
+        const std::string_view body = r.bytes();
+        switch (field) {
+          case 1: v.kind = Kind::kNone; for_each_field(body, [](Reader& x) { x.skip(); }); break;
+          case 31: v.kind = Kind::kShape; read_shape(body, v); break;
+          case 33:
+            v.kind = Kind::kTensorSpec;
+            for_each_field(body, [&](Reader& s) {
+              if (s.field() == 1) v.string = std::string(s.utf8());
+              else if (s.field() == 2) read_shape(s.bytes(), v);
+              else if (s.field() == 3) v.dtype = static_cast<DType>(static_cast<int32_t>(s.int64()));
+              else s.skip();
+            });
+            break;
+          case 34:
+            v.kind = Kind::kTypeSpec;
+            for_each_field(body, [&](Reader& s) {
+              if (s.field() == 3) v.string = std::string(s.utf8());
+              else s.skip();
+            });
+            break;
+          case 35: v.kind = Kind::kBoundedTensorSpec; for_each_field(body, [](Reader& x) { x.skip(); }); break;
+          case 51: v.kind = Kind::kList; v.items = read_values(body, depth); break;
+          case 52: v.kind = Kind::kTuple; v.items = read_values(body, depth); break;
+          case 53:
+            v.kind = Kind::kDict;
+            for_each_field(body, [&](Reader& d) {
+              if (d.field() == 1) read_pair(d.bytes(), depth, v);
+              else d.skip();
+            });
+            break;
+          case 54:
+            v.kind = Kind::kNamedTuple;
+            for_each_field(body, [&](Reader& t) {
+              if (t.field() == 1) v.string = std::string(t.utf8());
+              else if (t.field() == 2) read_pair(t.bytes(), depth, v);
+              else t.skip();
+            });
+            break;
+          default: v.kind = Kind::kTensor; for_each_field(body, [](Reader& x) { x.skip(); }); break;
+        }
+        break;
+      }
+    }
+  }
+  // Protobuf map semantics for a dict: the last entry for a key wins (kept in its first place).
+  if (v.kind == Kind::kDict) {
+    std::vector<std::string> keys;
+    std::vector<StructuredValue> items;
+    std::map<std::string, std::size_t> at;
+    for (std::size_t i = 0; i < v.keys.size(); ++i) {
+      auto [it, fresh] = at.emplace(v.keys[i], keys.size());
+      if (fresh) {
+        keys.push_back(std::move(v.keys[i]));
+        items.push_back(std::move(v.items[i]));
+      } else {
+        items[it->second] = std::move(v.items[i]);
+      }
+    }
+    v.keys = std::move(keys);
+    v.items = std::move(items);
+  }
+  return v;
+}
+
+struct SavedObject {
+  std::vector<std::pair<std::string, uint64_t>> children;  // (local_name, node_id)
+  enum { kOther, kFunction, kBare } kind = kOther;
+  std::vector<std::string> concrete_functions;
+  std::vector<std::string> argument_keywords;
+};
+
+SavedObject read_object(std::string_view message) {
+  SavedObject object;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 1) {
+      uint64_t node = 0;
+      std::string name;
+      for_each_field(r.bytes(), [&](Reader& c) {
+        if (c.field() == 1) node = static_cast<uint64_t>(c.int64());
+        else if (c.field() == 2) name = std::string(c.utf8());
+        else c.skip();
+      });
+      object.children.emplace_back(std::move(name), node);
+    } else if (r.field() == 6 || r.field() == 8) {
+      // The `kind` oneof: the last member set wins.
+      const bool bare = r.field() == 8;
+      const std::string_view body = r.bytes();
+      if (object.kind != (bare ? SavedObject::kBare : SavedObject::kFunction)) {
+        object.concrete_functions.clear();
+        object.argument_keywords.clear();
+      }
+      object.kind = bare ? SavedObject::kBare : SavedObject::kFunction;
+      for_each_field(body, [&](Reader& f) {
+        if (f.field() == 1) {
+          std::string name(f.utf8());
+          if (bare) object.concrete_functions.assign(1, std::move(name));  // a singular field
+          else object.concrete_functions.push_back(std::move(name));
+        } else if (f.field() == 2 && bare) {
+          object.argument_keywords.emplace_back(f.utf8());
+        } else {
+          f.skip();
+        }
+      });
+    } else if ((r.field() >= 4 && r.field() <= 10) || r.field() == 12) {
+      r.skip();  // another member of the `kind` oneof replaces a function
+      object.kind = SavedObject::kOther;
+    } else {
+      r.skip();
+    }
+  });
+  return object;
+}
+
+// The order tensorflow's function_deserialization.load_function_def_library creates the
+// library's functions in (its _sort_function_defs), or nothing when that sort fails (TF's
+// loader then raises: a cycle, or a dependency on a function not in the library).
+std::optional<std::vector<std::string>> load_order(std::string_view graph_def) {
+  struct Node {
+    std::string op;
+    std::vector<std::string> attr_functions;  // AttrValue.func / AttrValue.list.func names
+  };
+  std::vector<std::string> names;                 // library order
+  std::map<std::string, std::vector<Node>> bodies;  // by name; a later duplicate wins
+  for_each_field(graph_def, [&](Reader& r) {
+    if (r.field() != 2) return r.skip();
+    for_each_field(r.bytes(), [&](Reader& lib) {
+      if (lib.field() != 1) return lib.skip();
+      std::string name;
+      std::vector<Node> nodes;
+      for_each_field(lib.bytes(), [&](Reader& f) {
+        if (f.field() == 1) {
+          for_each_field(f.bytes(), [&](Reader& sig) {
+            if (sig.field() == 1) name = std::string(sig.utf8());
+            else sig.skip();
+          });
+        } else if (f.field() == 3) {
+          Node node;
+          for_each_field(f.bytes(), [&](Reader& n) {
+            if (n.field() == 2) {
+              node.op = std::string(n.utf8());
+            } else if (n.field() == 5) {
+              for_each_field(n.bytes(), [&](Reader& e) {
+                if (e.field() != 2) return e.skip();
+                auto name_of = [](std::string_view name_attr_list) {
+                  std::string name;
+                  for_each_field(name_attr_list, [&](Reader& x) {
+                    if (x.field() == 1) name = std::string(x.utf8());
+                    else x.skip();
+                  });
+                  return name;
+                };
+                // AttrValue's `value` oneof (list=1 ... func=10): the last member set wins.
+                std::vector<std::string> functions;
+                uint32_t member = 0;
+                for_each_field(e.bytes(), [&](Reader& a) {
+                  const uint32_t field = a.field();
+                  if (field == 10) {
+                    functions.assign(1, name_of(a.bytes()));
+                  } else if (field == 1) {
+                    if (member != 1) functions.clear();
+                    for_each_field(a.bytes(), [&](Reader& l) {
+                      if (l.field() == 9) functions.push_back(name_of(l.bytes()));
+                      else l.skip();
+                    });
+                  } else {
+                    a.skip();
+                    if (field < 2 || field > 9) return;
+                    functions.clear();
+                  }
+                  member = field;
+                });
+                node.attr_functions.insert(node.attr_functions.end(), functions.begin(), functions.end());
+              });
+            } else {
+              n.skip();
+            }
+          });
+          nodes.push_back(std::move(node));
+        } else {
+          f.skip();
+        }
+      });
+      names.push_back(name);
+      bodies[name] = std::move(nodes);
+    });
+  });
+  const std::set<std::string> library(names.begin(), names.end());
+  std::map<std::string, std::vector<std::string>> edges;  // dep -> functions that need it
+  std::map<std::string, int> in_count;
+  for (const auto& [name, nodes] : bodies) {
+    std::set<std::string> deps;  // _list_function_deps (custom-gradient deps not modelled)
+    for (const Node& node : nodes) {
+      if (library.count(node.op)) deps.insert(node.op);
+      else deps.insert(node.attr_functions.begin(), node.attr_functions.end());
+    }
+    for (const auto& dep : deps) {
+      edges[dep].push_back(name);
+      ++in_count[name];
+    }
+  }
+  std::vector<std::string> ready, output;
+  for (const auto& name : names) {
+    if (in_count[name] == 0) ready.push_back(name);
+  }
+  while (!ready.empty()) {
+    std::string node = std::move(ready.back());
+    ready.pop_back();
+    output.push_back(node);
+    for (const auto& dest : edges[node]) {
+      if (--in_count[dest] == 0) ready.push_back(dest);
+    }
+  }
+  if (output.size() != names.size()) return std::nullopt;
+  return output;
+}
+
+// "__inference_<name>_<digits>" -> "<name>", as function_deserialization._clean_function_name.
+std::string clean_function_name(const std::string& name) {
+  static const std::string prefix = "__inference_";
+  if (name.compare(0, prefix.size(), prefix) != 0) return name;
+  std::size_t end = name.size();
+  while (end > prefix.size() && std::isdigit(static_cast<unsigned char>(name[end - 1]))) --end;
+  if (end == name.size() || end <= prefix.size() || name[end - 1] != '_') return name;
+  return name.substr(prefix.size(), end - 1 - prefix.size());
+}
+
+}  // namespace
+
+ObjectGraphInfo read_object_graph(std::string_view object_graph, std::string_view graph_def) {
+  ObjectGraphInfo info;
+  std::vector<std::string_view> nodes;
+  std::map<std::string, std::string_view> concrete;  // name -> SavedConcreteFunction
+  for_each_field(object_graph, [&](Reader& r) {
+    if (r.field() == 1) {
+      nodes.push_back(r.bytes());
+    } else if (r.field() == 2) {
+      std::string key;
+      std::string_view value;
+      for_each_field(r.bytes(), [&](Reader& e) {
+        if (e.field() == 1) key = std::string(e.utf8());
+        else if (e.field() == 2) value = e.bytes();
+        else e.skip();
+      });
+      concrete[key] = value;
+    } else {
+      r.skip();
+    }
+  });
+  if (nodes.empty()) {  // TF's loader cannot make a root object
+    info.loadable = false;
+    return info;
+  }
+  // TF names each loaded concrete function "__inference_<clean name>_<uid>", uids increasing
+  // in load order, and saved_model_cli sorts by that name. Same-length uids are assumed (the
+  // real ones depend on the process's history).
+  std::map<std::string, std::string> loaded_name;
+  if (auto order = load_order(graph_def)) {
+    for (std::size_t i = 0; i < order->size(); ++i) {
+      loaded_name[(*order)[i]] = "__inference_" + clean_function_name((*order)[i]) + "_" + std::to_string(1000000000 + i);
+    }
+  } else {
+    info.loadable = false;
+  }
+  // Every node is decoded (TF's loader builds them all) so corrupt bytes anywhere are reported.
+  std::vector<SavedObject> objects;
+  objects.reserve(nodes.size());
+  for (std::string_view node : nodes) objects.push_back(read_object(node));
+  for (auto& [name, node_id] : objects[0].children) {
+    if (node_id >= objects.size()) {
+      info.loadable = false;
+      continue;
+    }
+    const SavedObject& child = objects[node_id];
+    if (child.kind == SavedObject::kOther) continue;
+    FunctionInfo function;
+    function.name = name;
+    function.bare = child.kind == SavedObject::kBare;
+    for (const auto& fn : child.concrete_functions) {
+      ConcreteFunctionInfo cf;
+      cf.name = fn;
+      auto found = concrete.find(fn);
+      if (found == concrete.end()) {
+        info.loadable = false;
+        continue;
+      }
+      for_each_field(found->second, [&](Reader& c) {
+        if (c.field() == 3) cf.input_signature = read_value(c.bytes(), 0);
+        else c.skip();
+      });
+      if (!loaded_name.count(fn)) info.loadable = false;  // not in the function library
+      if (function.bare) cf.argument_keywords = child.argument_keywords;
+      function.concrete_functions.push_back(std::move(cf));
+    }
+    std::stable_sort(function.concrete_functions.begin(), function.concrete_functions.end(),
+                     [&](const ConcreteFunctionInfo& a, const ConcreteFunctionInfo& b) {
+                       return loaded_name[a.name] < loaded_name[b.name];
+                     });
+    info.functions.push_back(std::move(function));
+  }
+  std::stable_sort(info.functions.begin(), info.functions.end(),
+                   [](const FunctionInfo& a, const FunctionInfo& b) { return a.name < b.name; });
+  return info;
+}
+
+}  // namespace smrt::detail
