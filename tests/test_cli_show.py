@@ -81,6 +81,14 @@ def test_show_matches_saved_model_cli(zoo: Zoo, golden: dict[tuple[str, str], st
         assert comparable(smrt_show(capsys, zoo.path(name), combo)) == comparable(expected), combo
 
 
+def test_show_all_json_lists_functions(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "--dir", zoo.path("stateful"), "--all", "--json"]) == 0
+    (meta,) = json.loads(capsys.readouterr().out)["meta_graphs"]
+    assert set(meta["signature_defs"]) == {"__saved_model_init_op", "mutate", "read",
+                                           "serving_default"}
+    assert "TensorSpec(shape=(), dtype=tf.float32, name='new_v')" in str(meta["functions"])
+
+
 def test_show_json(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "--dir", zoo.path("two_tag_sets"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"tag_sets": [["serve"], ["serve", "gpu"]]}

@@ -48,7 +48,7 @@ def tags_from_flag(tag_set: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = inspect(args.dir, ops=args.list_ops or args.all, functions=args.all and not args.json)
+    info = inspect(args.dir, ops=args.list_ops or args.all, functions=args.all)
     if args.json:
         print(json.dumps(as_json(info, args), indent=2))
         return 0
@@ -219,6 +219,10 @@ def as_json(info: SavedModelInfo, args: argparse.Namespace) -> Any:
                "signature_defs": {k: signature(v) for k, v in sorted(meta.signatures.items())}}
         if meta.ops is not None:
             out["ops"] = list(meta.ops)
+        if meta.object_graph is not None:  # input signatures as their Python reprs
+            out["functions"] = {f.name: [{"args": repr(c.args), "kwargs": repr(c.kwargs)}
+                                         for c in f.concrete_functions]
+                                for f in meta.object_graph.functions}
         return out
 
     if args.all:
