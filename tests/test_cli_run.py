@@ -33,6 +33,10 @@ def run_cases(tmp: Path) -> list[tuple[str, dict[str, object]]]:
         ("all_dtypes", {"tag_set": "serve", "signature_def": "scalars",
                         "input_exprs": "a=1.5;b=7;c='hello'"}),
         ("control_flow", {**SERVE, "input_exprs": "x=5"}),
+        ("all_dtypes", {**SERVE, "input_exprs": ";".join(  # every dtype, cast from literals
+            [f"{k}=[1, 2]" for k in ("f16", "f32", "f64", "bf16", "i8", "i16", "i32", "i64",
+                                     "u8", "u16", "u32", "u64", "c64", "c128")]
+            + ["b=[True, False]", "s=['a', 'bc']"])}),
         ("keras_mobilenet", {**SERVE, "input_exprs": "keras_tensor=" + repr(
             np.linspace(0, 1, 224 * 224 * 3).reshape(1, 224, 224, 3).round(3).tolist())}),
     ]
