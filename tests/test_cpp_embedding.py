@@ -1,0 +1,75 @@
+"""A C++ program embeds smrt through the installed headers, library and CMake package."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smrt.cli import cmake_dir
+
+from .conftest import Zoo
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cpp"
+
+
+@pytest.fixture(scope="module")
+def smrt_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/cpp built with find_package(smrt) against the installed package."""
+    cmake = shutil.which("cmake")
+    assert cmake, "cmake is needed (pip install cmake)"
+    build = tmp_path_factory.mktemp("cpp-example")
+    subprocess.run([cmake, "-S", str(EXAMPLE), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+                    f"-DCMAKE_PREFIX_PATH={cmake_dir()}"], check=True, capture_output=True)
+    subprocess.run([cmake, "--build", str(build), "-j2"], check=True, capture_output=True)
+    return build / "smrt_run"
+
+
+def libtensorflow() -> str:
+    spec = importlib.util.find_spec("tensorflow")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    return str(Path(next(iter(spec.submodule_search_locations))) / "libtensorflow_cc.so.2")
+
+
+def run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SMRT_LIBTENSORFLOW": libtensorflow()})
+
+
+def test_cmake_dir_is_printed_by_the_module() -> None:
+    out = subprocess.run([sys.executable, "-m", "smrt", "--cmake-dir"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == cmake_dir()
+    assert (Path(out) / "smrtConfig.cmake").is_file()
+
+
+def test_runs_a_model_from_npy_input_on_threads(smrt_run: Path, zoo: Zoo, tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.array([[1.0, 2.0, 3.0]], np.float32))
+    done = run(smrt_run, zoo.path("add_one"), "--input", f"x={tmp_path / 'x.npy'}",
+               "--iterations", "400", "--threads", "4")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == "y: float32 (1, 3) [2, 3, 4]"
+    assert lines[2].startswith("400 calls on 4 thread(s): p50 ")
+
+
+def test_generates_inputs_and_reads_string_outputs(smrt_run: Path, zoo: Zoo) -> None:
+    done = run(smrt_run, zoo.path("all_dtypes"), "--signature", "scalars", "--iterations", "5")
+    assert done.returncode == 0, done.stderr
+    assert 'o_c: string () ["example 0"]' in done.stdout
+
+
+def test_errors_exit_nonzero_with_smrt_message(smrt_run: Path, zoo: Zoo) -> None:
+    done = run(smrt_run, zoo.path("add_one"), "--signature", "nope")
+    assert done.returncode == 1
+    assert "no callable signature 'nope'" in done.stderr
+    done = run(smrt_run, "/nonexistent/model")
+    assert done.returncode == 1
+    assert "does not exist" in done.stderr
