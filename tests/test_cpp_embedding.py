@@ -66,6 +66,15 @@ def test_generates_inputs_and_reads_string_outputs(smrt_run: Path, zoo: Zoo) -> 
     assert 'o_c: string () ["example 0"]' in done.stdout
 
 
+def test_quickstart_uses_the_documented_api(smrt_run: Path, zoo: Zoo) -> None:
+    done = run(smrt_run.with_name("quickstart"), zoo.path("add_one"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "input x: float32, rank 2, serving_default_x:0",
+        "y (2x3): 2 3 4 5 6 7",
+    ]
+
+
 def test_errors_exit_nonzero_with_smrt_message(smrt_run: Path, zoo: Zoo) -> None:
     done = run(smrt_run, zoo.path("add_one"), "--signature", "nope")
     assert done.returncode == 1

@@ -34,7 +34,7 @@ py::list specs_to_python(const std::vector<TensorSpec>& specs) {
 class PySignature {
  public:
   PySignature(py::object model, const Signature& sig) : model_(std::move(model)), sig_(sig) {
-    for (const auto& spec : sig.outputs()) output_keys_.push_back(py::str(spec.key));
+    for (const auto& [key, spec] : sig.outputs()) output_keys_.push_back(py::str(key));
   }
 
   py::dict call(const py::args& args, const py::kwargs& kwargs) const {
@@ -131,7 +131,7 @@ class PySignature {
 
   std::string input_list() const {
     std::string keys;
-    for (const auto& spec : sig_.inputs()) keys += (keys.empty() ? "" : ", ") + spec.key;
+    for (const auto& [key, spec] : sig_.inputs()) keys += (keys.empty() ? "" : ", ") + key;
     return keys.empty() ? "none" : keys;
   }
 

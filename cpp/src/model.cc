@@ -195,14 +195,19 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs) const
   if (!status.ok()) status.throw_if_error("running signature '" + info_.key + "'");
 }
 
-std::map<std::string, Tensor> Signature::run(const std::map<std::string, Tensor>& inputs) const {
+template <class Pairs>
+std::map<std::string, Tensor> Signature::run_named(const Pairs& inputs) const {
   std::vector<const Tensor*> ordered(info_.inputs.size(), nullptr);
   for (const auto& [key, tensor] : inputs) {
     const int i = input_index(key);
     if (i < 0) {
       std::string expected;
       for (const auto& spec : info_.inputs) expected += (expected.empty() ? "" : ", ") + spec.key;
-      throw InvalidInputError("signature '" + info_.key + "' has no input '" + key + "'; its inputs are: " + expected);
+      throw InvalidInputError("signature '" + info_.key + "' has no input '" + std::string(key) +
+                              "'; its inputs are: " + expected);
+    }
+    if (ordered[static_cast<std::size_t>(i)]) {
+      throw InvalidInputError("input '" + std::string(key) + "' of signature '" + info_.key + "' is given twice");
     }
     ordered[static_cast<std::size_t>(i)] = &tensor;
   }
@@ -214,6 +219,15 @@ std::map<std::string, Tensor> Signature::run(const std::map<std::string, Tensor>
   std::map<std::string, Tensor> result;
   for (std::size_t i = 0; i < out.size(); ++i) result.emplace(info_.outputs[i].key, std::move(out[i]));
   return result;
+}
+
+std::map<std::string, Tensor> Signature::run(const std::map<std::string, Tensor>& inputs) const {
+  return run_named(inputs);
+}
+
+std::map<std::string, Tensor> Signature::run(
+    std::initializer_list<std::pair<std::string_view, const Tensor&>> inputs) const {
+  return run_named(inputs);
 }
 
 Model::Model(Model&&) noexcept = default;

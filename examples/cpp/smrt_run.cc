@@ -153,8 +153,8 @@ int main(int argc, char** argv) {
     std::cout << "libtensorflow " << smrt::runtime::info().version << ", signature '" << sig.key() << "'\n";
 
     std::vector<smrt::Tensor> inputs;
-    for (const smrt::TensorSpec& spec : sig.inputs()) {
-      const auto file = o.npy_files.find(spec.key);
+    for (const auto& [key, spec] : sig.inputs()) {
+      const auto file = o.npy_files.find(key);
       inputs.push_back(file != o.npy_files.end() ? read_npy(file->second) : generate(spec, o.batch));
     }
     std::vector<smrt::Tensor> outputs(sig.outputs().size());

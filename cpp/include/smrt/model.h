@@ -1,6 +1,7 @@
 // smrt::Model: a SavedModel loaded into a TensorFlow session, and its callable signatures.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,18 +30,58 @@ struct SessionOptions {
 
 class Session;  // the loaded TF_Session and graph, shared by a model's signatures
 
+// A signature's inputs or outputs: indexable in run() order (sorted by key), and iterable as
+// (key, spec) pairs: `for (const auto& [key, spec] : sig.inputs())`.
+class TensorSpecs {
+ public:
+  explicit TensorSpecs(const std::vector<TensorSpec>& specs) noexcept : specs_(&specs) {}
+  std::size_t size() const noexcept { return specs_->size(); }
+  bool empty() const noexcept { return specs_->empty(); }
+  const TensorSpec& operator[](std::size_t i) const { return (*specs_)[i]; }
+  // The spec with this key, or nullptr.
+  const TensorSpec* find(std::string_view key) const noexcept {
+    for (const TensorSpec& spec : *specs_) {
+      if (spec.key == key) return &spec;
+    }
+    return nullptr;
+  }
+
+  class iterator {
+   public:
+    using value_type = std::pair<const std::string&, const TensorSpec&>;
+    explicit iterator(std::vector<TensorSpec>::const_iterator it) : it_(it) {}
+    value_type operator*() const { return {it_->key, *it_}; }
+    iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    bool operator!=(const iterator& other) const { return it_ != other.it_; }
+    bool operator==(const iterator& other) const { return it_ == other.it_; }
+
+   private:
+    std::vector<TensorSpec>::const_iterator it_;
+  };
+  iterator begin() const { return iterator(specs_->begin()); }
+  iterator end() const { return iterator(specs_->end()); }
+
+ private:
+  const std::vector<TensorSpec>* specs_;
+};
+
 class Signature {
  public:
   const SignatureInfo& info() const noexcept { return info_; }
   const std::string& key() const noexcept { return info_.key; }
   const std::string& method_name() const noexcept { return info_.method_name; }
-  const std::vector<TensorSpec>& inputs() const noexcept { return info_.inputs; }
-  const std::vector<TensorSpec>& outputs() const noexcept { return info_.outputs; }
+  TensorSpecs inputs() const noexcept { return TensorSpecs(info_.inputs); }
+  TensorSpecs outputs() const noexcept { return TensorSpecs(info_.outputs); }
   // Position of the input with this key in inputs(), or -1.
   int input_index(std::string_view key) const noexcept;
 
   // Runs with tensors keyed by input key; returns outputs keyed by output key. Thread-safe.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;
+  // The same for a braced list, e.g. sig.run({{"x", Tensor::from_vector<float>({2, 3}, v)}}).
+  std::map<std::string, Tensor> run(std::initializer_list<std::pair<std::string_view, const Tensor&>> inputs) const;
   // The allocation-free form: `inputs` in inputs() order, `outputs` receives outputs() in order.
   void run(const Tensor* inputs, Tensor* outputs) const;
 
@@ -53,6 +94,8 @@ class Signature {
   friend class Model;
   Signature(SignatureInfo info, std::shared_ptr<Session> session);
   void run_pointers(const Tensor* const* inputs, Tensor* outputs) const;
+  template <class Pairs>
+  std::map<std::string, Tensor> run_named(const Pairs& inputs) const;
   SignatureInfo info_;
   std::shared_ptr<Session> session_;
   struct Endpoints;
