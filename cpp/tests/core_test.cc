@@ -1,0 +1,161 @@
+// Tests of smrt's C++ core, run by ctest (and under AddressSanitizer/UBSan by
+// tests/test_cpp_core.py). Needs SMRT_LIBTENSORFLOW and SMRT_TEST_ZOO (tests/model_zoo.py's
+// output directory) in the environment.
+#include <smrt/smrt.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int g_failures = 0;
+
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": CHECK(" #cond ") failed\n";     \
+      ++g_failures;                                                                  \
+    }                                                                                \
+  } while (0)
+
+// Runs `body`, which must throw E with a message containing `fragment`.
+template <class E>
+void check_throws(const std::function<void()>& body, const std::string& fragment, int line) {
+  try {
+    body();
+    std::cerr << "line " << line << ": nothing was thrown\n";
+    ++g_failures;
+  } catch (const E& e) {
+    if (std::string(e.what()).find(fragment) == std::string::npos) {
+      std::cerr << "line " << line << ": message '" << e.what() << "' lacks '" << fragment << "'\n";
+      ++g_failures;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "line " << line << ": wrong exception: " << e.what() << "\n";
+    ++g_failures;
+  }
+}
+#define CHECK_THROWS(E, body, fragment) check_throws<E>([&] { body; }, fragment, __LINE__)
+
+std::string zoo(const std::string& name) { return std::string(std::getenv("SMRT_TEST_ZOO")) + "/" + name; }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void test_reader_refuses_bad_files() {
+  CHECK_THROWS(smrt::ModelNotFoundError, smrt::inspect("/nonexistent/model"), "does not exist");
+  CHECK_THROWS(smrt::StatusError, smrt::parse_saved_model("", "empty"), "is empty");
+  CHECK_THROWS(smrt::StatusError, smrt::parse_saved_model("\x12\xff\xff", "garbage"), "corrupt");
+  const std::string pb = read_file(zoo("stateful") + "/saved_model.pb");
+  for (std::size_t cut : {pb.size() / 3, pb.size() / 2, pb.size() - 1}) {
+    try {
+      smrt::parse_saved_model(pb.substr(0, cut), "truncated");
+    } catch (const smrt::StatusError& e) {
+      CHECK(e.code() == smrt::ErrorCode::kDataLoss);
+    }
+  }
+}
+
+// Random byte flips of a real saved_model.pb: every one parses or throws DataLoss, and the
+// sanitizers see no bad access. (A bounded, deterministic cousin of a fuzzer.)
+void test_reader_survives_mutations() {
+  const std::string pb = read_file(zoo("stateful") + "/saved_model.pb");
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 3000; ++i) {
+    std::string bytes = pb;
+    for (int flips = 1 + static_cast<int>(rng() % 4); flips > 0; --flips) {
+      bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    }
+    try {
+      smrt::parse_saved_model(bytes, "mutated", /*with_ops=*/true, /*with_functions=*/true);
+    } catch (const smrt::StatusError& e) {
+      CHECK(e.code() == smrt::ErrorCode::kDataLoss);
+    }
+  }
+}
+
+void test_run_and_errors() {
+  smrt::Model model = smrt::Model::load(zoo("add_one"));
+  const smrt::Signature& sig = model.signature("serving_default");
+  auto out = sig.run({{"x", smrt::Tensor::from_vector<float>({1, 3}, {1, 2, 3})}});
+  CHECK(out.at("y").shape() == (std::vector<int64_t>{1, 3}));
+  CHECK(out.at("y").data<float>()[2] == 4.0f);
+
+  CHECK_THROWS(smrt::SignatureNotFoundError, model.signature("nope"), "'nope'");
+  CHECK_THROWS(smrt::InputTypeError, sig.run({{"x", smrt::Tensor::from_vector<double>({1, 1}, {1})}}), "float32");
+  CHECK_THROWS(smrt::InvalidInputError, sig.run({{"x", smrt::Tensor::from_vector<float>({3}, {1, 2, 3})}}), "shape");
+  CHECK_THROWS(smrt::InvalidInputError, sig.run({{"y", smrt::Tensor::from_vector<float>({1, 1}, {1})}}), "no input 'y'");
+  // A missing input must be reported before any given tensor is touched (was a double free).
+  smrt::Model two = smrt::Model::load(zoo("dynamic_shapes"));
+  smrt::Tensor x = smrt::Tensor::from_vector<float>({1, 1, 3}, {1, 2, 3});
+  CHECK_THROWS(smrt::InvalidInputError, two.signature("serving_default").run({{"x", x}}), "missing input 'z'");
+  CHECK(x.data<float>()[1] == 2.0f);
+
+  model.close();
+  CHECK(model.closed());
+  CHECK_THROWS(smrt::ModelClosedError, sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {1})}}), "closed");
+}
+
+void test_caller_memory_and_strings() {
+  smrt::Model model = smrt::Model::load(zoo("all_dtypes"));
+  const smrt::Signature& sig = model.signature("scalars");
+  alignas(64) static float a = 1.5f;
+  static std::atomic<int> released{0};
+  int64_t no_dims[1] = {0};
+  {
+    smrt::Tensor wrapped = smrt::Tensor::wrap(smrt::DType::kFloat32, no_dims, 0, &a, sizeof a,
+                                              [](void*, std::size_t, void*) { ++released; }, nullptr);
+    auto out = sig.run({{"a", wrapped}, {"b", smrt::Tensor::scalar<int64_t>(41)},
+                        {"c", smrt::Tensor::strings({}, {"a string longer than twenty-two bytes"})}});
+    CHECK(out.at("o_a").data<float>()[0] == 3.0f);
+    CHECK(out.at("o_b").data<int64_t>()[0] == 42);
+    CHECK(out.at("o_c").string_at(0) == "a string longer than twenty-two bytes");
+  }
+  CHECK(released == 1);  // TensorFlow let go of the caller's memory exactly once
+}
+
+void test_threads() {
+  smrt::Model model = smrt::Model::load(zoo("add_one"));
+  const smrt::Signature& sig = model.signature("serving_default");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const float v = static_cast<float>(t * 1000 + i);
+        auto out = sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {v})}});
+        if (out.at("y").data<float>()[0] != v + 1) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong == 0);
+}
+
+}  // namespace
+
+int main() {
+  if (!std::getenv("SMRT_TEST_ZOO")) {
+    std::cerr << "set SMRT_TEST_ZOO to tests/model_zoo.py's output directory\n";
+    return 2;
+  }
+  test_reader_refuses_bad_files();
+  test_reader_survives_mutations();
+  test_run_and_errors();
+  test_caller_memory_and_strings();
+  test_threads();
+  std::cout << (g_failures ? "FAILED: " : "ok: ") << g_failures << " failure(s)\n";
+  return g_failures ? 1 : 0;
+}
