@@ -77,9 +77,10 @@ def run_json(cmd: Command) -> Result:
 class BlockServer:
     """A child that loads its model once, then times blocks of calls on request.
 
-    The protocol of ``raw_c_loop ... -`` and of workers.py's ``percall`` task: the child prints
-    {"ready": true}; each line "N W" it reads makes it run W untimed and N timed calls and
-    print their summary as one JSON line; end of input makes it exit.
+    The protocol of ``raw_c_loop ... -`` and of workers.py's ``percall`` and ``throughput``
+    tasks: the child prints {"ready": true}; each line "N W" it reads makes it run W untimed
+    and N timed calls and print their summary as one JSON line; end of input makes it exit.
+    Tasks may take further numbers on the line (a batch size, a thread count).
     """
 
     def __init__(self, cmd: Command, stderr: IO[bytes]) -> None:
@@ -102,9 +103,10 @@ class BlockServer:
         if self._read() != {"ready": True}:
             raise ChildError(f"`{shlex.join(_args(self._cmd))}` did not say it was ready")
 
-    def time_block(self, iterations: int, warmup: int) -> Result:
+    def time_block(self, iterations: int, warmup: int, *extra: int) -> Result:
+        """`extra`: further numbers for the line, as the task takes them (workers.py)."""
         assert self._proc.stdin is not None
-        self._proc.stdin.write(f"{iterations} {warmup}\n")
+        self._proc.stdin.write(" ".join(map(str, (iterations, warmup, *extra))) + "\n")
         self._proc.stdin.flush()
         return self._read()
 

@@ -4,9 +4,13 @@
 
 Tasks:
     memory   one measurement, one JSON line.
-    percall  a block server, like ``raw_c_loop ... -``: loads the model, warms up, prints
-             {"ready": true}, then for each stdin line "N W" runs W untimed and N timed calls
-             and prints their summary (p50/p99/mean/min in microseconds), until end of input.
+    percall     a block server, like ``raw_c_loop ... -``: loads the model, warms up, prints
+                {"ready": true}, then for each stdin line "N W" runs W untimed and N timed
+                calls and prints their summary (p50/p99/mean/min in microseconds), until end
+                of input; "N W B" does the same on a batch of B (of those it was given).
+    throughput  a block server too, for Python threads sharing the loaded signature: each
+                stdin line "N W T" has T threads run W untimed calls between them, then N
+                timed calls between them, and prints the calls per second.
 
 Each child imports only the runtime it measures (smrt or TensorFlow's Python package), so
 neither one's threads, allocator state or import cost leaks into the other's numbers.
@@ -23,8 +27,10 @@ from __future__ import annotations
 import gc
 import json
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -87,20 +93,26 @@ def _ones(contender: str, shape: tuple[int, ...]) -> np.ndarray:
     return x
 
 
+@contextmanager
+def _gc_off() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _time_calls(call: Callable[[], object], iterations: int) -> list[float]:
     """Per-call wall times in microseconds, with the GC off. Each call's result is dropped
     within its timing, as raw_c_loop deletes its output tensor within its own."""
     clock = time.perf_counter_ns
     samples = [0.0] * iterations
-    gc.collect()
-    gc.disable()
-    try:
+    with _gc_off():
         for i in range(iterations):
             start = clock()
             call()
             samples[i] = (clock() - start) / 1e3
-    finally:
-        gc.enable()
     return samples
 
 
@@ -108,18 +120,85 @@ def _reply(result: Result) -> None:
     print(json.dumps(result), flush=True)
 
 
-def percall(contender: str, model: str, input_key: str, shape: list[int], warmup: int,
-            config_hex: str = "") -> None:
-    """Serves blocks of timed calls of the signature on a fixed all-ones input."""
-    call = _load(contender, model, input_key, config_hex)(_ones(contender, tuple(shape)))
-    for _ in range(warmup):
-        call()
+def _serve(block: Callable[..., Result]) -> None:
+    """The block-server loop, once warmed up: {"ready": true}, then one reply of
+    ``block(*numbers)`` per stdin line of integers, until end of input."""
     _reply({"ready": True})
     for line in sys.stdin:
-        iterations, block_warmup = map(int, line.split())
-        for _ in range(block_warmup):
+        _reply(block(*map(int, line.split())))
+
+
+def percall(contender: str, model: str, input_key: str, shape: list[int], warmup: int,
+            config_hex: str = "", batches: list[int] | None = None) -> None:
+    """Serves blocks of timed calls of the signature on a fixed all-ones input.
+
+    With `batches`, a line "N W B" times the calls on a batch of B: the input with its first
+    dimension set to B. Each batch is warmed up with about as many examples as the first.
+    """
+    bind = _load(contender, model, input_key, config_hex)
+    calls = {batch: bind(_ones(contender, (batch, *shape[1:])))
+             for batch in [shape[0], *(batches or [])]}
+    for batch, call in calls.items():
+        for _ in range(max(2, warmup * shape[0] // batch)):
             call()
-        _reply(summarize_us(_time_calls(call, iterations)))
+
+    def block(iterations: int, block_warmup: int, batch: int = shape[0]) -> Result:
+        for _ in range(block_warmup):
+            calls[batch]()
+        return summarize_us(_time_calls(calls[batch], iterations))
+
+    _serve(block)
+
+
+def _threaded_calls(call: Callable[[], object], iterations: int, warmup: int,
+                    threads: int) -> float:
+    """`threads` threads share `warmup` untimed and then `iterations` timed calls; returns
+    the seconds from the moment all of them are warm until the last one is done."""
+    start_line = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def worker(share: int) -> None:
+        try:
+            for _ in range(-(-warmup // threads)):
+                call()
+            start_line.wait()
+            for _ in range(share):
+                call()
+        except BaseException as e:  # re-raised by the calling thread
+            errors.append(e)
+            start_line.abort()
+
+    shares = [iterations * (i + 1) // threads - iterations * i // threads
+              for i in range(threads)]
+    workers = [threading.Thread(target=worker, args=(share,)) for share in shares]
+    with _gc_off():
+        for w in workers:
+            w.start()
+        with suppress(threading.BrokenBarrierError):
+            start_line.wait()
+        start = time.perf_counter_ns()
+        for w in workers:
+            w.join()
+        elapsed = (time.perf_counter_ns() - start) / 1e9
+    if errors:
+        raise errors[0]
+    return elapsed
+
+
+def throughput(contender: str, model: str, input_key: str, shape: list[int],
+               warmup: int) -> None:
+    """Serves blocks of calls of ONE loaded signature on a fixed all-ones input, made by
+    several Python threads at once; replies with calls per second."""
+    call = _load(contender, model, input_key)(_ones(contender, tuple(shape)))
+    for _ in range(warmup):
+        call()
+
+    def block(iterations: int, block_warmup: int, threads: int) -> Result:
+        wall_s = _threaded_calls(call, iterations, block_warmup, threads)
+        return {"iterations": iterations, "threads": threads, "wall_s": wall_s,
+                "calls_per_s": iterations / wall_s}
+
+    _serve(block)
 
 
 def _proc_status_bytes(field: str) -> int:
@@ -170,7 +249,9 @@ def memory(contender: str, model: str, input_key: str, elements: int) -> None:
     })
 
 
-TASKS: dict[str, Callable[..., None]] = {"percall": percall, "memory": memory}
+TASKS: dict[str, Callable[..., None]] = {
+    "percall": percall, "throughput": throughput, "memory": memory,
+}
 
 
 def main(argv: list[str]) -> int:
