@@ -34,30 +34,10 @@ using wire::WireError;
 
 constexpr int kMaxDepth = 100;  // protobuf's own default recursion limit
 
-template <class F>
-void for_each_field(std::string_view message, F&& on_field) {
-  Reader r(message);
-  while (r.next()) on_field(r);
-}
+using wire::for_each_field;
 
 void read_shape(std::string_view message, StructuredValue& into) {
-  into.shape.clear();
-  into.unknown_rank = false;
-  for_each_field(message, [&](Reader& r) {
-    if (r.field() == 2) {
-      int64_t size = 0;
-      for_each_field(r.bytes(), [&](Reader& d) {
-        if (d.field() == 1) size = d.int64();
-        else d.skip();
-      });
-      into.shape.push_back(size);
-    } else if (r.field() == 3) {
-      into.unknown_rank = r.boolean();
-    } else {
-      r.skip();
-    }
-  });
-  if (into.unknown_rank) into.shape.clear();
+  wire::read_tensor_shape(message, into.shape, into.unknown_rank);
 }
 
 StructuredValue read_value(std::string_view message, int depth);

@@ -20,12 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using wire::Reader;
 
-// Calls on_field(reader) for each field of `message`; on_field must consume or skip the value.
-template <class F>
-void for_each_field(std::string_view message, F&& on_field) {
-  Reader r(message);
-  while (r.next()) on_field(r);
-}
+using wire::for_each_field;
 
 // A map<string, V> entry: {key = 1, value = 2}.
 void read_map_entry(std::string_view entry, std::map<std::string, std::string_view>& into) {
@@ -39,24 +34,6 @@ void read_map_entry(std::string_view entry, std::map<std::string, std::string_vi
   into[key] = value;  // protobuf map semantics: the last entry for a key wins
 }
 
-void read_shape(std::string_view message, TensorSpec& spec) {
-  for_each_field(message, [&](Reader& r) {
-    if (r.field() == 2) {
-      int64_t size = 0;
-      for_each_field(r.bytes(), [&](Reader& d) {
-        if (d.field() == 1) size = d.int64();
-        else d.skip();
-      });
-      spec.shape.push_back(size);
-    } else if (r.field() == 3) {
-      spec.unknown_rank = r.boolean();
-    } else {
-      r.skip();
-    }
-  });
-  if (spec.unknown_rank) spec.shape.clear();
-}
-
 TensorSpec read_tensor_info(const std::string& key, std::string_view message) {
   TensorSpec spec;
   spec.key = key;
@@ -64,7 +41,7 @@ TensorSpec read_tensor_info(const std::string& key, std::string_view message) {
     switch (r.field()) {
       case 1: spec.tensor_name = std::string(r.utf8()); break;
       case 2: spec.dtype = static_cast<DType>(r.int64()); break;
-      case 3: read_shape(r.bytes(), spec); break;
+      case 3: wire::read_tensor_shape(r.bytes(), spec.shape, spec.unknown_rank); break;
       default: r.skip();
     }
   });

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace smrt::wire {
 
@@ -138,5 +139,34 @@ class Reader {
   uint32_t field_ = 0;
   WireType type_ = kVarint;
 };
+
+// Calls on_field(reader) for each field of `message`; on_field must consume or skip the value.
+template <class F>
+void for_each_field(std::string_view message, F&& on_field) {
+  Reader r(message);
+  while (r.next()) on_field(r);
+}
+
+// TensorShapeProto{dim = 2 {size = 1}, unknown_rank = 3}: the sizes (-1 unknown), or none
+// with `unknown_rank` set.
+inline void read_tensor_shape(std::string_view message, std::vector<int64_t>& dims, bool& unknown_rank) {
+  dims.clear();
+  unknown_rank = false;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 2) {
+      int64_t size = 0;
+      for_each_field(r.bytes(), [&](Reader& d) {
+        if (d.field() == 1) size = d.int64();
+        else d.skip();
+      });
+      dims.push_back(size);
+    } else if (r.field() == 3) {
+      unknown_rank = r.boolean();
+    } else {
+      r.skip();
+    }
+  });
+  if (unknown_rank) dims.clear();
+}
 
 }  // namespace smrt::wire
