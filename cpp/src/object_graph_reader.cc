@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "graph_def_reader.h"
 #include "wire_reader.h"
 
 namespace smrt::detail {
@@ -223,81 +224,19 @@ SavedObject read_object(std::string_view message) {
 // library's functions in (its _sort_function_defs), or nothing when that sort fails (TF's
 // loader then raises: a cycle, or a dependency on a function not in the library).
 std::optional<std::vector<std::string>> load_order(std::string_view graph_def) {
-  struct Node {
-    std::string op;
-    std::vector<std::string> attr_functions;  // AttrValue.func / AttrValue.list.func names
-  };
-  std::vector<std::string> names;                 // library order
-  std::map<std::string, std::vector<Node>> bodies;  // by name; a later duplicate wins
-  for_each_field(graph_def, [&](Reader& r) {
-    if (r.field() != 2) return r.skip();
-    for_each_field(r.bytes(), [&](Reader& lib) {
-      if (lib.field() != 1) return lib.skip();
-      std::string name;
-      std::vector<Node> nodes;
-      for_each_field(lib.bytes(), [&](Reader& f) {
-        if (f.field() == 1) {
-          for_each_field(f.bytes(), [&](Reader& sig) {
-            if (sig.field() == 1) name = std::string(sig.utf8());
-            else sig.skip();
-          });
-        } else if (f.field() == 3) {
-          Node node;
-          for_each_field(f.bytes(), [&](Reader& n) {
-            if (n.field() == 2) {
-              node.op = std::string(n.utf8());
-            } else if (n.field() == 5) {
-              for_each_field(n.bytes(), [&](Reader& e) {
-                if (e.field() != 2) return e.skip();
-                auto name_of = [](std::string_view name_attr_list) {
-                  std::string name;
-                  for_each_field(name_attr_list, [&](Reader& x) {
-                    if (x.field() == 1) name = std::string(x.utf8());
-                    else x.skip();
-                  });
-                  return name;
-                };
-                // AttrValue's `value` oneof (list=1 ... func=10): the last member set wins.
-                std::vector<std::string> functions;
-                uint32_t member = 0;
-                for_each_field(e.bytes(), [&](Reader& a) {
-                  const uint32_t field = a.field();
-                  if (field == 10) {
-                    functions.assign(1, name_of(a.bytes()));
-                  } else if (field == 1) {
-                    if (member != 1) functions.clear();
-                    for_each_field(a.bytes(), [&](Reader& l) {
-                      if (l.field() == 9) functions.push_back(name_of(l.bytes()));
-                      else l.skip();
-                    });
-                  } else {
-                    a.skip();
-                    if (field < 2 || field > 9) return;
-                    functions.clear();
-                  }
-                  member = field;
-                });
-                node.attr_functions.insert(node.attr_functions.end(), functions.begin(), functions.end());
-              });
-            } else {
-              n.skip();
-            }
-          });
-          nodes.push_back(std::move(node));
-        } else {
-          f.skip();
-        }
-      });
-      names.push_back(name);
-      bodies[name] = std::move(nodes);
-    });
-  });
+  const GraphDefInfo graph = read_graph_def(graph_def);
+  std::vector<std::string> names;                                    // library order
+  std::map<std::string, const std::vector<NodeInfo>*> bodies;         // a later duplicate wins
+  for (const auto& function : graph.functions) {
+    names.push_back(function.name);
+    bodies[function.name] = &function.nodes;
+  }
   const std::set<std::string> library(names.begin(), names.end());
   std::map<std::string, std::vector<std::string>> edges;  // dep -> functions that need it
   std::map<std::string, int> in_count;
   for (const auto& [name, nodes] : bodies) {
     std::set<std::string> deps;  // _list_function_deps (custom-gradient deps not modelled)
-    for (const Node& node : nodes) {
+    for (const NodeInfo& node : *nodes) {
       if (library.count(node.op)) deps.insert(node.op);
       else deps.insert(node.attr_functions.begin(), node.attr_functions.end());
     }

@@ -12,6 +12,7 @@
 #include "smrt/errors.h"
 #include "smrt/saved_model_info.h"
 #include "object_graph_reader.h"
+#include "graph_def_reader.h"
 #include "wire_reader.h"
 
 namespace smrt {
@@ -72,91 +73,27 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
   return sig;
 }
 
-// --- ops used by a GraphDef: GraphDef{node=1 NodeDef, library=2 FunctionDefLibrary{function=1
-// FunctionDef{signature=1 OpDef{name=1}, node_def=3 NodeDef}}}, NodeDef{op=2, attr=5 map<string,
-// AttrValue{func=10 NameAttrList{name=1}}>}. Mirrors tensorflow's meta_graph.ops_used_by_graph_def:
+// The ops a GraphDef uses, as tensorflow's meta_graph.ops_used_by_graph_def counts them:
 // functions are followed when a node's op names one, or through (Stateful)PartitionedCall's "f".
-
-struct NodeOps {
-  std::string op;
-  std::string called;  // the "f" attr's function of a (Stateful)PartitionedCall
-};
-
-NodeOps read_node(std::string_view node) {
-  NodeOps out;
-  for_each_field(node, [&](Reader& r) {
-    if (r.field() == 2) {
-      out.op = std::string(r.utf8());
-    } else if (r.field() == 5) {
-      std::string key;
-      std::string_view value;
-      for_each_field(r.bytes(), [&](Reader& e) {
-        if (e.field() == 1) key = std::string(e.utf8());
-        else if (e.field() == 2) value = e.bytes();
-        else e.skip();
-      });
-      if (key != "f") return;
-      for_each_field(value, [&](Reader& a) {
-        if (a.field() != 10) return a.skip();
-        for_each_field(a.bytes(), [&](Reader& f) {
-          if (f.field() == 1) out.called = std::string(f.utf8());
-          else f.skip();
-        });
-      });
-    } else {
-      r.skip();
-    }
-  });
-  if (out.op != "PartitionedCall" && out.op != "StatefulPartitionedCall") out.called.clear();
-  return out;
-}
-
 std::vector<std::string> read_ops(std::string_view graph_def) {
-  std::vector<std::string_view> nodes;
-  std::map<std::string, std::vector<std::string_view>> functions;  // name -> its node_defs
-  for_each_field(graph_def, [&](Reader& r) {
-    if (r.field() == 1) {
-      nodes.push_back(r.bytes());
-    } else if (r.field() == 2) {
-      for_each_field(r.bytes(), [&](Reader& lib) {
-        if (lib.field() != 1) return lib.skip();
-        std::string name;
-        std::vector<std::string_view> body;
-        for_each_field(lib.bytes(), [&](Reader& f) {
-          if (f.field() == 1) {
-            for_each_field(f.bytes(), [&](Reader& sig) {
-              if (sig.field() == 1) name = std::string(sig.utf8());
-              else sig.skip();
-            });
-          } else if (f.field() == 3) {
-            body.push_back(f.bytes());
-          } else {
-            f.skip();
-          }
-        });
-        functions[name] = std::move(body);
-      });
-    } else {
-      r.skip();
-    }
-  });
+  const detail::GraphDefInfo graph = detail::read_graph_def(graph_def);
+  std::map<std::string, const std::vector<detail::NodeInfo>*> functions;  // a later duplicate wins
+  for (const auto& function : graph.functions) functions[function.name] = &function.nodes;
   std::set<std::string> used;
-  std::vector<const std::vector<std::string_view>*> pending;
+  std::vector<const std::vector<detail::NodeInfo>*> pending;
   auto mark = [&](const std::string& op) {
-    if (used.insert(op).second) {
-      if (auto f = functions.find(op); f != functions.end()) pending.push_back(&f->second);
-    }
+    if (!used.insert(op).second) return;
+    if (auto f = functions.find(op); f != functions.end()) pending.push_back(f->second);
   };
-  auto visit = [&](std::string_view node) {
-    NodeOps n = read_node(node);
-    mark(n.op);
-    if (!n.called.empty()) mark(n.called);
+  auto visit = [&](const detail::NodeInfo& node) {
+    mark(node.op);
+    if (node.op == "PartitionedCall" || node.op == "StatefulPartitionedCall") mark(node.f_function);
   };
-  for (std::string_view node : nodes) visit(node);
+  for (const auto& node : graph.nodes) visit(node);
   while (!pending.empty()) {
     const auto* body = pending.back();
     pending.pop_back();
-    for (std::string_view node : *body) visit(node);
+    for (const auto& node : *body) visit(node);
   }
   std::vector<std::string> ops;
   for (const auto& op : used) {
