@@ -43,7 +43,7 @@ except smrt.LibraryNotFoundError as e:
     assert out.split() == ["True", "True"]
 
 
-def test_not_a_tensorflow_library(zoo: Zoo, run_python, tmp_path) -> None:
+def test_not_a_tensorflow_library(zoo: Zoo, run_python) -> None:
     out = run_python(f"""
 import smrt
 try:

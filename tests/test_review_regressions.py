@@ -135,7 +135,7 @@ def test_numpy_integers_that_do_not_fit_are_refused(zoo: Zoo, value: object) -> 
         sig(**inputs)
 
 
-def test_saved_model_pb_that_is_a_directory(zoo: Zoo, tmp_path: Path) -> None:
+def test_saved_model_pb_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / "saved_model.pb").mkdir()
     for call in (smrt.inspect, smrt.load):
         with pytest.raises(smrt.DataLossError, match="not a regular file"):
