@@ -444,6 +444,66 @@ def build_two_tag_sets(path: Path) -> list[Case]:
     return []
 
 
+# --- TensorFlow Serving's classic test model -------------------------------------------------
+
+
+def _half_plus(path: Path, k: float) -> list[Case]:
+    """TF Serving's half_plus_two / half_plus_three, TF1-style: y = 0.5 * x + k.
+
+    Signatures: ``serving_default`` (predict, x float32 [None] -> y), ``regress_x_to_y``
+    (regress: serialized tf.Examples with feature x -> outputs [None, 1]), ``classify_x_to_y``
+    (classify: classes ["low", "high"] and scores [y, 1 - y] per example, with an optional
+    feature "bias" added to y) and ``classify_scores_only`` (scores only, like TF Serving's).
+    """
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as sess:
+        a = v1.get_variable("a", initializer=tf.constant(0.5))
+        b = v1.get_variable("b", initializer=tf.constant(float(k)))
+        x = v1.placeholder(F32, [None], name="x")
+        y = tf.identity(a * x + b, name="y")
+        examples = v1.placeholder(tf.string, [None], name="tf_example")
+        features = {
+            "x": tf.io.FixedLenFeature([1], F32),
+            "bias": tf.io.FixedLenFeature([1], F32, default_value=[0.0]),
+        }
+        parsed = tf.io.parse_example(examples, features)
+        y_ex = tf.identity(a * parsed["x"] + b + parsed["bias"], name="y_ex")
+        scores = tf.concat([y_ex, 1.0 - y_ex], axis=1, name="scores")
+        classes = tf.tile(tf.constant([["low", "high"]]), [tf.shape(y_ex)[0], 1], name="classes")
+        sess.run(v1.global_variables_initializer())
+        sigs = v1.saved_model
+        builder = sigs.Builder(str(path))
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+            "serving_default": sigs.predict_signature_def({"x": x}, {"y": y}),
+            "regress_x_to_y": sigs.regression_signature_def(examples, y_ex),
+            "classify_x_to_y": sigs.classification_signature_def(examples, classes, scores),
+            "classify_scores_only": sigs.classification_signature_def(examples, None, scores),
+        })
+        builder.save()
+    batch = _strings(_example_x(1.0), _example_x(-4.0, bias=0.25))
+    return [
+        ("serving_default", {"x": np.array([1.0, 2.0, 5.0], np.float32)}),
+        ("regress_x_to_y", {"inputs": batch}),
+        ("classify_x_to_y", {"inputs": batch}),
+        ("classify_scores_only", {"inputs": batch}),
+    ]
+
+
+def _example_x(x: float, bias: float | None = None) -> bytes:
+    feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}
+    if bias is not None:
+        feature["bias"] = tf.train.Feature(float_list=tf.train.FloatList(value=[bias]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def build_half_plus_two(path: Path) -> list[Case]:
+    return _half_plus(path, 2.0)
+
+
+def build_half_plus_three(path: Path) -> list[Case]:
+    return _half_plus(path, 3.0)
+
+
 MODELS: dict[str, Builder] = {
     "add_one": build_add_one,
     "tiny_add": build_tiny_add,
@@ -457,6 +517,8 @@ MODELS: dict[str, Builder] = {
     "all_dtypes": build_all_dtypes,
     "dynamic_shapes": build_dynamic_shapes,
     "two_tag_sets": build_two_tag_sets,
+    "half_plus_two": build_half_plus_two,
+    "half_plus_three": build_half_plus_three,
     "add_one_big": build_add_one_big,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
