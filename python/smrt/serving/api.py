@@ -1,0 +1,190 @@
+"""TF Serving's REST replies: model status, metadata, classify and regress.
+
+Predict lives in :mod:`smrt.serving.tensor_json`. The JSON shapes follow TF Serving's
+(``GetModelStatusResponse``, ``GetModelMetadataResponse`` as protobuf JSON with proto field
+names and default values printed, and ``{"results": ...}`` for classify and regress).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from smrt import example
+from smrt.errors import InputTypeError, InvalidInputError
+from smrt.model import Signature
+from smrt.saved_model import TensorSpec
+
+from .errors import BadRequestError, NotFoundError
+from .tensor_json import Json, decode_b64, dumps_tensors, is_b64
+from .versions import ServedVersion, VersionStatus
+
+DEFAULT_SIGNATURE = "serving_default"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def status_reply(statuses: list[VersionStatus]) -> dict[str, Json]:
+    return {"model_version_status": [
+        {"version": str(s.version), "state": s.state,
+         "status": {"error_code": s.error_code, "error_message": s.error_message}}
+        for s in statuses
+    ]}
+
+
+def metadata_reply(name: str, served: ServedVersion) -> dict[str, Json]:
+    signatures = served.model.meta_graph.signatures
+    return {
+        "model_spec": {"name": name, "signature_name": "", "version": str(served.version)},
+        "metadata": {"signature_def": {"signature_def": {
+            key: {
+                "inputs": _tensor_infos(sig.inputs),
+                "outputs": _tensor_infos(sig.outputs),
+                "method_name": sig.method_name,
+                "defaults": {},
+            }
+            for key, sig in sorted(signatures.items())
+        }}},
+    }
+
+
+def _tensor_infos(specs: Mapping[str, TensorSpec]) -> dict[str, Json]:
+    return {key: {
+        "dtype": spec.dtype_enum,
+        "tensor_shape": (
+            {"dim": [], "unknown_rank": True} if spec.shape is None else
+            {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape],
+             "unknown_rank": False}),
+        "name": spec.tensor_name,
+    } for key, spec in sorted(specs.items())}
+
+
+def signature_for(served: ServedVersion, request: dict[str, Json], api: str) -> Signature:
+    """The signature a request names (``signature_name``), default ``serving_default``."""
+    name = request.get("signature_name", DEFAULT_SIGNATURE)
+    if not isinstance(name, str):
+        raise BadRequestError("'signature_name' must be a string")
+    if name == "":
+        name = DEFAULT_SIGNATURE
+    signature = served.model.signatures.get(name)
+    if signature is None:
+        raise NotFoundError(f'Serving signature name: "{name}" not found in signature def '
+                            f"(the signatures are: {', '.join(sorted(served.model.signatures))})")
+    return signature
+
+
+# --- classify and regress ----------------------------------------------------------------------
+
+
+def classify_or_regress(served: ServedVersion, request: dict[str, Json], api: str) -> bytes:
+    """Runs a ``:classify`` or ``:regress`` request: tf.Examples in, ``{"results": ...}`` out."""
+    unknown = sorted(request.keys() - {"signature_name", "examples", "context"})
+    if unknown:
+        raise BadRequestError(f"unknown field(s) in the request: {', '.join(unknown)}")
+    signature = signature_for(served, request, api)
+    input_key = _check_signature(signature, api)
+    serialized = serialize_examples(request)
+    outputs = signature(**{input_key: serialized})
+    if api == "regress":
+        values = _regression_values(outputs, len(serialized))
+        return dumps_tensors(lambda convert: {"results": convert(values, "outputs")}, [values])
+    return _classification_body(outputs, len(serialized))
+
+
+def _check_signature(signature: Signature, api: str) -> str:
+    """Checks the signature has the structure TF Serving's classifier/regressor needs."""
+    what = f"signature {signature.key!r}"
+    if len(signature.inputs) != 1 or "inputs" not in signature.inputs:
+        raise BadRequestError(f"{what} cannot {api}: it must take one input named 'inputs' "
+                              f"(serialized tf.Examples); it takes {', '.join(signature.inputs)}")
+    if signature.inputs["inputs"].dtype != "string":
+        raise BadRequestError(f"{what} cannot {api}: its input 'inputs' must be a string tensor")
+    outputs = set(signature.outputs)
+    if api == "regress":
+        if outputs != {"outputs"}:
+            raise BadRequestError(f"{what} cannot regress: it must have one output named "
+                                  f"'outputs'; it has {', '.join(sorted(outputs))}")
+    elif not outputs or not outputs <= {"classes", "scores"}:
+        raise BadRequestError(f"{what} cannot classify: its outputs must be 'classes' and/or "
+                              f"'scores'; it has {', '.join(sorted(outputs))}")
+    return "inputs"
+
+
+def serialize_examples(request: dict[str, Json]) -> np.ndarray:
+    """``examples`` (and ``context``, merged into each, the example winning on a clash, as
+    TF Serving's concatenated serialization does) as serialized tf.Examples."""
+    if "examples" not in request:
+        raise BadRequestError("the request needs 'examples', a list of objects (one per "
+                              "tf.Example, feature name -> value or list of values)")
+    examples, context = request["examples"], request.get("context", {})
+    if not isinstance(examples, list) or not examples:
+        raise BadRequestError("'examples' must be a non-empty list of objects")
+    if not isinstance(context, dict):
+        raise BadRequestError("'context' must be an object (feature name -> values)")
+    base = _features(context, "context")
+    out = np.empty(len(examples), dtype=object)
+    for i, item in enumerate(examples):
+        if not isinstance(item, dict):
+            raise BadRequestError(f"examples[{i}] must be an object (feature name -> values)")
+        try:
+            out[i] = example.encode({**base, **_features(item, f"examples[{i}]")})
+        except (InvalidInputError, InputTypeError) as e:
+            raise BadRequestError(f"examples[{i}]: {e}") from None
+    return out
+
+
+def _features(features: dict[str, Json], where: str) -> dict[str, Any]:
+    """JSON feature values with ``{"b64": ...}`` decoded to bytes."""
+    decoded: dict[str, Any] = {}
+    for name, value in features.items():
+        here = f"{where} feature '{name}'"
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise BadRequestError(f"{here}: an empty list has no type; leave the feature out")
+        items: list[bytes | str | int | float] = []
+        for v in values:
+            if is_b64(v):
+                items.append(decode_b64(v, here))
+            elif isinstance(v, (str, int, float)):  # bool is an int: int64 0/1, as TF Serving
+                items.append(v)
+            else:
+                raise BadRequestError(f"{here}: values must be numbers, strings or "
+                                      '{"b64": ...} objects')
+        decoded[name] = items
+    return decoded
+
+
+def _regression_values(outputs: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    values = outputs["outputs"]
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.shape != (n,):
+        raise BadRequestError(f"the regression output has shape {list(values.shape)}; expected "
+                              f"[{n}] or [{n}, 1] for {n} examples")
+    return values
+
+
+def _classification_body(outputs: Mapping[str, np.ndarray], n: int) -> bytes:
+    """``{"results": [[[label, score], ...] per example]}``; a missing ``classes`` output
+    gives empty labels, a missing ``scores`` output scores of 0, as TF Serving does."""
+    classes, scores = outputs.get("classes"), outputs.get("scores")
+    for name, array in (("classes", classes), ("scores", scores)):
+        if array is not None and (array.ndim != 2 or array.shape[0] != n):
+            raise BadRequestError(f"the classification output '{name}' has shape "
+                                  f"{list(array.shape)}; expected [{n}, number of classes]")
+    if classes is not None and scores is not None and classes.shape != scores.shape:
+        raise BadRequestError(f"'classes' {list(classes.shape)} and 'scores' "
+                              f"{list(scores.shape)} do not match")
+    shape = (classes if classes is not None else scores).shape  # type: ignore[union-attr]
+    labels = ([[c.decode("utf-8", "backslashreplace") for c in row] for row in classes]
+              if classes is not None else [[""] * shape[1]] * n)
+
+    def build(convert: Callable[[np.ndarray, str], Json]) -> Json:
+        values = convert(scores, "scores") if scores is not None else [[0.0] * shape[1]] * n
+        rows = zip(labels, values, strict=True)
+        return {"results": [[[label, score] for label, score in zip(*row, strict=True)]
+                            for row in rows]}
+
+    return dumps_tensors(build, [scores] if scores is not None else [])

@@ -1,0 +1,219 @@
+"""What ``smrt serve`` serves: models (name, base path, version policy) and batching options.
+
+One model comes from ``--model_name``/``--model_base_path``; several from a
+``--model_config_file`` in TF Serving's ``ModelServerConfig`` text format, e.g.::
+
+    model_config_list {
+      config {
+        name: "half_plus_two"
+        base_path: "/models/half_plus_two"
+        model_platform: "tensorflow"
+        model_version_policy { specific { versions: 1 versions: 2 } }
+        version_labels { key: "stable" value: 1 }
+      }
+    }
+
+Batching options come from flags or TF Serving's ``--batching_parameters_file``
+(``max_batch_size { value: 32 }`` ...).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smrt.errors import Error
+
+from . import textproto
+
+
+class ConfigError(Error, ValueError):
+    """A model config or batching parameters file, or a flag, is invalid."""
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """Which of the version directories under a base path are served.
+
+    ``latest`` (the default, with ``num_versions=1``) serves the highest N; ``all`` every one;
+    ``specific`` exactly the listed ones.
+    """
+
+    kind: str = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+    def select(self, available: list[int]) -> list[int]:
+        """The versions to serve out of those found on disk."""
+        ordered = sorted(available)
+        if self.kind == "all":
+            return ordered
+        if self.kind == "specific":
+            return [v for v in ordered if v in self.versions]
+        return ordered[-self.num_versions:] if self.num_versions > 0 else []
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One served model: its name in URLs and the directory holding its version directories."""
+
+    name: str
+    base_path: str
+    policy: VersionPolicy = field(default_factory=VersionPolicy)
+    labels: dict[str, int] = field(default_factory=dict)
+    tags: tuple[str, ...] = ("serve",)
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """Server-side batching: requests to one signature are merged along the batch dimension."""
+
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 1000
+    max_enqueued_batches: int = 100
+    num_batch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"batching: {name} must be at least 1, not {getattr(self, name)}")
+        if self.batch_timeout_micros < 0:
+            raise ConfigError("batching: batch_timeout_micros must not be negative")
+
+
+def single_model(name: str, base_path: str, tags: tuple[str, ...] = ("serve",)) -> ModelConfig:
+    """The model of ``--model_name``/``--model_base_path``."""
+    return ModelConfig(name=_check_name(name, "--model_name"),
+                       base_path=_check_base_path(base_path, name), tags=tags)
+
+
+def read_model_config_file(path: str | os.PathLike[str],
+                           tags: tuple[str, ...] = ("serve",)) -> list[ModelConfig]:
+    """Parses a ``--model_config_file`` (TF Serving's ``ModelServerConfig`` text format)."""
+    source = os.fspath(path)
+    root = textproto.parse(_read_text(source), source)
+    _only(root, {"model_config_list"}, source)
+    configs = []
+    for config_list in _messages(root, "model_config_list", source):
+        _only(config_list, {"config"}, f"{source}: model_config_list")
+        for config in _messages(config_list, "config", source):
+            configs.append(_model_config(config, source, tags))
+    if not configs:
+        raise ConfigError(
+            f"{source}: no models (expected model_config_list {{ config {{ ... }} }})")
+    names = [c.name for c in configs]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"{source}: model name(s) configured twice: {', '.join(duplicated)}")
+    return configs
+
+
+def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingOptions:
+    """Parses TF Serving's ``--batching_parameters_file`` (``BatchingParameters`` text)."""
+    source = os.fspath(path)
+    root = textproto.parse(_read_text(source), source)
+    known = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
+             "num_batch_threads"}
+    ignored = {"allowed_batch_sizes", "pad_variable_length_inputs", "thread_pool_name",
+               "enable_large_batch_splitting", "max_execution_batch_size"}
+    _only(root, known | ignored, source)
+    values: dict[str, int] = {}
+    for key in known & root.keys():
+        (wrapper,) = _messages(root, key, source)[-1:]  # Int64Value { value: N }
+        value = wrapper.get("value", [0])[-1]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be an integer, not {value!r}")
+        values[key] = value
+    return BatchingOptions(**values)
+
+
+def _model_config(config: textproto.Message, source: str,
+                  tags: tuple[str, ...]) -> ModelConfig:
+    where = f"{source}: config"
+    _only(config, {"name", "base_path", "model_platform", "model_version_policy",
+                   "version_labels", "logging_config", "model_type"}, where)
+    name = _check_name(_string(config, "name", where), f"{where} name")
+    where = f"{source}: model {name!r}"
+    platform = _string(config, "model_platform", where, default="tensorflow")
+    if platform != "tensorflow":
+        raise ConfigError(f"{where}: model_platform {platform!r} is not served (only 'tensorflow')")
+    base_path = _check_base_path(_string(config, "base_path", where), name)
+    policy = VersionPolicy()
+    for message in _messages(config, "model_version_policy", where):
+        policy = _version_policy(message, where)
+    labels: dict[str, int] = {}
+    for entry in _messages(config, "version_labels", where):
+        key, value = entry.get("key", [""])[-1], entry.get("value", [None])[-1]
+        if not isinstance(key, str) or not key or not isinstance(value, int):
+            raise ConfigError(f"{where}: version_labels needs a key and an integer value")
+        labels[key] = value
+    return ModelConfig(name=name, base_path=base_path, policy=policy, labels=labels, tags=tags)
+
+
+def _version_policy(message: textproto.Message, where: str) -> VersionPolicy:
+    _only(message, {"latest", "all", "specific"}, f"{where}: model_version_policy")
+    if len(message) != 1:
+        raise ConfigError(f"{where}: model_version_policy needs one of latest, all, specific")
+    kind, (body,) = next(iter(message.items()))
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: model_version_policy {kind} must be a message")
+    if kind == "latest":
+        n = body.get("num_versions", [1])[-1]
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"{where}: latest.num_versions must be a positive integer")
+        return VersionPolicy("latest", num_versions=n)
+    if kind == "specific":
+        versions = [v for v in body.get("versions", []) if isinstance(v, int) and v >= 0]
+        if not versions or len(versions) != len(body.get("versions", [])):
+            raise ConfigError(f"{where}: specific needs one or more versions (integers)")
+        return VersionPolicy("specific", versions=tuple(versions))
+    return VersionPolicy("all")
+
+
+def _check_name(name: str, what: str) -> str:
+    if not name or any(c in name for c in "/:") or not name.isprintable():
+        raise ConfigError(f"{what}: {name!r} is not a model name (no '/', ':' or control "
+                          "characters, not empty)")
+    return name
+
+
+def _check_base_path(base_path: str, name: str) -> str:
+    if not base_path:
+        raise ConfigError(f"model {name!r}: no base path")
+    path = Path(base_path).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"model {name!r}: base path {base_path!r} is not a directory")
+    return str(path.resolve())
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+
+
+def _only(message: textproto.Message, allowed: set[str], where: str) -> None:
+    unknown = sorted(message.keys() - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
+
+
+def _messages(message: textproto.Message, key: str, where: str) -> list[textproto.Message]:
+    values = message.get(key, [])
+    if not all(isinstance(v, dict) for v in values):
+        raise ConfigError(f"{where}: {key} must be a message ({key} {{ ... }})")
+    return values  # type: ignore[return-value]
+
+
+def _string(message: textproto.Message, key: str, where: str, default: str | None = None) -> str:
+    values = message.get(key)
+    if not values:
+        if default is None:
+            raise ConfigError(f"{where}: missing {key}")
+        return default
+    value = values[-1]
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {key} must be a string, not {value!r}")
+    return value

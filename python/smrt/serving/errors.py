@@ -1,0 +1,82 @@
+"""Errors of the REST server, each with the HTTP status TF Serving answers it with.
+
+The body of every error reply is ``{"error": "<message>"}``. smrt's own errors (a wrong dtype,
+a missing input, a TensorFlow status) are mapped by :func:`http_status`.
+"""
+
+from __future__ import annotations
+
+from smrt import errors
+
+
+class ServingError(errors.Error):
+    """An error the server reports to the client; ``status`` is the HTTP status code."""
+
+    status = 500
+
+
+class BadRequestError(ServingError, ValueError):
+    """The request is malformed: not JSON, wrong fields, values that do not fit the signature."""
+
+    status = 400
+
+
+class NotFoundError(ServingError, LookupError):
+    """No such model, version, label, signature or endpoint."""
+
+    status = 404
+
+
+class MethodNotAllowedError(ServingError):
+    status = 405
+
+
+class RequestTooLargeError(ServingError):
+    status = 413
+
+
+class UnavailableError(ServingError):
+    """The server is shutting down, or the queue in front of a model is full."""
+
+    status = 503
+
+
+class RequestTimeoutError(ServingError, TimeoutError):
+    """The request did not finish within ``--rest_api_timeout_in_ms``."""
+
+    status = 504
+
+
+# TensorFlow status code -> HTTP status, as TF Serving's ToHTTPStatusCode maps them.
+_TF_CODE_TO_HTTP = {
+    1: 499,   # CANCELLED
+    2: 500,   # UNKNOWN
+    3: 400,   # INVALID_ARGUMENT
+    4: 504,   # DEADLINE_EXCEEDED
+    5: 404,   # NOT_FOUND
+    6: 409,   # ALREADY_EXISTS
+    7: 403,   # PERMISSION_DENIED
+    8: 429,   # RESOURCE_EXHAUSTED
+    9: 400,   # FAILED_PRECONDITION
+    10: 409,  # ABORTED
+    11: 400,  # OUT_OF_RANGE
+    12: 501,  # UNIMPLEMENTED
+    13: 500,  # INTERNAL
+    14: 503,  # UNAVAILABLE
+    15: 500,  # DATA_LOSS
+    16: 401,  # UNAUTHENTICATED
+}
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status for an exception raised while serving a request."""
+    if isinstance(error, ServingError):
+        return error.status
+    if isinstance(error, (errors.InvalidInputError, errors.InputTypeError,
+                          errors.SignatureNotFoundError)):
+        return 404 if isinstance(error, errors.SignatureNotFoundError) else 400
+    if isinstance(error, errors.ModelClosedError):
+        return 503
+    if isinstance(error, errors.StatusError):
+        return _TF_CODE_TO_HTTP.get(error.code, 500)
+    return 500

@@ -1,0 +1,323 @@
+"""JSON <-> NumPy for TF Serving's REST API: predict requests in, tensors out.
+
+Inputs (``instances`` rows or ``inputs`` columns) become arrays of the signature's dtypes:
+
+* numbers: JSON integers fit any numeric tensor (range-checked); numbers with a fraction or
+  exponent only floating-point ones; ``true``/``false`` only bool tensors; ``NaN``,
+  ``Infinity`` and ``-Infinity`` are accepted, as TF Serving does;
+* strings: a JSON string is its UTF-8 bytes, ``{"b64": "..."}`` the decoded bytes;
+* nested lists must be rectangular; their nesting is the tensor's shape.
+
+Outputs are written as TF Serving writes them: nested lists, strings as text, and
+``{"b64": "..."}`` for outputs whose name ends in ``_bytes`` (and for any string that is
+not valid UTF-8, which JSON cannot carry as text).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import orjson
+
+from smrt.saved_model import TensorSpec
+
+from .errors import BadRequestError
+
+Json = Any
+"""A value as ``json.loads`` returns it."""
+
+_UNSUPPORTED = {"complex64", "complex128", "resource", "variant", "qint8", "quint8", "qint16",
+                "quint16", "qint32"}
+
+
+def loads(body: bytes) -> dict[str, Json]:
+    """Parses a request body that must be a JSON object (NaN and Infinity allowed)."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:  # the standard parser takes what orjson does not: NaN, Infinity, huge integers
+            request = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BadRequestError(f"the request body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise BadRequestError("the request body nests too deeply") from None
+    if not isinstance(request, dict):
+        raise BadRequestError("the request body must be a JSON object")
+    return request
+
+
+def dumps(reply: Json) -> bytes:
+    """Serializes a reply without non-finite floats (see :func:`dumps_tensors` for those)."""
+    return orjson.dumps(reply, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def is_b64(value: Json) -> bool:
+    """``{"b64": "..."}``: binary data, base64-encoded."""
+    return isinstance(value, dict) and len(value) == 1 and "b64" in value
+
+
+def decode_b64(value: dict[str, Json], where: str) -> bytes:
+    text = value["b64"]
+    if not isinstance(text, str):
+        raise BadRequestError(f"{where}: the value of 'b64' must be a base64 string")
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text)
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise BadRequestError(f"{where}: invalid base64 ({e})") from None
+
+
+def predict_inputs(request: dict[str, Json], inputs: Mapping[str, TensorSpec],
+                   ) -> tuple[dict[str, np.ndarray], bool]:
+    """The arrays a predict request feeds, by input key, and whether it used the row format."""
+    has_rows, has_columns = "instances" in request, "inputs" in request
+    if has_rows == has_columns:
+        raise BadRequestError("a predict request needs either 'instances' (row format) or "
+                              "'inputs' (columnar format), and not both")
+    unknown = sorted(request.keys() - {"instances", "inputs", "signature_name"})
+    if unknown:
+        raise BadRequestError(f"unknown field(s) in the request: {', '.join(unknown)}")
+    if has_rows:
+        return _rows(request["instances"], inputs), True
+    return _columns(request["inputs"], inputs), False
+
+
+def _rows(instances: Json, inputs: Mapping[str, TensorSpec]) -> dict[str, np.ndarray]:
+    if not isinstance(instances, list):
+        raise BadRequestError("'instances' must be a list, one item per instance")
+    if not instances:
+        raise BadRequestError("'instances' is empty")
+    named = [isinstance(x, dict) and not is_b64(x) for x in instances]
+    if any(named):
+        if not all(named):
+            raise BadRequestError("'instances' mixes objects (named inputs) and plain values")
+        for i, instance in enumerate(instances):
+            _check_keys(instance.keys(), inputs, f"instances[{i}]")
+        return {key: to_array([x[key] for x in instances], spec, f"input '{key}'")
+                for key, spec in inputs.items()}
+    key, spec = _only_input(inputs, "instances")
+    return {key: to_array(instances, spec, f"input '{key}'")}
+
+
+def _columns(columns: Json, inputs: Mapping[str, TensorSpec]) -> dict[str, np.ndarray]:
+    if isinstance(columns, dict) and not is_b64(columns):
+        _check_keys(columns.keys(), inputs, "'inputs'")
+        return {key: to_array(columns[key], spec, f"input '{key}'")
+                for key, spec in inputs.items()}
+    key, spec = _only_input(inputs, "inputs")
+    return {key: to_array(columns, spec, f"input '{key}'")}
+
+
+_NAMED_FORM = {"instances": "a list of objects", "inputs": "an object"}
+
+
+def _only_input(inputs: Mapping[str, TensorSpec], field: str) -> tuple[str, TensorSpec]:
+    if len(inputs) != 1:
+        raise BadRequestError(
+            f"the signature has {len(inputs)} inputs ({', '.join(sorted(inputs))}); "
+            f"'{field}' must name them ({_NAMED_FORM[field]} keyed by input name)")
+    return next(iter(inputs.items()))
+
+
+def _check_keys(given: Any, inputs: Mapping[str, TensorSpec], where: str) -> None:
+    missing = sorted(inputs.keys() - given)
+    if missing:
+        raise BadRequestError(f"{where}: missing input(s) {', '.join(missing)}")
+    unknown = sorted(given - inputs.keys())
+    if unknown:
+        raise BadRequestError(f"{where}: unknown input(s) {', '.join(unknown)}; the signature "
+                              f"takes {', '.join(sorted(inputs))}")
+
+
+def to_array(value: Json, spec: TensorSpec, where: str) -> np.ndarray:
+    """One tensor's JSON value as an array of ``spec``'s dtype."""
+    if spec.dtype in _UNSUPPORTED:
+        raise BadRequestError(f"{where}: {spec.dtype} tensors cannot be sent as JSON")
+    if spec.dtype == "string":
+        return _string_array(value, where)
+    try:
+        array = np.array(value)
+    except (ValueError, OverflowError) as e:
+        raise BadRequestError(f"{where}: {_ragged_or_overflow(e)}") from None
+    target = spec.numpy_dtype
+    kind = array.dtype.kind
+    if array.size == 0:
+        if kind not in "fiub":
+            raise BadRequestError(f"{where}: expected {spec.dtype} values")
+        return array.astype(target)
+    if kind == "b":
+        if target.kind != "b":
+            raise BadRequestError(f"{where}: got true/false for a {spec.dtype} tensor")
+    elif kind in "iu":
+        if target.kind == "b":
+            raise BadRequestError(f"{where}: got numbers for a bool tensor (use true/false)")
+        if target.kind in "iu":
+            info = np.iinfo(target)
+            if array.min() < info.min or array.max() > info.max:
+                raise BadRequestError(f"{where}: a value is out of range for {spec.dtype} "
+                                      f"[{info.min}, {info.max}]")
+    elif kind == "f":
+        if target.kind in "iub":
+            raise BadRequestError(f"{where}: got a number with a fraction or exponent for a "
+                                  f"{spec.dtype} tensor (expects whole numbers)")
+    elif kind == "U":
+        raise BadRequestError(f"{where}: got strings for a {spec.dtype} tensor")
+    else:  # object: null, objects, or a mix of strings and numbers
+        raise BadRequestError(f"{where}: expected {spec.dtype} values, got a mix of types, "
+                              "null or objects")
+    return array.astype(target, copy=False)
+
+
+def _ragged_or_overflow(e: Exception) -> str:
+    if isinstance(e, OverflowError):
+        return "an integer is too large"
+    return "lists of different lengths (a tensor's nested lists must be rectangular)"
+
+
+def _string_array(value: Json, where: str) -> np.ndarray:
+    """Strings and ``{"b64"}`` objects in rectangular nested lists -> object array of bytes."""
+    shape: list[int] = []
+    flat: list[bytes] = []
+    leaf_depth = -1
+
+    def walk(node: Json, depth: int) -> None:
+        nonlocal leaf_depth
+        if isinstance(node, list):
+            if depth == len(shape) and (leaf_depth < 0 or depth < leaf_depth):
+                shape.append(len(node))
+            elif depth >= len(shape) or shape[depth] != len(node):
+                raise BadRequestError(f"{where}: lists of different lengths (a tensor's nested "
+                                      "lists must be rectangular)")
+            for item in node:
+                walk(item, depth + 1)
+            return
+        if leaf_depth < 0:
+            leaf_depth = depth
+        if depth != leaf_depth or depth != len(shape):
+            raise BadRequestError(f"{where}: lists of different lengths (a tensor's nested "
+                                  "lists must be rectangular)")
+        if isinstance(node, str):
+            flat.append(node.encode("utf-8", "surrogatepass"))
+        elif is_b64(node):
+            flat.append(decode_b64(node, where))
+        else:
+            got = "null" if node is None else type(node).__name__
+            raise BadRequestError(f"{where}: expected strings (or {{\"b64\": ...}} objects) "
+                                  f"for a string tensor, got {got}")
+
+    try:
+        walk(value, 0)
+    except RecursionError:
+        raise BadRequestError(f"{where}: nests too deeply") from None
+    array = np.empty(len(flat), dtype=object)
+    array[:] = flat
+    return array.reshape(shape)
+
+
+# --- replies ---------------------------------------------------------------------------------
+# Arrays go to orjson as they are (fast, and it prints float32 as the shortest decimal that
+# round-trips, as TF Serving does). orjson writes NaN and infinities as null, so a reply with
+# any of those is written by the json module instead, with the NaN/Infinity tokens.
+
+
+def dumps_tensors(build: Callable[[Callable[[np.ndarray, str], Json]], Json],
+                  arrays: Iterable[np.ndarray]) -> bytes:
+    """Serializes ``build(convert)``, a reply holding ``convert(array, name)`` for each of
+    ``arrays``, choosing the encoder by whether any array holds NaN or an infinity."""
+    if any(_non_finite(a) for a in arrays):
+        return json.dumps(build(_as_lists), separators=(",", ":"), allow_nan=True).encode()
+    return orjson.dumps(build(_as_arrays), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _non_finite(array: np.ndarray) -> bool:
+    if array.dtype.kind == "V":  # ml_dtypes' bfloat16
+        array = array.astype(np.float32)
+    return array.dtype.kind == "f" and array.size > 0 and not bool(np.isfinite(array).all())
+
+
+def _as_arrays(array: np.ndarray, name: str) -> Json:
+    kind = array.dtype.kind
+    if kind == "O":
+        return _strings_to_json(array, name)
+    if kind == "c":
+        raise BadRequestError(f"output '{name}': {array.dtype} tensors cannot be written as JSON")
+    if kind == "V" or array.dtype == np.float16:  # orjson takes float32/64 only
+        array = array.astype(np.float32)
+    if array.ndim == 0:
+        return array[()]
+    return np.ascontiguousarray(array)
+
+
+def _as_lists(array: np.ndarray, name: str) -> Json:
+    kind = array.dtype.kind
+    if kind == "O":
+        return _strings_to_json(array, name)
+    if kind == "c":
+        raise BadRequestError(f"output '{name}': {array.dtype} tensors cannot be written as JSON")
+    if kind in "fV":
+        return shortest_floats(array).tolist()
+    return array.tolist()
+
+
+def _strings_to_json(array: np.ndarray, name: str) -> Json:
+    encode = _b64 if name.endswith("_bytes") else _text
+    if array.ndim == 0:
+        return encode(array.item())
+    return np.frompyfunc(encode, 1, 1)(array).tolist()
+
+
+def shortest_floats(array: np.ndarray) -> np.ndarray:
+    """Float64 values that print (``repr``) as the shortest decimal that round-trips the
+    input's own precision, as TF Serving prints them: float32 0.1 as ``0.1``, not as
+    ``0.10000000149011612``. float64 stays as it is. Slow (Dragon4 per element): only for
+    replies with NaN or infinities."""
+    if array.dtype == np.float64:
+        return array
+    return array.astype(np.float32).astype(str).astype(np.float64)
+
+
+def _b64(value: bytes) -> dict[str, str]:
+    return {"b64": base64.b64encode(value).decode("ascii")}
+
+
+def _text(value: bytes) -> str | dict[str, str]:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return _b64(value)
+
+
+def predict_body(outputs: Mapping[str, np.ndarray], rows: bool) -> bytes:
+    """``{"predictions": ...}`` for a row-format request, ``{"outputs": ...}`` for columnar.
+
+    A single output is written without its name; several as one object per row (row format,
+    which needs every output to have the same first dimension) or an object by name.
+    """
+    names = sorted(outputs)
+    if rows and len(names) > 1:
+        batch = {outputs[n].shape[0] if outputs[n].ndim else None for n in names}
+        if len(batch) != 1 or None in batch:
+            sizes = ", ".join(f"{n}: {list(outputs[n].shape)}" for n in names)
+            raise BadRequestError(
+                "the outputs do not share a first (batch) dimension, so they cannot be written "
+                f"as rows ({sizes}); send the request in columnar format ('inputs')")
+
+    def build(convert: Callable[[np.ndarray, str], Json]) -> Json:
+        values = [convert(outputs[n], n) for n in names]
+        key = "predictions" if rows else "outputs"
+        if len(names) == 1:
+            return {key: values[0]}
+        if not rows:
+            return {key: dict(zip(names, values, strict=True))}
+        return {key: [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]}
+
+    return dumps_tensors(build, outputs.values())

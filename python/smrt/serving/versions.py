@@ -1,0 +1,259 @@
+"""Served models and their versions: discovery on disk, loading, hot swap, retirement.
+
+A model's base path holds numbered version directories (``base/1``, ``base/2``...). Each poll
+lists them, applies the version policy (default: the highest one), loads what is new in the
+background and only then swaps it in; a version that is no longer wanted is retired: it stops
+taking new requests at once and is closed when its last in-flight request finishes, so no
+request is dropped. A version that fails to load is reported in the model's status and the
+versions already serving keep serving; it is retried when its files change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from smrt import errors
+from smrt.model import Model, load
+
+from .batching import Batcher
+from .config import ModelConfig
+from .errors import NotFoundError
+
+log = logging.getLogger("smrt.serve")
+
+Loader = Callable[[str, tuple[str, ...]], Model]
+"""Loads one version directory with a tag-set (default: :func:`smrt.load` with the server's
+session options)."""
+
+
+@dataclass
+class VersionStatus:
+    """One version's entry in the model status reply (TF Serving's ModelVersionStatus)."""
+
+    version: int
+    state: str  # START, LOADING, AVAILABLE, UNLOADING, END
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+class ServedVersion:
+    """A loaded version. Requests hold it (:meth:`ServedModel.acquire`, :meth:`release`), so
+    that a retired version is closed only after the last request using it is done."""
+
+    def __init__(self, version: int, model: Model) -> None:
+        self.version = version
+        self.model = model
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._retired = False
+        self.batchers: dict[str, Batcher] = {}
+        """Server-side batchers by signature key (set up by the server when batching is on)."""
+
+    def _acquire(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def release(self) -> None:
+        """Ends one request's hold (see :meth:`ServedModel.acquire`); thread-safe."""
+        with self._lock:
+            self._in_flight -= 1
+            close = self._retired and self._in_flight == 0
+        if close:
+            self.model.close()
+
+    def retire(self) -> None:
+        """No new requests reach it any more; close it once idle."""
+        with self._lock:
+            self._retired = True
+            close = self._in_flight == 0
+        for batcher in self.batchers.values():
+            batcher.stop()  # runs what is queued; those requests still hold the version
+        if close:
+            self.model.close()
+
+
+def _version_dirs(base_path: str) -> dict[int, str]:
+    """Numbered subdirectories that hold a SavedModel, by version number."""
+    found: dict[int, str] = {}
+    try:
+        entries = list(os.scandir(base_path))
+    except OSError as e:
+        log.warning("cannot list %s: %s", base_path, e)
+        return found
+    for entry in entries:
+        if not entry.name.isdigit() or not entry.is_dir():
+            continue
+        if any(os.path.isfile(os.path.join(entry.path, f))
+               for f in ("saved_model.pb", "saved_model.pbtxt")):
+            found[int(entry.name)] = entry.path
+    return found
+
+
+def _fingerprint(path: str) -> tuple[float, ...]:
+    """Changes when a version directory's files change, to retry a version that failed."""
+    stamps: list[float] = []
+    for root, _dirs, files in os.walk(path):
+        for name in sorted(files):
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            stamps += [st.st_mtime_ns, st.st_size]
+    return tuple(stamps)
+
+
+class ServedModel:
+    """One model name: the versions it serves and the status of every version it tried."""
+
+    def __init__(self, config: ModelConfig, loader: Loader,
+                 on_load: Callable[[ServedVersion], None] = lambda v: None) -> None:
+        self.config = config
+        self.name = config.name
+        self._loader = loader
+        self._on_load = on_load
+        self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self._serving: dict[int, ServedVersion] = {}
+        self._status: dict[int, VersionStatus] = {}
+        self._failed: dict[int, tuple[float, ...]] = {}  # version -> files when it failed
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def acquire(self, version: int | None = None, label: str | None = None) -> ServedVersion:
+        """The version a request asked for (default: the highest serving), held for the
+        request: call its :meth:`~ServedVersion.release` when done with it.
+
+        Raises NotFoundError (HTTP 404) for a version or label that is not being served.
+        """
+        with self._lock:
+            served = self._lookup(version, label)
+            served._acquire()
+        return served
+
+    def _lookup(self, version: int | None, label: str | None) -> ServedVersion:
+        if label is not None:
+            if label not in self.config.labels:
+                raise NotFoundError(f"Unrecognized servable version label: {label}")
+            version = self.config.labels[label]
+        if version is None:
+            if not self._serving:
+                raise NotFoundError(f"Servable not found for request: Latest({self.name})")
+            return self._serving[max(self._serving)]
+        served = self._serving.get(version)
+        if served is None:
+            raise NotFoundError(
+                f"Servable not found for request: Specific({self.name}, {version})")
+        return served
+
+    def status(self, version: int | None = None, label: str | None = None,
+               ) -> list[VersionStatus]:
+        """The status of every version tried (or of one), highest version first."""
+        with self._lock:
+            if label is not None:
+                if label not in self.config.labels:
+                    raise NotFoundError(f"Unrecognized servable version label: {label}")
+                version = self.config.labels[label]
+            if version is not None:
+                if version not in self._status:
+                    raise NotFoundError(
+                        f"Could not find version {version} of model {self.name}")
+                return [self._status[version]]
+            if not self._status:
+                raise NotFoundError(f"Could not find any versions of model {self.name}")
+            return [self._status[v] for v in sorted(self._status, reverse=True)]
+
+    def statuses(self) -> list[VersionStatus]:
+        """The status of every version tried, highest first (empty if none yet)."""
+        with self._lock:
+            return [self._status[v] for v in sorted(self._status, reverse=True)]
+
+    @property
+    def serving_versions(self) -> list[int]:
+        with self._lock:
+            return sorted(self._serving)
+
+    # --- the file system --------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Brings the served versions in line with the disk; blocking (loads run here)."""
+        with self._poll_lock:  # one poll at a time per model
+            on_disk = _version_dirs(self.config.base_path)
+            wanted = self.config.policy.select(list(on_disk))
+            if not wanted and not on_disk:
+                log.debug("model %s: no versions under %s", self.name, self.config.base_path)
+            for version in wanted:
+                if version in self._serving:
+                    continue
+                if version in self._failed and self._failed[version] == _fingerprint(
+                        on_disk[version]):
+                    continue  # failed before and unchanged since
+                self._load(version, on_disk[version])
+            # Unwanted versions go only once something else serves, unless they vanished.
+            keep = {v for v in wanted if v in self._serving}
+            for version in sorted(set(self._serving) - keep):
+                if keep or version not in on_disk:
+                    self._unload(version)
+
+    def _load(self, version: int, path: str) -> None:
+        with self._lock:
+            self._status[version] = VersionStatus(version, "LOADING")
+        log.info("model %s: loading version %d from %s", self.name, version, path)
+        fingerprint = _fingerprint(path)
+        try:
+            model = self._loader(path, self.config.tags)
+            served = ServedVersion(version, model)
+            self._on_load(served)
+        except Exception as e:  # any failure is reported; serving goes on
+            code = _status_name(e)
+            log.error("model %s: version %d failed to load: %s", self.name, version, e,
+                      exc_info=not isinstance(e, (errors.Error, OSError)))
+            with self._lock:
+                self._status[version] = VersionStatus(version, "END", code, str(e))
+            self._failed[version] = fingerprint
+            return
+        self._failed.pop(version, None)
+        with self._lock:
+            self._serving[version] = served
+            self._status[version] = VersionStatus(version, "AVAILABLE")
+        log.info("model %s: serving version %d", self.name, version)
+
+    def _unload(self, version: int) -> None:
+        with self._lock:
+            served = self._serving.pop(version)
+            self._status[version] = VersionStatus(version, "END")
+        served.retire()
+        log.info("model %s: version %d unloaded", self.name, version)
+
+    def close(self) -> None:
+        """Retires every version (each closes once its requests are done)."""
+        with self._poll_lock:
+            for version in sorted(self._serving):
+                self._unload(version)
+
+
+def _status_name(error: BaseException) -> str:
+    """TF Serving's error_code name for a load failure."""
+    names = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
+             5: "NOT_FOUND", 6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED",
+             8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED",
+             11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+             15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
+    if isinstance(error, errors.StatusError):
+        return names.get(error.code, "UNKNOWN")
+    if isinstance(error, FileNotFoundError):
+        return "NOT_FOUND"
+    return "UNKNOWN"
+
+
+def default_loader(**load_options: object) -> Loader:
+    """A loader that calls :func:`smrt.load` with the server's session options."""
+
+    def loader(path: str, tags: tuple[str, ...]) -> Model:
+        return load(Path(path), tags, **load_options)  # type: ignore[arg-type]
+
+    return loader
