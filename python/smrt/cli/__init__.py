@@ -16,10 +16,10 @@ from typing import Any
 
 from smrt.errors import Error
 
-from . import bench, run, scan, show
+from . import bench, run, scan, serve, show
 from .errors import CliError
 
-SUBCOMMANDS = (show, run, scan, bench)
+SUBCOMMANDS = (show, run, scan, bench, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,179 @@
+"""``smrt serve``: TensorFlow Serving's REST API, with TensorFlow Serving's flag names.
+
+    smrt serve --model_name mobilenet --model_base_path /models/mobilenet
+
+serves the highest numbered version under ``/models/mobilenet`` at
+``http://127.0.0.1:8501/v1/models/mobilenet``, picks up new versions as they appear, and on
+SIGTERM stops taking connections and lets requests in flight finish. Boolean flags take TF
+Serving's forms: ``--enable_batching``, ``--enable_batching=true``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from .errors import CliError
+from .show import tags_from_flag
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve models over TensorFlow Serving's REST API",
+        description="Serve SavedModels over TensorFlow Serving's REST API (predict, classify, "
+                    "regress, model status and metadata), picking up new versions as they "
+                    "appear. Flags are tensorflow_model_server's. Needs smrt[serve].",
+    )
+    models = parser.add_argument_group("models")
+    models.add_argument("--model_name", default="default",
+                        help="the model's name in URLs (default: default)")
+    models.add_argument("--model_base_path",
+                        help="the directory holding the model's numbered version directories")
+    models.add_argument("--model_config_file",
+                        help="a ModelServerConfig text proto naming several models (instead of "
+                             "--model_name/--model_base_path)")
+    models.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+                        help="seconds between looks for new versions; 0 looks only at start "
+                             "(default: 1)")
+    models.add_argument("--saved_model_tags", default="serve",
+                        help="the MetaGraph tag-set to load, comma-separated (default: serve)")
+    models.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                        help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
+    models.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                        help="TensorFlow's inter-op threads (0: TensorFlow chooses)")
+
+    http = parser.add_argument_group("HTTP")
+    http.add_argument("--rest_api_port", type=int, default=8501,
+                      help="the port to listen on (default: 8501; 0 picks a free one)")
+    http.add_argument("--host", default="127.0.0.1",
+                      help="the address to bind (default: 127.0.0.1, this machine only; "
+                           "0.0.0.0 for every interface)")
+    http.add_argument("--rest_api_num_threads", type=int, default=4 * (os.cpu_count() or 1),
+                      help="threads that parse requests, run models and write replies "
+                           "(default: 4 per CPU)")
+    http.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
+                      help="answer 504 to a request not done after this long (default: 30000)")
+    http.add_argument("--max_request_bytes", type=int, default=64 << 20,
+                      help="refuse larger request bodies with 413 (default: 64 MiB)")
+    http.add_argument("--shutdown_timeout_seconds", type=float, default=30.0,
+                      help="on SIGTERM, how long requests in flight may take to finish "
+                           "(default: 30)")
+    http.add_argument("--access_log", type=_bool, nargs="?", const=True, default=True,
+                      metavar="BOOL", help="log one line per request on stderr (default: true)")
+    http.add_argument("--port", type=int, help="tensorflow_model_server's gRPC port: gRPC is "
+                      "not served, so this is ignored (with a warning)")
+
+    batching = parser.add_argument_group("batching")
+    batching.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+                          metavar="BOOL", help="merge concurrent requests to a signature whose "
+                          "inputs and outputs have a leading batch dimension")
+    batching.add_argument("--batching_parameters_file",
+                          help="TF Serving's BatchingParameters text proto (max_batch_size, "
+                               "batch_timeout_micros, num_batch_threads, max_enqueued_batches)")
+    batching.add_argument("--max_batch_size", type=int,
+                          help="rows per batch at most (default: 32)")
+    batching.add_argument("--batch_timeout_micros", type=int,
+                          help="how long a batch waits to fill (default: 1000)")
+    batching.add_argument("--num_batch_threads", type=int,
+                          help="batches run at once per signature (default: 1)")
+    parser.set_defaults(func=run)
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import aiohttp  # noqa: F401
+        import orjson  # noqa: F401
+    except ImportError as e:
+        raise CliError(f"smrt serve needs the serve extra ({e.name} is missing): "
+                       "pip install 'smrt[serve]'") from None
+    import asyncio
+
+    from smrt.serving import ModelServer, ServerOptions
+    from smrt.serving.server import run_until_signalled
+    from smrt.serving.versions import default_loader
+
+    _configure_logging()
+    log = logging.getLogger("smrt.serve")
+    if args.port is not None:
+        log.warning("--port %d: gRPC is not served; only the REST API (--rest_api_port)",
+                    args.port)
+    models = _models(args)
+    options = ServerOptions(
+        num_threads=_positive(args.rest_api_num_threads, "--rest_api_num_threads"),
+        timeout_seconds=_positive(args.rest_api_timeout_in_ms, "--rest_api_timeout_in_ms") / 1e3,
+        max_request_bytes=_positive(args.max_request_bytes, "--max_request_bytes"),
+        poll_wait_seconds=args.file_system_poll_wait_seconds,
+        batching=_batching(args),
+        shutdown_grace_seconds=max(0.0, args.shutdown_timeout_seconds),
+    )
+    loader = default_loader(intra_op_threads=args.tensorflow_intra_op_parallelism,
+                            inter_op_threads=args.tensorflow_inter_op_parallelism)
+    server = ModelServer(models, options, loader)
+    access_log = logging.getLogger("smrt.serve.access") if args.access_log else None
+
+    def ready(port: int) -> None:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        for model in models:
+            log.info("serving model %s at http://%s:%d/v1/models/%s", model.name, host, port,
+                     model.name)
+        log.info("REST API at http://%s:%d (metrics: /metrics); SIGTERM or Ctrl-C stops",
+                 host, port)
+
+    asyncio.run(run_until_signalled(server, args.host, args.rest_api_port, access_log, ready))
+    return 0
+
+
+def _models(args: argparse.Namespace) -> list[Any]:
+    from smrt.serving.config import read_model_config_file, single_model
+
+    tags = tags_from_flag(args.saved_model_tags)
+    if args.model_config_file:
+        if args.model_base_path:
+            raise CliError("give --model_config_file or --model_base_path, not both")
+        return read_model_config_file(args.model_config_file, tags)
+    if not args.model_base_path:
+        raise CliError("give --model_base_path (with --model_name) or --model_config_file")
+    return [single_model(args.model_name, args.model_base_path, tags)]
+
+
+def _batching(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from smrt.serving.config import BatchingOptions, read_batching_parameters_file
+
+    flags = {k: getattr(args, k) for k in ("max_batch_size", "batch_timeout_micros",
+                                           "num_batch_threads") if getattr(args, k) is not None}
+    if not args.enable_batching:
+        if args.batching_parameters_file or flags:
+            raise CliError("batching options need --enable_batching")
+        return None
+    options = (read_batching_parameters_file(args.batching_parameters_file)
+               if args.batching_parameters_file else BatchingOptions())
+    return replace(options, **flags)
+
+
+def _positive(value: int, flag: str) -> int:
+    if value <= 0:
+        raise CliError(f"{flag} must be positive, not {value}")
+    return value
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("smrt.serve", "aiohttp.server"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
