@@ -496,6 +496,18 @@ def _example_x(x: float, bias: float | None = None) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+def build_bytes_echo(path: Path) -> list[Case]:
+    """Binary strings in and out, named as TF Serving's REST API expects (``_bytes``)."""
+
+    @tf.function(input_signature=[_spec([None], tf.string, "image_bytes")])
+    def serve(image_bytes):
+        return {"echo_bytes": image_bytes, "echo": image_bytes,
+                "size": tf.strings.length(image_bytes)}
+
+    _save(path, {"serving_default": serve})
+    return [("serving_default", {"image_bytes": _strings(b"\xff\x00\xd8", "text")})]
+
+
 def build_half_plus_two(path: Path) -> list[Case]:
     return _half_plus(path, 2.0)
 
@@ -517,6 +529,7 @@ MODELS: dict[str, Builder] = {
     "all_dtypes": build_all_dtypes,
     "dynamic_shapes": build_dynamic_shapes,
     "two_tag_sets": build_two_tag_sets,
+    "bytes_echo": build_bytes_echo,
     "half_plus_two": build_half_plus_two,
     "half_plus_three": build_half_plus_three,
     "add_one_big": build_add_one_big,

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> list[Any]:
     from smrt.serving.config import read_model_config_file, single_model
 
-    tags = tags_from_flag(args.saved_model_tags)
+    tags = tuple(tags_from_flag(args.saved_model_tags))
     if args.model_config_file:
         if args.model_base_path:
             raise CliError("give --model_config_file or --model_base_path, not both")

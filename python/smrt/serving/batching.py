@@ -55,6 +55,10 @@ class Batcher:
         self.options = options
         self.name = name
         self.enabled = True
+        self.batches = 0
+        """Session runs made for batches of two or more requests."""
+        self.batched_requests = 0
+        """Requests those runs answered."""
         self._queue: deque[_Task] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -156,6 +160,8 @@ class Batcher:
             for task in live:
                 self._deliver_alone(task)
             return
+        self.batches += 1
+        self.batched_requests += len(live)
         start = 0
         for task in live:
             end = start + task.rows

@@ -28,7 +28,10 @@ class Metrics:
         counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         self._latency_sum[model, api] += seconds
 
-    def render(self) -> str:
+    def render(self, serving: dict[str, list[int]] | None = None,
+               batches: dict[tuple[str, int, str], tuple[int, int]] | None = None) -> str:
+        """The exposition text. ``serving``: versions served by model name; ``batches``:
+        (batches run, requests in them) by (model, version, signature)."""
         lines = [
             "# HELP smrt_requests_total REST requests by model, API and HTTP status.",
             "# TYPE smrt_requests_total counter",
@@ -64,7 +67,19 @@ class Metrics:
             "# HELP smrt_requests_in_flight REST requests being handled now.",
             "# TYPE smrt_requests_in_flight gauge",
             f"smrt_requests_in_flight {self.in_flight}",
+            "# HELP smrt_model_versions_serving Versions of each model being served.",
+            "# TYPE smrt_model_versions_serving gauge",
         ]
+        for model, versions in sorted((serving or {}).items()):
+            lines.append(f'smrt_model_versions_serving{{model="{_esc(model)}"}} {len(versions)}')
+        if batches:
+            for metric, index, text in (
+                    ("smrt_batches_total", 0, "Session runs that served two or more requests."),
+                    ("smrt_batched_requests_total", 1, "Requests answered by those runs.")):
+                lines += [f"# HELP {metric} {text}", f"# TYPE {metric} counter"]
+                for (model, version, signature), pair in sorted(batches.items()):
+                    lines.append(f'{metric}{{model="{_esc(model)}",version="{version}",'
+                                 f'signature="{_esc(signature)}"}} {pair[index]}')
         return "\n".join(lines) + "\n"
 
 

@@ -199,7 +199,13 @@ class ModelServer:
     async def _metrics(self, request: web.Request) -> web.Response:
         if request.method != "GET":
             return _error_response(MethodNotAllowedError("GET /metrics only"))
-        return web.Response(text=self.metrics.render(),
+        serving = {name: model.serving_versions for name, model in self.models.items()}
+        batches = {
+            (name, served.version, key): (batcher.batches, batcher.batched_requests)
+            for name, model in self.models.items() for served in model.serving()
+            for key, batcher in served.batchers.items()
+        }
+        return web.Response(text=self.metrics.render(serving, batches),
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 

@@ -174,7 +174,13 @@ def to_array(value: Json, spec: TensorSpec, where: str) -> np.ndarray:
     else:  # object: null, objects, or a mix of strings and numbers
         raise BadRequestError(f"{where}: expected {spec.dtype} values, got a mix of types, "
                               "null or objects")
-    return array.astype(target, copy=False)
+    if target.kind not in "fV" or target == array.dtype:
+        return array.astype(target, copy=False)
+    with np.errstate(over="ignore"):
+        narrowed = array.astype(target)
+    if np.isinf(narrowed.astype(np.float32)).sum() != np.isinf(array).sum():
+        raise BadRequestError(f"{where}: a value is out of range for {spec.dtype}")
+    return narrowed
 
 
 def _ragged_or_overflow(e: Exception) -> str:

@@ -47,7 +47,8 @@ class _Parser:
         while pos < len(text):
             match = _TOKEN.match(text, pos)
             if match is None:
-                raise TextProtoError(f"{source}:{line}: unexpected character {text[pos]!r}")
+                raise TextProtoError(
+                    f"{source}: unexpected character {text[pos]!r} (line {line})")
             kind = match.lastgroup or ""
             if kind != "space":
                 self.tokens.append((kind, match.group(), line))

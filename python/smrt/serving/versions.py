@@ -172,6 +172,11 @@ class ServedModel:
         with self._lock:
             return [self._status[v] for v in sorted(self._status, reverse=True)]
 
+    def serving(self) -> list[ServedVersion]:
+        """The versions being served, lowest first."""
+        with self._lock:
+            return [self._serving[v] for v in sorted(self._serving)]
+
     @property
     def serving_versions(self) -> list[int]:
         with self._lock:

@@ -1,0 +1,95 @@
+"""A real ``smrt serve`` process for the REST tests: started on a free port, its log kept."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+READY = re.compile(r"REST API at (http://\S+) ")
+
+
+class ServerProcess:
+    """``python -m smrt serve ARGS --rest_api_port 0``; waits until it listens."""
+
+    def __init__(self, *args: str, timeout: float = 120.0) -> None:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "smrt", "serve", "--rest_api_port", "0", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.url = ""
+        threading.Thread(target=self._read_log, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
+                time.sleep(0.1)  # let the reader thread take the last lines
+                raise RuntimeError(f"smrt serve did not start (exit {self.process.returncode}):"
+                                   f"\n{self.log}")
+        self.session = requests.Session()
+
+    def _read_log(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+            match = READY.search(line)
+            if match:
+                self.url = match.group(1)
+                self._ready.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        """Waits until a log line matches ``pattern``; returns the match."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                match = re.search(pattern, line)
+                if match:
+                    return match
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no log line matches {pattern!r}:\n{self.log}")
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return self.session.get(self.url + path, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> requests.Response:
+        return self.session.post(self.url + path, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        """Signals the server and waits for it to exit; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+
+def version_dir(base: Path, version: int, source: str, copy: bool = False) -> Path:
+    """``base/<version>`` holding the SavedModel at ``source`` (a symlink, or a copy)."""
+    import shutil
+
+    target = base / str(version)
+    base.mkdir(parents=True, exist_ok=True)
+    if copy:
+        shutil.copytree(source, target)
+    else:
+        target.symlink_to(source, target_is_directory=True)
+    return target
