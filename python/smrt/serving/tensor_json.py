@@ -251,27 +251,26 @@ def _non_finite(array: np.ndarray) -> bool:
 
 
 def _as_arrays(array: np.ndarray, name: str) -> Json:
-    kind = array.dtype.kind
-    if kind == "O":
-        return _strings_to_json(array, name)
-    if kind == "c":
-        raise BadRequestError(f"output '{name}': {array.dtype} tensors cannot be written as JSON")
-    if kind == "V" or array.dtype == np.float16:  # orjson takes float32/64 only
-        array = array.astype(np.float32)
-    if array.ndim == 0:
-        return array[()]
-    return np.ascontiguousarray(array)
+    """For orjson: numbers stay NumPy arrays (or scalars)."""
+    return _to_json(array, name, lists=False)
 
 
 def _as_lists(array: np.ndarray, name: str) -> Json:
+    """For the json module: numbers become Python lists."""
+    return _to_json(array, name, lists=True)
+
+
+def _to_json(array: np.ndarray, name: str, lists: bool) -> Json:
     kind = array.dtype.kind
     if kind == "O":
         return _strings_to_json(array, name)
     if kind == "c":
         raise BadRequestError(f"output '{name}': {array.dtype} tensors cannot be written as JSON")
-    if kind in "fV":
-        return shortest_floats(array).tolist()
-    return array.tolist()
+    if lists:
+        return (shortest_floats(array) if kind in "fV" else array).tolist()
+    if kind == "V" or array.dtype == np.float16:  # orjson takes float32/64 only
+        array = array.astype(np.float32)
+    return array[()] if array.ndim == 0 else np.ascontiguousarray(array)
 
 
 def _strings_to_json(array: np.ndarray, name: str) -> Json:

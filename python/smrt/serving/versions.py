@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -242,14 +243,10 @@ class ServedModel:
 
 
 def _status_name(error: BaseException) -> str:
-    """TF Serving's error_code name for a load failure."""
-    names = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
-             5: "NOT_FOUND", 6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED",
-             8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED",
-             11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
-             15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
-    if isinstance(error, errors.StatusError):
-        return names.get(error.code, "UNKNOWN")
+    """TF Serving's error_code name for a load failure: DataLossError -> "DATA_LOSS"."""
+    if isinstance(error, errors.StatusError) and error.code in errors.STATUS_ERRORS:
+        words = re.findall("[A-Z][a-z]+", errors.STATUS_ERRORS[error.code].__name__)
+        return "_".join(words[:-1]).upper()  # without the trailing "Error"
     if isinstance(error, FileNotFoundError):
         return "NOT_FOUND"
     return "UNKNOWN"
