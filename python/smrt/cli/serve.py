@@ -28,56 +28,59 @@ def add_parser(subparsers: Any) -> None:
                     "appear. Flags are tensorflow_model_server's. Needs smrt[serve].",
     )
     models = parser.add_argument_group("models")
-    models.add_argument("--model_name", default="default",
+    models.add_argument("--model_name", metavar="NAME", default="default",
                         help="the model's name in URLs (default: default)")
-    models.add_argument("--model_base_path",
+    models.add_argument("--model_base_path", metavar="DIR",
                         help="the directory holding the model's numbered version directories")
-    models.add_argument("--model_config_file",
+    models.add_argument("--model_config_file", metavar="FILE",
                         help="a ModelServerConfig text proto naming several models (instead of "
                              "--model_name/--model_base_path)")
-    models.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
+    models.add_argument("--file_system_poll_wait_seconds", metavar="SECONDS", type=float,
+                        default=1.0,
                         help="seconds between looks for new versions; 0 looks only at start "
                              "(default: 1)")
-    models.add_argument("--saved_model_tags", default="serve",
+    models.add_argument("--saved_model_tags", metavar="TAGS", default="serve",
                         help="the MetaGraph tag-set to load, comma-separated (default: serve)")
-    models.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+    models.add_argument("--tensorflow_intra_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
-    models.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+    models.add_argument("--tensorflow_inter_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's inter-op threads (0: TensorFlow chooses)")
 
     http = parser.add_argument_group("HTTP")
-    http.add_argument("--rest_api_port", type=int, default=8501,
+    http.add_argument("--rest_api_port", metavar="PORT", type=int, default=8501,
                       help="the port to listen on (default: 8501; 0 picks a free one)")
-    http.add_argument("--host", default="127.0.0.1",
+    http.add_argument("--host", metavar="HOST", default="127.0.0.1",
                       help="the address to bind (default: 127.0.0.1, this machine only; "
                            "0.0.0.0 for every interface)")
-    http.add_argument("--rest_api_num_threads", type=int, default=4 * (os.cpu_count() or 1),
+    http.add_argument("--rest_api_num_threads", metavar="N", type=int,
+                      default=4 * (os.cpu_count() or 1),
                       help="threads that parse requests, run models and write replies "
                            "(default: 4 per CPU)")
-    http.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
+    http.add_argument("--rest_api_timeout_in_ms", metavar="MS", type=int, default=30000,
                       help="answer 504 to a request not done after this long (default: 30000)")
-    http.add_argument("--max_request_bytes", type=int, default=64 << 20,
+    http.add_argument("--max_request_bytes", metavar="BYTES", type=int, default=64 << 20,
                       help="refuse larger request bodies with 413 (default: 64 MiB)")
-    http.add_argument("--shutdown_timeout_seconds", type=float, default=30.0,
+    http.add_argument("--shutdown_timeout_seconds", metavar="SECONDS", type=float, default=30.0,
                       help="on SIGTERM, how long requests in flight may take to finish "
                            "(default: 30)")
     http.add_argument("--access_log", type=_bool, nargs="?", const=True, default=True,
                       metavar="BOOL", help="log one line per request on stderr (default: true)")
-    http.add_argument("--port", type=int, help="tensorflow_model_server's gRPC port: gRPC is "
-                      "not served, so this is ignored (with a warning)")
+    http.add_argument("--port", metavar="PORT", type=int,
+                      help="tensorflow_model_server's gRPC port: gRPC is not served, so this is "
+                           "ignored (with a warning)")
 
     batching = parser.add_argument_group("batching")
     batching.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
                           metavar="BOOL", help="merge concurrent requests to a signature whose "
                           "inputs and outputs have a leading batch dimension")
-    batching.add_argument("--batching_parameters_file",
+    batching.add_argument("--batching_parameters_file", metavar="FILE",
                           help="TF Serving's BatchingParameters text proto (max_batch_size, "
                                "batch_timeout_micros, num_batch_threads, max_enqueued_batches)")
-    batching.add_argument("--max_batch_size", type=int,
+    batching.add_argument("--max_batch_size", metavar="N", type=int,
                           help="rows per batch at most (default: 32)")
-    batching.add_argument("--batch_timeout_micros", type=int,
+    batching.add_argument("--batch_timeout_micros", metavar="MICROS", type=int,
                           help="how long a batch waits to fill (default: 1000)")
-    batching.add_argument("--num_batch_threads", type=int,
+    batching.add_argument("--num_batch_threads", metavar="N", type=int,
                           help="batches run at once per signature (default: 1)")
     parser.set_defaults(func=run)
 

@@ -100,12 +100,13 @@ class ServerOptions:
     shutdown_grace_seconds: float = 30.0
     """On SIGTERM, how long requests in flight may take to finish."""
     inline_bytes: int = 4096
-    """Bodies up to this size are parsed on the event loop (a thread hop costs more)."""
+    """With batching (the run happens in a batch thread), bodies up to this size are parsed
+    on the event loop: a thread hop would cost more than the parsing."""
 
 
 class ModelServer:
     """Serves ``models`` over TF Serving's REST API. Use :meth:`start` and :meth:`stop` from
-    a running event loop, or :func:`smrt.serving.serve` to run one until SIGTERM/SIGINT."""
+    a running event loop, or :func:`run_until_signalled` to run one until SIGTERM/SIGINT."""
 
     def __init__(self, models: list[ModelConfig], options: ServerOptions | None = None,
                  loader: Loader | None = None) -> None:

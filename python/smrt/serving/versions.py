@@ -210,6 +210,7 @@ class ServedModel:
             self._status[version] = VersionStatus(version, "LOADING")
         log.info("model %s: loading version %d from %s", self.name, version, path)
         fingerprint = _fingerprint(path)
+        model: Model | None = None
         try:
             model = self._loader(path, self.config.tags)
             served = ServedVersion(version, model)
@@ -221,6 +222,8 @@ class ServedModel:
             with self._lock:
                 self._status[version] = VersionStatus(version, "END", code, str(e))
             self._failed[version] = fingerprint
+            if model is not None:  # loaded, but setting it up failed
+                model.close()
             return
         self._failed.pop(version, None)
         with self._lock:
