@@ -173,6 +173,28 @@ def test_sigterm_lets_requests_in_flight_finish(zoo: Zoo, tmp_path: Path) -> Non
         requests.get(f"{server.url}/v1/models/flow", timeout=5)
 
 
+def test_quick_requests_overlap_a_slow_one(zoo: Zoo, tmp_path: Path) -> None:
+    """The session run releases the GIL and the event loop never runs a model: while one
+    request spends a second in TensorFlow, others are answered."""
+    version_dir(tmp_path / "flow", 1, zoo.path("control_flow"))
+    server = ServerProcess("--model_name", "flow", "--model_base_path", str(tmp_path / "flow"))
+    try:
+        results: list[Any] = []
+        slow = threading.Thread(target=_slow_request, args=(server.url, results))
+        slow.start()
+        _wait_until(lambda: _in_flight(server.url) == 1)
+        for x, expected in [(4, 1), (5, 2), (-3, -1)] * 5:
+            reply = requests.post(f"{server.url}/v1/models/flow:predict",
+                                  json={"inputs": {"x": x}}, timeout=60)
+            assert reply.json() == {"outputs": expected}
+        assert slow.is_alive()  # all of the above were answered during the slow run
+        assert results == []
+        slow.join()
+        assert results[0][0] == 200
+    finally:
+        assert server.stop() == 0, server.log
+
+
 def test_request_timeout_is_a_504(zoo: Zoo, tmp_path: Path) -> None:
     version_dir(tmp_path / "flow", 1, zoo.path("control_flow"))
     server = ServerProcess("--model_name", "flow", "--model_base_path", str(tmp_path / "flow"),
