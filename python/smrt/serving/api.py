@@ -61,7 +61,7 @@ def _tensor_infos(specs: Mapping[str, TensorSpec]) -> dict[str, Json]:
     } for key, spec in sorted(specs.items())}
 
 
-def signature_for(served: ServedVersion, request: dict[str, Json], api: str) -> Signature:
+def signature_for(served: ServedVersion, request: dict[str, Json]) -> Signature:
     """The signature a request names (``signature_name``), default ``serving_default``."""
     name = request.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(name, str):
@@ -83,7 +83,7 @@ def classify_or_regress(served: ServedVersion, request: dict[str, Json], api: st
     unknown = sorted(request.keys() - {"signature_name", "examples", "context"})
     if unknown:
         raise BadRequestError(f"unknown field(s) in the request: {', '.join(unknown)}")
-    signature = signature_for(served, request, api)
+    signature = signature_for(served, request)
     input_key = _check_signature(signature, api)
     serialized = serialize_examples(request)
     outputs = signature(**{input_key: serialized})

@@ -313,7 +313,7 @@ class ModelServer:
     def _parse_predict(served: ServedVersion, body: bytes,
                        ) -> tuple[Signature, dict[str, Any], bool]:
         request = tensor_json.loads(body)
-        signature = api.signature_for(served, request, "predict")
+        signature = api.signature_for(served, request)
         inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
         return signature, inputs, rows
 
@@ -322,7 +322,7 @@ def _run_job(api_name: str, served: ServedVersion, body: bytes) -> bytes:
     """A whole request in a pool thread: parse, run, encode."""
     request = tensor_json.loads(body)
     if api_name == "predict":
-        signature = api.signature_for(served, request, "predict")
+        signature = api.signature_for(served, request)
         inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
         return _encode_predict(signature(**inputs), rows)
     return api.classify_or_regress(served, request, api_name)
