@@ -262,6 +262,8 @@ def test_start_up_errors_are_one_clear_line(zoo: Zoo, tmp_path: Path) -> None:
     config = tmp_path / "bad.config"
     config.write_text("model_config_list { config { name: 'a' base_path: '/' } ")
     assert "missing '}'" in _start_fails("--model_config_file", str(config))
+    assert "--rest_api_num_threads must be positive, not 0" in _start_fails(
+        "--model_base_path", str(tmp_path), "--rest_api_num_threads", "0")
     assert "need --enable_batching" in _start_fails(
         "--model_base_path", str(tmp_path), "--max_batch_size", "8")
     broken = tmp_path / "broken"

@@ -89,11 +89,15 @@ class Batcher:
 
     def _run_alone(self, inputs: Arrays) -> Future[Arrays]:
         future: Future[Arrays] = Future()
+        self._deliver(future, inputs)
+        return future
+
+    def _deliver(self, future: Future[Arrays], inputs: Arrays) -> None:
+        """Runs one request's inputs alone; the outputs or the error go to its future."""
         try:
             future.set_result(self.signature(**inputs))
         except Exception as e:  # delivered to the request
             future.set_exception(e)
-        return future
 
     def stop(self) -> None:
         """Runs what is queued, then ends the batch threads (does not wait for them)."""
@@ -143,7 +147,7 @@ class Batcher:
         if not live:
             return
         if len(live) == 1:
-            self._deliver_alone(live[0])
+            self._deliver(live[0].future, live[0].inputs)
             return
         try:
             inputs = {k: np.concatenate([t.inputs[k] for t in live]) for k in live[0].inputs}
@@ -158,7 +162,7 @@ class Batcher:
                         self.name)
             self.enabled = False
             for task in live:
-                self._deliver_alone(task)
+                self._deliver(task.future, task.inputs)
             return
         self.batches += 1
         self.batched_requests += len(live)
@@ -167,9 +171,3 @@ class Batcher:
             end = start + task.rows
             task.future.set_result({k: a[start:end] for k, a in outputs.items()})
             start = end
-
-    def _deliver_alone(self, task: _Task) -> None:
-        try:
-            task.future.set_result(self.signature(**task.inputs))
-        except Exception as e:  # delivered to the request
-            task.future.set_exception(e)

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -222,47 +222,35 @@ class ModelServer:
                 raise NotFoundError(f"Servable not found for request: Latest({route.model})")
             model_label = model.name
             if route.api == "status":
-                reply = api.status_reply(model.status(route.version, route.label))
+                body = tensor_json.dumps(api.status_reply(model.status(route.version,
+                                                                       route.label)))
             elif route.api == "metadata":
                 served = model.acquire(route.version, route.label)
                 try:
-                    reply = api.metadata_reply(model.name, served)
+                    body = tensor_json.dumps(api.metadata_reply(model.name, served))
                 finally:
                     served.release()
             else:
                 if self._stopping:
                     raise UnavailableError("the server is shutting down")
-                body = await self._read_body(request)
+                payload = await self._read_body(request)
                 served = model.acquire(route.version, route.label)
-                return await self._timed(self._infer(route, served, body),
-                                         start, model_label, api_label)
-            response = _json_response(tensor_json.dumps(reply))
+                body = await asyncio.wait_for(self._infer(route, served, payload),
+                                              self.options.timeout_seconds)
+            response = _json_response(body)
+        # smrt's errors first: TF's DEADLINE_EXCEEDED is a TimeoutError too.
         except (smrt_errors.Error, web.HTTPException) as e:
             response = _error_response(e)
-        except Exception as e:  # a bug: answer 500 rather than drop the connection
-            log.exception("internal error serving %s %s", request.method, request.path)
-            response = _error_response(e)
-        self._observe(model_label, api_label, response.status, start)
-        return response
-
-    async def _timed(self, work: Awaitable[bytes], start: float, model: str,
-                     api_name: str) -> web.Response:
-        try:
-            body = await asyncio.wait_for(work, self.options.timeout_seconds)
-            response = _json_response(body)
         except asyncio.TimeoutError:
             response = _error_response(RequestTimeoutError(
                 f"the request took longer than {self.options.timeout_seconds:g} s"))
-        except Exception as e:  # every failure becomes an error reply
-            if not isinstance(e, smrt_errors.Error):
-                log.exception("internal error in %s", api_name)
+        except Exception as e:  # a bug: answer 500 rather than drop the connection
+            log.exception("internal error serving %s %s", request.method, request.path)
             response = _error_response(e)
-        self._observe(model, api_name, response.status, start)
-        return response
-
-    def _observe(self, model: str, api_name: str, status: int, start: float) -> None:
         self.metrics.in_flight -= 1
-        self.metrics.observe(model, api_name, status, time.perf_counter() - start)
+        self.metrics.observe(model_label, api_label, response.status,
+                             time.perf_counter() - start)
+        return response
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.options.max_request_bytes
@@ -290,13 +278,13 @@ class ModelServer:
                 if len(body) <= self.options.inline_bytes:
                     parsed = self._parse_predict(served, body)
                 else:
-                    parsed = await _shielded(loop.run_in_executor(
+                    parsed = await asyncio.shield(loop.run_in_executor(
                         self._pool, self._parse_predict, served, body))
                 signature, inputs, rows = parsed
                 batcher = served.batchers.get(signature.key)
                 if batcher is not None:
                     released = True  # from here on the batch task owns the hold
-                    future = await _shielded(loop.run_in_executor(
+                    future = await asyncio.shield(loop.run_in_executor(
                         self._pool, _submit_holding, batcher, inputs, served))
                     outputs = await asyncio.wrap_future(future)
                     return await loop.run_in_executor(
@@ -342,11 +330,6 @@ def _submit_holding(batcher: Batcher, inputs: dict[str, Any],
 
 def _encode_predict(outputs: dict[str, Any], rows: bool) -> bytes:
     return tensor_json.predict_body(outputs, rows)
-
-
-async def _shielded(future: Awaitable[Any]) -> Any:
-    """Awaits work that must finish even if the request is cancelled (it holds a version)."""
-    return await asyncio.shield(future)
 
 
 def _json_response(body: bytes, status: int = 200) -> web.Response:

@@ -178,7 +178,7 @@ def to_array(value: Json, spec: TensorSpec, where: str) -> np.ndarray:
         return array.astype(target, copy=False)
     with np.errstate(over="ignore"):
         narrowed = array.astype(target)
-    if np.isinf(narrowed.astype(np.float32)).sum() != np.isinf(array).sum():
+    if np.isinf(narrowed).sum() != np.isinf(array).sum():
         raise BadRequestError(f"{where}: a value is out of range for {spec.dtype}")
     return narrowed
 
