@@ -186,7 +186,13 @@ STRING_FORMS: dict[str, Callable[[], Any]] = {
     "object-sliced": lambda: np.array([v for e in ENCODED for v in (e, b"skip")], object)[::2],
     "U-sliced": lambda: np.array([v for s in STRINGS for v in (s, "skip")])[::2],
     "S-reversed": lambda: np.array(ENCODED[::-1])[::-1],
+    "U-big-endian": lambda: _big_endian(np.array(STRINGS)),
+    "U-big-endian-sliced": lambda: _big_endian(np.array(STRINGS).repeat(2))[::2],
 }
+
+
+def _big_endian(array: np.ndarray) -> np.ndarray:
+    return array.astype(array.dtype.newbyteorder(">"))
 
 
 @pytest.mark.parametrize("form", STRING_FORMS.values(), ids=STRING_FORMS.keys())
@@ -209,6 +215,22 @@ def test_trailing_nul_bytes_are_kept(loaded: Any, wrap: Callable[[list[bytes]], 
     inputs: dict[str, Any] = dtype_inputs(sig, 3)
     inputs["s"] = wrap([b"ab\0", b"\0", b"\0\0\0"])
     assert sig(**inputs)["o_s"].tolist() == [b"ab\0ab\0", b"\0\0", b"\0" * 6]
+
+
+def test_code_points_past_unicode_are_refused(loaded: Any) -> None:
+    sig = loaded("all_dtypes").signatures["serving_default"]
+    inputs: dict[str, Any] = dtype_inputs(sig, 2)
+    inputs["s"] = np.array([0x41, 0x110000], np.uint32).view("<U1")
+    with pytest.raises(smrt.errors.InputTypeError, match=r"input 's' .* not valid Unicode"):
+        sig(**inputs)
+
+
+def test_a_copy_too_large_for_memory_raises(loaded: Any) -> None:
+    # A broadcast view: 16 TiB of float32 without the memory; the copy cannot be allocated.
+    huge = np.broadcast_to(np.float32(1), (1 << 42,))
+    sig = loaded("dynamic_shapes").signatures["serving_default"]
+    with pytest.raises(smrt.errors.ResourceExhaustedError, match="out of memory"):
+        sig(x=np.zeros((1, 1, 3), np.float32), z=huge)
 
 
 SCALAR_STRING = "ünïcødé ✓ with a NUL \0 inside, and longer than 22 bytes"

@@ -2,6 +2,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -229,10 +230,14 @@ std::vector<std::string_view> string_elements(PyArrayObject* flat, const Signatu
       std::size_t chars = itemsize / 4;
       const auto* ucs4 = reinterpret_cast<const Py_UCS4*>(item);
       while (chars > 0 && ucs4[chars - 1] == 0) --chars;
-      keep.push_back(py::reinterpret_steal<py::object>(
-          PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ucs4, static_cast<Py_ssize_t>(chars))));
-      if (!keep.back()) throw py::error_already_set();
-      out[i] = string_element(keep.back().ptr(), sig, index, keep);
+      // CPython trusts the caller here: a code point past U+10FFFF would become bad UTF-8.
+      if (std::any_of(ucs4, ucs4 + chars, [](Py_UCS4 c) { return c > 0x10ffff; })) {
+        throw InputTypeError(input_label(sig, index) + " holds a str element that is not valid Unicode");
+      }
+      PyObject* text = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ucs4, static_cast<Py_ssize_t>(chars));
+      if (!text) throw py::error_already_set();
+      keep.push_back(py::reinterpret_steal<py::object>(text));
+      out[i] = string_element(text, sig, index, keep);
     } else {
       out[i] = string_element(*reinterpret_cast<PyObject* const*>(item), sig, index, keep);
     }
@@ -257,7 +262,15 @@ Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
   if (type != NPY_OBJECT && type != NPY_STRING && type != NPY_UNICODE) {
     sig.throw_dtype_mismatch(index, describe_dtype(PyArray_DESCR(array)));
   }
-  py::object contiguous = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(PyArray_GETCONTIGUOUS(array)));
+  py::object contiguous;
+  if (type == NPY_UNICODE && !PyArray_ISNOTSWAPPED(array)) {
+    // Big-endian UCS4 (">U"): a native-order copy, so code points are read as written.
+    PyArray_Descr* native = PyArray_DescrNewByteorder(PyArray_DESCR(array), NPY_NATIVE);
+    if (!native) throw py::error_already_set();
+    contiguous = py::reinterpret_steal<py::object>(PyArray_FromArray(array, native, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST));
+  } else {
+    contiguous = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(PyArray_GETCONTIGUOUS(array)));
+  }
   if (!contiguous) throw py::error_already_set();
   std::vector<py::object> keep;
   // Element types are checked before the shape, so a wrong type is reported as one.

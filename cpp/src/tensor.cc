@@ -57,9 +57,15 @@ Tensor Tensor::allocate(DType dtype, const int64_t* dims, int rank) {
   if (n > std::numeric_limits<std::size_t>::max() / size) {
     throw InvalidInputError("tensor is too large to allocate");
   }
-  TF_Tensor* t = tf::api().TF_AllocateTensor(static_cast<int>(dtype), dims, rank, n * size);
-  if (!t) throw StatusError(ErrorCode::kResourceExhausted, "TensorFlow could not allocate a tensor");
-  return Tensor(t);
+  const auto& api = tf::api();
+  Tensor t(api.TF_AllocateTensor(static_cast<int>(dtype), dims, rank, n * size));
+  // When the memory cannot be had TF_AllocateTensor still returns a tensor, with no data.
+  if (!t.get() || (n > 0 && api.TF_TensorData(t.get()) == nullptr)) {
+    throw StatusError(ErrorCode::kResourceExhausted,
+                      "out of memory allocating a " + std::to_string(n * size) + "-byte " +
+                          std::string(dtype_name(dtype)) + " tensor");
+  }
+  return t;
 }
 
 Tensor Tensor::wrap(DType dtype, const int64_t* dims, int rank, void* data, std::size_t nbytes,
