@@ -516,6 +516,17 @@ def build_half_plus_three(path: Path) -> list[Case]:
     return _half_plus(path, 3.0)
 
 
+def build_path_output_keys(path: Path) -> list[Case]:
+    """Output keys that are paths: `smrt run --outdir` must not write outside its directory."""
+
+    @tf.function(input_signature=[_spec([None], F32, "x")])
+    def serve(x):
+        return {"../escape": x + 1.0, "/abs": x * 2.0}
+
+    _save(path, {"serving_default": serve})
+    return [("serving_default", {"x": np.array([1.0, 2.0], np.float32)})]
+
+
 MODELS: dict[str, Builder] = {
     "add_one": build_add_one,
     "tiny_add": build_tiny_add,
@@ -533,6 +544,7 @@ MODELS: dict[str, Builder] = {
     "half_plus_two": build_half_plus_two,
     "half_plus_three": build_half_plus_three,
     "add_one_big": build_add_one_big,
+    "path_output_keys": build_path_output_keys,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
 

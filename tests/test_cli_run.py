@@ -71,6 +71,32 @@ def test_outdir_and_overwrite(zoo: Zoo, tmp_path: Path, capsys: pytest.CaptureFi
     assert np.load(tmp_path / "y.npy").tolist() == [[1.0]]
 
 
+def test_outdir_refuses_output_keys_that_are_paths(zoo: Zoo, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    outdir = tmp_path / "out"
+    argv = ["run", "--dir", zoo.path("path_output_keys"), "--tag_set", "serve",
+            "--signature_def", "serving_default", "--input_exprs", "x=[1.0]",
+            "--outdir", str(outdir)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "is not a plain file name" in err
+    assert "'../escape'" in err or "'/abs'" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written anywhere
+
+
+def test_outdir_refuses_to_write_through_a_symlink(zoo: Zoo, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    outdir, target = tmp_path / "out", tmp_path / "elsewhere.npy"
+    outdir.mkdir()
+    (outdir / "y.npy").symlink_to(target)
+    argv = ["run", "--dir", zoo.path("add_one"), "--tag_set", "serve", "--signature_def",
+            "serving_default", "--input_exprs", "x=[[1.0]]", "--outdir", str(outdir),
+            "--overwrite"]
+    assert main(argv) == 1
+    assert "symbolic link" in capsys.readouterr().err
+    assert not target.exists()
+
+
 def test_numpy_constructors_in_expressions(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
     exprs = "x=np.full((2, 2), -1.5, dtype=np.float32)"
     assert main(["run", "--dir", zoo.path("add_one"), "--tag_set", "serve",
@@ -97,6 +123,15 @@ def test_pickles_need_allow_pickle(zoo: Zoo, tmp_path: Path,
     ({"input_exprs": "x=(lambda: 1)()"}, "is not allowed"),
     ({"input_exprs": "x=[1, 2"}, "not valid Python"),
     ({"input_exprs": "x=np.ones((100000, 100000))"}, "too large"),
+    # Sizes by keyword and wide dtypes are capped too.
+    ({"input_exprs": "x=np.arange(stop=10000000000)"}, "too large"),
+    ({"input_exprs": "x=np.eye(N=100000)"}, "too large"),
+    ({"input_exprs": "x=np.zeros(shape=(100000, 100000))"}, "too large"),
+    ({"input_exprs": "x=np.linspace(0, 1, num=10000000000)"}, "too large"),
+    ({"input_exprs": "x=np.ones(4, dtype='S1000000000')"}, "too large"),
+    ({"input_exprs": "x=np.array([b'a'], dtype='S2000000000')"}, "too large"),
+    ({"input_exprs": "x=np.full((1000000,), '" + "a" * 300 + "')"}, "too large"),
+    ({"input_exprs": "x=np.ones(3, like=1)"}, "unexpected keyword argument 'like'"),
     ({"input_exprs": "x"}, "'<key>=<value>'"),
     ({"inputs": "x=/nonexistent/file.npy"}, "cannot read"),
     ({"inputs": "x:file.npy"}, "--inputs"),

@@ -11,7 +11,9 @@ and ``np.linspace`` (sizes are capped, so a typo cannot eat the machine). Dtypes
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+import inspect
+import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ CONSTRUCTORS: dict[str, Callable[..., Any]] = {
 CONSTANTS = {"nan": np.nan, "inf": np.inf, "pi": np.pi, "e": np.e}
 MODULE_NAMES = ("np", "numpy")
 MAX_ELEMENTS = 1 << 28  # a typo like np.ones((10**9,)) should fail fast, not eat the machine
+MAX_BYTES = 1 << 30  # and so should np.ones(4, dtype="S1000000000")
 
 
 def evaluate(text: str) -> Any:
@@ -93,22 +96,97 @@ def _call(node: ast.Call, text: str) -> Any:
         raise CliError(f"np.{name} in {text!r} failed: {e}") from None
 
 
+# Each constructor's parameters as NumPy names them, so a size passed by keyword
+# (np.arange(stop=10**10), np.eye(N=10**5)) is bound and capped like a positional one.
+def _array(object: Any, dtype: Any = None, *, copy: Any = True, order: Any = "K",
+           subok: Any = False, ndmin: Any = 0) -> None: ...
+def _asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: Any = None) -> None: ...
+def _ones(shape: Any, dtype: Any = None, order: Any = "C") -> None: ...
+def _full(shape: Any, fill_value: Any, dtype: Any = None, order: Any = "C") -> None: ...
+def _eye(N: Any, M: Any = None, k: Any = 0, dtype: Any = float, order: Any = "C") -> None: ...
+def _linspace(start: Any, stop: Any, num: Any = 50, endpoint: Any = True, retstep: Any = False,
+              dtype: Any = None, axis: Any = 0) -> None: ...
+def _arange(start: Any = None, stop: Any = None, step: Any = None, dtype: Any = None) -> None: ...
+
+
+_STUBS: dict[str, Callable[..., None]] = {
+    "array": _array, "asarray": _asarray, "ones": _ones, "zeros": _ones, "full": _full,
+    "eye": _eye, "linspace": _linspace, "arange": _arange,
+}
+_PARAMETERS = {name: inspect.signature(stub) for name, stub in _STUBS.items()}
+
+
 def _check_size(name: str, args: list[Any], kwargs: dict[str, Any], text: str) -> None:
-    shape: Any = None
+    """Refuses a call whose result would hold more than MAX_ELEMENTS elements or MAX_BYTES."""
+    try:
+        bound = _PARAMETERS[name].bind(*args, **kwargs)
+    except TypeError as e:
+        raise CliError(f"np.{name} in {text!r}: {e}") from None
+    bound.apply_defaults()
+    given = bound.arguments
+    if name == "arange" and len(args) == 1 and not {"start", "stop"} & kwargs.keys():
+        given["start"], given["stop"] = 0, given["start"]  # np.arange(stop): one positional
+    count = _element_count(name, given, text)
+    try:
+        dtype = np.dtype(given["dtype"]) if given["dtype"] is not None else None
+    except (TypeError, ValueError) as e:
+        raise CliError(f"np.{name} in {text!r}: bad dtype: {e}") from None
+    data = given.get("fill_value")
+    if name in ("array", "asarray"):
+        data = given["object" if name == "array" else "a"]
+    itemsize = _itemsize(dtype, data)
+    if count > MAX_ELEMENTS or count * itemsize > MAX_BYTES:
+        raise CliError(f"np.{name} in {text!r} is too large (more than {MAX_ELEMENTS} elements "
+                       f"or {MAX_BYTES >> 20} MiB)")
+
+
+def _element_count(name: str, given: dict[str, Any], text: str) -> int:
+    if name in ("array", "asarray"):
+        return _leaves(given["object" if name == "array" else "a"])
     if name in ("ones", "zeros", "full"):
-        shape = args[0] if args else kwargs.get("shape")
-    elif name == "eye" and args:
-        shape = (args[0], args[1] if len(args) > 1 and args[1] is not None else args[0])
-    elif name == "linspace":
-        shape = (args[2] if len(args) > 2 else kwargs.get("num", 50),)
-    elif name == "arange" and args and all(isinstance(a, (int, float)) for a in args):
-        start, stop = (0, args[0]) if len(args) == 1 else (args[0], args[1])
-        step = args[2] if len(args) > 2 else 1
-        shape = (max(0, int((stop - start) / step)) if step else 0,)
-    if shape is None:
-        return
-    dims = shape if isinstance(shape, (list, tuple)) else (shape,)
+        shape = given["shape"]
+        return _product(shape if isinstance(shape, (list, tuple)) else (shape,), name, text)
+    if name == "eye":
+        n, m = given["N"], given["M"]
+        return _product((n, n if m is None else m), name, text)
+    if name == "linspace":
+        width = max(_leaves(given["start"]), _leaves(given["stop"]))
+        return _product((given["num"],), name, text) * width
+    start, stop, step = given["start"], given["stop"], given["step"]  # arange
+    bounds = [v for v in (start, stop, step) if v is not None]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds):
+        raise CliError(f"np.arange in {text!r} needs numeric bounds")
+    start, stop, step = start or 0, 0 if stop is None else stop, 1 if step is None else step
+    if step == 0 or not all(math.isfinite(v) for v in (start, stop, step)):
+        return 0  # NumPy raises for these itself
+    return max(0, math.ceil((stop - start) / step))
+
+
+def _product(dims: Any, name: str, text: str) -> int:
     if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
         raise CliError(f"np.{name} in {text!r} needs whole-number dimensions")
-    if int(np.prod([max(d, 0) for d in dims], dtype=object)) > MAX_ELEMENTS:
-        raise CliError(f"np.{name} in {text!r} is too large (more than {MAX_ELEMENTS} elements)")
+    return math.prod(max(d, 0) for d in dims)
+
+
+def _leaves(value: Any) -> int:
+    """How many elements a nested literal holds (its own size bounds it: it came from text)."""
+    if isinstance(value, (list, tuple)):
+        return sum(_leaves(v) for v in value)
+    return 1
+
+
+def _itemsize(dtype: np.dtype[Any] | None, data: Any) -> int:
+    """Bytes per element. A flexible dtype (``"S"``, ``"U"``, or none given) takes its size
+    from the data, so one long string among many short ones counts for all of them."""
+    if dtype is not None and dtype.itemsize:
+        return dtype.itemsize
+    longest = max(_lengths(data), default=0)
+    return max(8, 4 * longest)
+
+
+def _lengths(value: Any) -> Iterator[int]:
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _lengths(v)
+    elif isinstance(value, (str, bytes)):
+        yield len(value)

@@ -148,7 +148,14 @@ def _cast_to_signature(feed: dict[str, Any], sig: SignatureInfo) -> dict[str, An
 def _output_paths(outdir: str | None, sig: SignatureInfo, overwrite: bool) -> dict[str, str]:
     if not outdir:
         return {}
+    for key in sig.outputs:  # keys come from the model file: never let one leave outdir
+        if "\0" in key or os.sep in key or (os.altsep and os.altsep in key):
+            raise CliError(f"output key {key!r} is not a plain file name; refusing to save it "
+                           "under --outdir")
     paths = {key: os.path.join(outdir, key + ".npy") for key in sig.outputs}
+    links = [p for p in paths.values() if os.path.islink(p)]
+    if links:  # np.save would write wherever the link points
+        raise CliError(f"{', '.join(links)} is a symbolic link; refusing to write through it")
     existing = [p for p in paths.values() if os.path.exists(p)]
     if existing and not overwrite:
         raise CliError(f"{', '.join(existing)} already exist(s); add --overwrite to replace")
