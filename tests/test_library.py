@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import smrt
+
 from .conftest import Zoo
 
 
@@ -83,3 +87,10 @@ assert (model(np.ones((1, 2), np.float32))["y"] == 2).all()
 print(smrt.runtime_info().path == os.path.join(lib, "libtensorflow.so.2"))
 """)
     assert out.strip() == "True"
+
+
+def test_version_and_alignment_come_from_one_place() -> None:
+    # pyproject.toml holds the version (CMake reads it); the core holds the alignment.
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert f'\nversion = "{smrt.__version__}"\n' in pyproject
+    assert smrt.memory.ALIGNMENT == smrt._core.ALIGNMENT == 64

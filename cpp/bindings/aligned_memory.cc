@@ -5,11 +5,12 @@
 #include <cstring>
 
 #include "numpy_api.h"
+#include "smrt/tensor.h"
 
 namespace smrt::bindings {
 namespace {
 
-constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kAlignment = kTensorAlignment;
 
 // Stored just before each aligned block: what to free, and the size realloc must copy.
 struct Header {

@@ -11,6 +11,7 @@
 #include "py_model.h"
 #include "smrt/runtime.h"
 #include "smrt/saved_model_info.h"
+#include "smrt/tensor.h"
 
 namespace py = pybind11;
 
@@ -18,6 +19,7 @@ PYBIND11_MODULE(_core, m) {
   if (_import_array() < 0) throw py::error_already_set();
   smrt::bindings::register_exceptions();
   m.attr("__version__") = SMRT_VERSION;
+  m.attr("ALIGNMENT") = smrt::kTensorAlignment;
 
   // Keeps the GIL: loading sets TF_CPP_MIN_LOG_LEVEL and briefly redirects stderr, which must
   // not race with Python threads touching either. It happens once per process.

@@ -13,7 +13,7 @@ namespace py = pybind11;
 namespace smrt::bindings {
 namespace {
 
-constexpr std::uintptr_t kAlignment = 64;  // TF_TensorDefaultAlignment(): less-aligned data is copied
+constexpr std::uintptr_t kAlignment = kTensorAlignment;  // less-aligned data is copied
 constexpr int kNoNumpyType = -1;
 
 // Clears a conversion failure the caller reports as an smrt error; KeyboardInterrupt,

@@ -10,7 +10,7 @@
 namespace smrt {
 namespace {
 
-constexpr std::size_t kAlignment = 64;  // TF_TensorDefaultAlignment(); TF copies less-aligned data
+constexpr std::size_t kAlignment = kTensorAlignment;
 
 int64_t element_count(const int64_t* dims, int rank) {
   int64_t n = 1;

@@ -4,6 +4,7 @@ from typing import Any
 import numpy as np
 
 __version__: str
+ALIGNMENT: int
 
 Spec = tuple[str, int, tuple[int | None, ...] | None, str]
 RawSignature = tuple[str, str, list[Spec], list[Spec]]

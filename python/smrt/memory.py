@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
 
-ALIGNMENT = 64
+ALIGNMENT: int = _core.ALIGNMENT
 _HANDLER = _core.aligned_handler()
 
 

@@ -16,6 +16,10 @@ struct TF_Tensor;
 
 namespace smrt {
 
+// TF_TensorDefaultAlignment(): TensorFlow adopts memory aligned to this without a copy and copies
+// anything less aligned.
+inline constexpr std::size_t kTensorAlignment = 64;
+
 class Tensor {
  public:
   // Called by TensorFlow when it no longer needs memory given to Tensor::wrap.
