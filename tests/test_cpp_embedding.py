@@ -82,3 +82,27 @@ def test_errors_exit_nonzero_with_smrt_message(smrt_run: Path, zoo: Zoo) -> None
     done = run(smrt_run, "/nonexistent/model")
     assert done.returncode == 1
     assert "does not exist" in done.stderr
+
+
+def test_finds_the_tensorflow_wheel_installed_beside_it(smrt_run: Path, zoo: Zoo) -> None:
+    # No SMRT_LIBTENSORFLOW: libsmrt looks for site-packages/tensorflow next to its own smrt/.
+    site_packages = Path(cmake_dir()).parents[3]  # .../site-packages/smrt/share/cmake/smrt
+    if not (site_packages / "tensorflow" / "libtensorflow_cc.so.2").is_file():
+        pytest.skip("smrt is not installed beside the tensorflow wheel (an editable install?)")
+    env = {k: v for k, v in os.environ.items() if k != "SMRT_LIBTENSORFLOW"}
+    done = subprocess.run([str(smrt_run.with_name("quickstart")), zoo.path("add_one")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "y (2x3): 2 3 4 5 6 7"
+
+
+def test_library_directory_in_the_environment(smrt_run: Path, zoo: Zoo) -> None:
+    env = {**os.environ, "SMRT_LIBTENSORFLOW": str(Path(libtensorflow()).parent)}
+    done = subprocess.run([str(smrt_run.with_name("quickstart")), zoo.path("add_one")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    env["SMRT_LIBTENSORFLOW"] = str(Path(zoo.path("add_one")))  # a directory without one
+    done = subprocess.run([str(smrt_run.with_name("quickstart")), zoo.path("add_one")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1
+    assert "$SMRT_LIBTENSORFLOW names the directory" in done.stderr

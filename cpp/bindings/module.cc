@@ -24,10 +24,13 @@ PYBIND11_MODULE(_core, m) {
   // Keeps the GIL: loading sets TF_CPP_MIN_LOG_LEVEL and briefly redirects stderr, which must
   // not race with Python threads touching either. It happens once per process.
   m.def("load_library", [](const std::string& path) { smrt::runtime::load_library(path); });
+  m.def("ensure_loaded", [](const std::vector<std::pair<std::string, std::string>>& hints) {
+    smrt::runtime::ensure_loaded(hints);
+  });
   m.def("runtime_info", []() -> py::object {
     if (!smrt::runtime::is_loaded()) return py::none();
     const smrt::runtime::Info info = smrt::runtime::info();
-    return py::make_tuple(info.path, info.version);
+    return py::make_tuple(info.path, info.version, info.source);
   });
   m.def("inspect", [](const std::string& dir, bool with_ops, bool with_functions) {
     smrt::SavedModelInfo info;

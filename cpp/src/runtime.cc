@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <iterator>
 #include <mutex>
 
 #include "smrt/errors.h"
@@ -20,6 +22,8 @@ std::atomic<const Api*> g_loaded_api{nullptr};
 namespace runtime {
 namespace {
 
+namespace fs = std::filesystem;
+
 std::mutex g_mutex;  // guards loading; the hot path reads g_loaded_api only
 Info g_info;
 tf::Api g_api;
@@ -27,7 +31,51 @@ tf::Api g_api;
 const char kInstallHint[] =
     "smrt needs libtensorflow. Install TensorFlow's CPU wheel with `pip install smrt[tf]` "
     "(or `pip install tensorflow-cpu`; `tensorflow` for GPUs), or point SMRT_LIBTENSORFLOW at "
-    "a libtensorflow.so.2 from a TensorFlow C library distribution.";
+    "a libtensorflow.so.2 from a TensorFlow C library distribution, or at its directory.";
+
+// The C API's file names: the wheel's first, then the C distribution's.
+#ifdef __APPLE__
+constexpr const char* kLibraryNames[] = {"libtensorflow_cc.2.dylib", "libtensorflow.2.dylib"};
+#else
+constexpr const char* kLibraryNames[] = {"libtensorflow_cc.so.2", "libtensorflow.so.2"};
+#endif
+
+// The library in `dir` (or in `dir`/lib), or "" if there is none.
+std::string library_in(const fs::path& dir) {
+  std::error_code ec;
+  for (const fs::path& sub : {dir, dir / "lib"}) {
+    for (const char* name : kLibraryNames) {
+      if (fs::is_regular_file(sub / name, ec)) return (sub / name).string();
+    }
+  }
+  return "";
+}
+
+// What dlopen should open for a path the user gave: a directory becomes the library in it.
+std::string resolve(const std::string& path, const std::string& origin) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    std::string found = library_in(path);
+    if (found.empty()) {
+      throw LibraryNotFoundError(origin + " names the directory '" + path + "', which holds none of " +
+                                 kLibraryNames[0] + ", " + kLibraryNames[1]);
+    }
+    return found;
+  }
+  if (path.find('/') != std::string::npos && !fs::exists(path, ec)) {
+    throw LibraryNotFoundError(origin + " names '" + path + "', which does not exist");
+  }
+  return path;  // a file, or a bare name for the loader's search path
+}
+
+// site-packages/tensorflow when libsmrt is site-packages/smrt/libsmrt.so (the wheel layout).
+std::string wheel_beside_this_library() {
+  Dl_info self{};
+  if (!dladdr(reinterpret_cast<void*>(&wheel_beside_this_library), &self) || !self.dli_fname) return "";
+  std::error_code ec;
+  const fs::path here = fs::canonical(self.dli_fname, ec);
+  return ec ? "" : library_in(here.parent_path().parent_path() / "tensorflow");
+}
 
 // Points fd 2 at /dev/null for its lifetime: libtensorflow's static initializers log to stderr
 // before any log level applies (absl prints everything until InitializeLog).
@@ -57,12 +105,9 @@ class StderrSilencer {
   int saved_ = -1;
 };
 
-void load_locked(const std::string& path) {
-  if (tf::g_loaded_api.load()) {
-    if (path == g_info.path) return;
-    throw LibraryNotFoundError("cannot load libtensorflow from '" + path + "': '" + g_info.path +
-                               "' is already loaded, and one process can hold only one");
-  }
+// Opens `path` with fd 2 silenced (unless TF_CPP_MIN_LOG_LEVEL=0), and reports a failure only
+// after stderr is back, so an uncaught error still prints its message.
+void* open_quietly(const std::string& path, std::string& error) {
   // Quiet by default: TensorFlow logs INFO lines to stderr as it loads. TF_CPP_MIN_LOG_LEVEL=0
   // asks for everything; any other value the user set is kept.
   const char* level = std::getenv("TF_CPP_MIN_LOG_LEVEL");
@@ -74,9 +119,21 @@ void load_locked(const std::string& path) {
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* why = dlerror();
-    throw LibraryNotFoundError("cannot load libtensorflow from '" + path + "': " +
-                               (why ? why : "unknown error"));
+    error = why ? why : "unknown error";
   }
+  return handle;
+}
+
+void load_locked(const std::string& given, const std::string& source) {
+  const std::string path = resolve(given, source == "environment" ? "$SMRT_LIBTENSORFLOW" : "the library path given");
+  if (tf::g_loaded_api.load()) {
+    if (path == g_info.path) return;
+    throw LibraryNotFoundError("cannot load libtensorflow from '" + path + "': '" + g_info.path +
+                               "' is already loaded, and one process can hold only one");
+  }
+  std::string error;
+  void* handle = open_quietly(path, error);
+  if (!handle) throw LibraryNotFoundError("cannot load libtensorflow from '" + path + "': " + error);
   tf::Api api;
   const char* missing = nullptr;
 #define SMRT_RESOLVE(ret, name, args)                                   \
@@ -90,29 +147,38 @@ void load_locked(const std::string& path) {
                                missing + " of the TensorFlow C API");
   }
   g_api = api;
-  g_info.path = path;
-  g_info.version = g_api.TF_Version();
+  g_info = {path, g_api.TF_Version(), source};
   tf::g_loaded_api.store(&g_api, std::memory_order_release);
 }
 
 }  // namespace
 
-void load_library(const std::string& path) {
+void load_library(const std::string& path, const std::string& source) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  load_locked(path);
+  load_locked(path, source);
 }
 
-void ensure_loaded() {
+void ensure_loaded(const std::vector<std::pair<std::string, std::string>>& hints) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (tf::g_loaded_api.load()) return;
-  std::string tried;
   if (const char* env = std::getenv("SMRT_LIBTENSORFLOW"); env && *env) {
-    load_locked(env);  // an explicit choice: its error is the one to report
+    load_locked(env, "environment");  // an explicit choice: its error is the one to report
     return;
   }
-  for (const char* name : {"libtensorflow.so.2", "libtensorflow_cc.so.2"}) {
+  std::vector<std::pair<std::string, std::string>> candidates;
+  for (const auto& [dir, source] : hints) {
+    if (std::string found = library_in(dir); !found.empty()) candidates.emplace_back(found, source);
+  }
+  if (std::string found = wheel_beside_this_library(); !found.empty()) {
+    candidates.emplace_back(found, "tensorflow wheel");
+  }
+  for (auto it = std::rbegin(kLibraryNames); it != std::rend(kLibraryNames); ++it) {
+    candidates.emplace_back(*it, "system");
+  }
+  std::string tried;
+  for (const auto& [path, source] : candidates) {
     try {
-      load_locked(name);
+      load_locked(path, source);
       return;
     } catch (const LibraryNotFoundError& e) {
       tried += std::string("\n  ") + e.what();
@@ -128,6 +194,8 @@ Info info() {
   if (!tf::g_loaded_api.load()) throw LibraryNotFoundError("no libtensorflow is loaded yet");
   return g_info;
 }
+
+const char* install_hint() noexcept { return kInstallHint; }
 
 }  // namespace runtime
 
