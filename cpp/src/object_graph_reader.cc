@@ -354,9 +354,8 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, const GraphDefI
   std::map<std::string, std::pair<StructuredValue, std::size_t>> decoded;  // name -> (value, cost)
   auto spend = [&](std::size_t amount) {
     if (amount > budget) {
-      throw ExpansionError("its functions' concrete functions and input signatures expand past the limit "
-                           "(root children that alias one function, or functions that list one concrete "
-                           "function many times, multiply them)");
+      throw ExpansionError("root children that alias one function, or functions that list one concrete "
+                           "function many times, multiply its input signature");
     }
     budget -= amount;
   };

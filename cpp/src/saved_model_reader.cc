@@ -171,7 +171,8 @@ SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& orig
                                  bool with_functions) {
   SavedModelInfo info;
   if (bytes.empty()) throw StatusError(ErrorCode::kDataLoss, origin + " is empty");
-  std::size_t budget = kExpansionFloor + kExpansionPerByte * bytes.size();
+  const std::size_t limit = kExpansionFloor + kExpansionPerByte * bytes.size();
+  std::size_t budget = limit;
   try {
     for_each_field(bytes, [&](Reader& r) {
       if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions, budget));
@@ -180,8 +181,9 @@ SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& orig
   } catch (const wire::WireError& e) {
     throw StatusError(ErrorCode::kDataLoss, origin + " is corrupt or truncated (" + e.what() + ")");
   } catch (const detail::ExpansionError& e) {
-    throw StatusError(ErrorCode::kResourceExhausted, origin + " is too large to list: " + e.what() + " for a " +
-                                                         std::to_string(bytes.size()) + "-byte file");
+    throw StatusError(ErrorCode::kResourceExhausted,
+                      origin + " is too large to list: its functions would expand to more than " + std::to_string(limit) +
+                          " values from " + std::to_string(bytes.size()) + " bytes (" + e.what() + ")");
   }
   if (info.meta_graphs.empty()) {
     throw StatusError(ErrorCode::kDataLoss, origin + " holds no MetaGraph: it is not a SavedModel");
