@@ -53,9 +53,17 @@ def append_empty_graph_def(pb: bytes) -> bytes:
     return edit(pb, META_GRAPH, lambda meta: [meta + field(GRAPH, b"")])
 
 
+def _empty_second_func(attr_value: bytes) -> list[bytes]:
+    is_func = any(n == 10 for n, _, _ in fields(attr_value))
+    return [attr_value + field(10, b"") if is_func else attr_value]
+
+
 def empty_op_defs_and_library(pb: bytes) -> bytes:
-    """An empty second OpDef in every FunctionDef, and an empty second library in the graph."""
+    """An empty second OpDef in every FunctionDef, an empty second library in the graph, and
+    an empty second NameAttrList in every function-valued attr (tf.cond's branches...)."""
     pb = edit(pb, FUNCTIONS, lambda function: [function + field(1, b"")])
+    for node in ((*GRAPH_DEF, NODE), (*FUNCTIONS, FUNCTION_NODE)):
+        pb = edit(pb, (*node, ATTR, 2), _empty_second_func)
     return edit(pb, GRAPH_DEF, lambda graph: [graph + field(LIBRARY, b"")])
 
 
