@@ -30,7 +30,7 @@ using wire::Reader;
 // How much the functions listing may hand out per byte of saved_model.pb: room for every
 // concrete function to be listed a few times, not for a small file to ask for gigabytes.
 constexpr std::size_t kExpansionPerByte = 4;
-constexpr std::size_t kExpansionFloor = 1 << 16;
+constexpr std::size_t kExpansionFloor = 1 << 12;
 
 // A map<string, V> entry {key = 1, value = 2}: protobuf map semantics, the last entry for a
 // key wins; a value that occurs twice in one entry merges.
