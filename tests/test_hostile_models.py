@@ -149,12 +149,12 @@ def test_the_empty_graph_def_attack_is_flagged(zoo: Zoo, tmp_path: Path,
 # --- the functions listing stays linear in the file's size ----------------------------------
 
 
-def aliased_functions_pb(children: int, listed: int, values: int) -> bytes:
+def aliased_functions_pb(children: int, listed: int, values: int, name: bytes = b"g") -> bytes:
     """A SavedModel whose root has `children` function children, all the same node, which lists
-    one concrete function `listed` times, whose input signature is a tuple of `values` Nones:
-    listing the functions naively costs children x listed x values."""
+    one concrete function (`name`; "g" is defined) `listed` times, whose input signature is a
+    tuple of `values` Nones: listing the functions naively costs children x listed x values."""
     root = b"".join(field(1, varint(1 << 3) + varint(1)) for _ in range(children))
-    function = field(6, b"".join(field(1, b"g") for _ in range(listed)))  # SavedFunction
+    function = field(6, b"".join(field(1, name) for _ in range(listed)))  # SavedFunction
     signature = field(52, b"".join(field(1, field(1, b"")) for _ in range(values)))  # tuple
     concrete = field(2, field(1, b"g") + field(2, field(3, signature)))
     object_graph = field(1, root) + field(1, function) + concrete
@@ -217,3 +217,14 @@ def test_aliased_functions_do_not_balloon(tmp_path: Path,
     assert err.startswith("smrt show: error: ")
     assert "too large to list" in err
     assert err.count("\n") == 1
+
+
+def test_aliased_missing_functions_count_too(tmp_path: Path) -> None:
+    """Listed names that are not there still cost a walk per alias: they are charged too."""
+    path = write_model(tmp_path / "m", aliased_functions_pb(2000, 2000, 1, name=b"missing"))
+    with pytest.raises(smrt.errors.ResourceExhaustedError, match="too large to list"):
+        smrt.inspect(path, functions=True)
+    path = write_model(tmp_path / "small", aliased_functions_pb(3, 3, 1, name=b"missing"))
+    graph = smrt.inspect(path, functions=True).meta_graph().object_graph
+    assert graph is not None
+    assert not graph.loadable

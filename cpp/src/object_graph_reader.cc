@@ -40,8 +40,7 @@ using wire::for_each_field;
 // merging each occurrence in turn equals parsing their concatenation without copying bytes:
 // every known field is a member of the `kind` oneof, so a different member replaces what was
 // set; the same scalar member is overwritten; the same message member merges (its repeated
-// fields append, its scalars are overwritten). A TensorShape's dims are kept as merged even
-// with unknown_rank set: readers check unknown_rank first.
+// fields append, its scalars are overwritten). finish_value() completes it.
 void merge_value(std::string_view message, StructuredValue& v, int depth);
 
 StructuredValue read_value(std::string_view message, int depth) {
@@ -154,10 +153,11 @@ void merge_value(std::string_view message, StructuredValue& v, int depth) {
   }
 }
 
-// Protobuf map semantics for a decoded dict: the last entry for a key wins (kept in its first
-// place). Applied once a value is complete, at every depth.
+// Once every occurrence is merged, at every depth: a shape of unknown rank drops its dims, and
+// a dict gets protobuf map semantics (the last entry for a key wins, kept in its first place).
 void finish_value(StructuredValue& v) {
   for (auto& item : v.items) finish_value(item);
+  if (v.unknown_rank) v.shape.clear();
   if (v.kind != StructuredValue::Kind::kDict) return;
   std::vector<std::string> keys;
   std::vector<StructuredValue> items;
@@ -371,6 +371,7 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, const GraphDefI
     function.bare = child.kind == SavedObject::kBare;
     spend(1 + name.size());
     for (const auto& fn : child.concrete_functions) {
+      spend(1 + fn.size());  // listed names count even when missing: aliasing multiplies them too
       auto found = graph.concrete.find(fn);
       if (found == graph.concrete.end()) {
         info.loadable = false;
@@ -389,7 +390,7 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, const GraphDefI
       }
       ConcreteFunctionInfo cf;
       cf.name = fn;
-      spend(1 + fn.size() + cached->second.second);
+      spend(cached->second.second);
       cf.input_signature = cached->second.first;
       if (!loaded_name.count(fn)) info.loadable = false;  // not in the function library
       if (function.bare) {
