@@ -291,6 +291,35 @@ def build_control_flow(path: Path) -> list[Case]:
     return [*cases, ("loop", {"n": np.array(5, np.int32)})]
 
 
+def build_hidden_file_reads(path: Path) -> list[Case]:
+    """``tf.io.read_file`` where saved_model_cli's scan does not look: in a ``tf.cond`` branch,
+    a ``tf.while_loop`` body and a ``tf.data`` map function. The cases read nothing."""
+
+    @tf.function(input_signature=[_spec([], tf.string, "path"), _spec([], tf.bool, "read")])
+    def in_cond(path, read):
+        return {"data": tf.cond(read, lambda: tf.io.read_file(path), lambda: tf.constant(""))}
+
+    @tf.function(input_signature=[_spec([], tf.string, "path"), _spec([], tf.int32, "n")])
+    def in_while(path, n):
+        def body(i, size):
+            return i + 1, size + tf.strings.length(tf.io.read_file(path))
+
+        _, size = tf.while_loop(lambda i, size: i < n, body, (0, 0))
+        return {"size": size}
+
+    @tf.function(input_signature=[_spec([None], tf.string, "paths")])
+    def in_dataset(paths):
+        sizes = tf.data.Dataset.from_tensor_slices(paths).map(
+            lambda p: tf.strings.length(tf.io.read_file(p)))
+        return {"size": sizes.reduce(tf.constant(0), lambda a, b: a + b)}
+
+    _save(path, {"in_cond": in_cond, "in_while": in_while, "in_dataset": in_dataset})
+    return [
+        ("in_cond", {"path": _string("/nonexistent"), "read": np.array(False)}),
+        ("in_while", {"path": _string("/nonexistent"), "n": np.array(0, np.int32)}),
+    ]
+
+
 # --- tf.train.Example parsing --------------------------------------------------------------
 
 EXAMPLE_FEATURES = {
@@ -536,6 +565,7 @@ MODELS: dict[str, Builder] = {
     "multiple_signatures": build_multiple_signatures,
     "stateful": build_stateful,
     "control_flow": build_control_flow,
+    "hidden_file_reads": build_hidden_file_reads,
     "parse_example": build_parse_example,
     "all_dtypes": build_all_dtypes,
     "dynamic_shapes": build_dynamic_shapes,

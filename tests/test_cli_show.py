@@ -15,6 +15,10 @@ import pytest
 from smrt.cli import main
 
 from .conftest import Zoo
+from .protowire import field as _field
+from .protowire import fields as _fields
+from .protowire import join as _join
+from .protowire import varint as _varint
 
 GOLDEN_SCRIPT = Path(__file__).with_name("saved_model_cli_golden.py")
 MODELS = ["add_one", "keras_mobilenet", "module_no_signatures", "module_with_signature",
@@ -126,58 +130,7 @@ print(smrt.runtime_info(), "libtensorflow" in open("/proc/self/maps").read())
     assert out.split()[-2:] == ["None", "False"]
 
 
-# --- the Concrete Functions section on hand-made and corrupted object graphs. A tiny protobuf
-# wire encoder/decoder: enough to take saved_model.pb apart and put it back together.
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _fields(message: bytes) -> list[tuple[int, int, bytes]]:
-    """(field, wire type, raw value bytes) of each top-level field; length-delimited only
-    as payloads, varints as their encoding."""
-    out, i = [], 0
-    while i < len(message):
-        tag, i = _read_varint(message, i)
-        number, wire = tag >> 3, tag & 7
-        if wire == 2:
-            size, i = _read_varint(message, i)
-            out.append((number, wire, message[i:i + size]))
-            i += size
-        elif wire == 0:
-            start = i
-            _, i = _read_varint(message, i)
-            out.append((number, wire, message[start:i]))
-        else:
-            size = 8 if wire == 1 else 4
-            out.append((number, wire, message[i:i + size]))
-            i += size
-    return out
-
-
-def _read_varint(data: bytes, i: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        byte = data[i]
-        value |= (byte & 0x7F) << shift
-        i += 1
-        if not byte & 0x80:
-            return value, i
-        shift += 7
-
-
-def _join(fields: list[tuple[int, int, bytes]]) -> bytes:
-    return b"".join(_field(n, v) if w == 2 else _varint(n << 3 | w) + v for n, w, v in fields)
-
+# --- the Concrete Functions section on hand-made and corrupted object graphs.
 
 def _with_object_graph(src: str, dst: Path, edit) -> None:  # type: ignore[no-untyped-def]
     """Copies the SavedModel at src to dst with its (sole) MetaGraph's object_graph_def

@@ -221,7 +221,9 @@ py::tuple meta_graph_to_python(const MetaGraphInfo& meta) {
     signatures.append(py::make_tuple(sig.key, sig.method_name, specs_to_python(sig.inputs), specs_to_python(sig.outputs)));
   }
   py::object ops = meta.ops ? py::object(py::cast(*meta.ops)) : py::object(py::none());
-  return py::make_tuple(meta.tags, signatures, ops, meta.has_object_graph, object_graph_to_python(meta.object_graph));
+  py::object reachable = meta.reachable_ops ? py::object(py::cast(*meta.reachable_ops)) : py::object(py::none());
+  return py::make_tuple(meta.tags, signatures, ops, meta.has_object_graph, object_graph_to_python(meta.object_graph),
+                        reachable);
 }
 
 void register_model(py::module_& m) {

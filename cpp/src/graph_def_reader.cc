@@ -1,6 +1,7 @@
 #include "graph_def_reader.h"
 
 #include <cstdint>
+#include <map>
 
 #include "wire_reader.h"
 
@@ -8,89 +9,136 @@ namespace smrt::detail {
 namespace {
 
 using wire::for_each_field;
+using wire::Merged;
 using wire::Reader;
 
-std::string name_attr_list_name(std::string_view message) {  // NameAttrList{name = 1}
+constexpr int kMaxDepth = 100;  // protobuf's own default recursion limit
+
+struct AttrFunctions {
+  std::vector<std::string> direct;  // AttrValue.func / AttrValue.list.func
+  std::vector<std::string> nested;  // in those NameAttrLists' attrs, at any depth
+  bool is_func = false;             // the oneof's member is `func`
+};
+
+AttrFunctions read_attr_value(std::string_view attr_value, int depth);
+
+// A map<string, AttrValue> entry {key = 1, value = 2}: the last entry for a key wins; a value
+// occurring twice in one entry merges.
+void add_attr_entry(std::string_view entry, std::map<std::string, Merged>& attrs) {
+  std::string key;
+  Merged value;
+  for_each_field(entry, [&](Reader& e) {
+    if (e.field() == 1) key = std::string(e.utf8());
+    else if (e.field() == 2) value.add(e.bytes());
+    else e.skip();
+  });
+  attrs[key] = std::move(value);
+}
+
+// NameAttrList{name = 1, attr = 2}: its name, and every function its attrs name (into `nested`).
+std::string read_name_attr_list(std::string_view message, std::vector<std::string>& nested, int depth) {
+  if (depth > kMaxDepth) throw wire::WireError("attribute values nested too deeply");
   std::string name;
+  std::map<std::string, Merged> attrs;
   for_each_field(message, [&](Reader& r) {
     if (r.field() == 1) name = std::string(r.utf8());
+    else if (r.field() == 2) add_attr_entry(r.bytes(), attrs);
     else r.skip();
   });
+  for (const auto& [key, value] : attrs) {
+    AttrFunctions inner = read_attr_value(value.view(), depth + 1);
+    nested.insert(nested.end(), inner.direct.begin(), inner.direct.end());
+    nested.insert(nested.end(), inner.nested.begin(), inner.nested.end());
+  }
   return name;
 }
 
-// The functions an AttrValue names. Its `value` oneof (list=1 ... func=10): the last member
-// set wins; ListValue{func = 9} repeats.
-std::vector<std::string> attr_functions(std::string_view attr_value) {
-  std::vector<std::string> functions;
+// AttrValue's `value` oneof (list=1, s=2 ... placeholder=9, func=10): a different member
+// clears what was set; the same message member merges (NameAttrList, or ListValue whose
+// repeated func=9 concatenates).
+AttrFunctions read_attr_value(std::string_view attr_value, int depth) {
   uint32_t member = 0;
+  Merged body;
   for_each_field(attr_value, [&](Reader& a) {
     const uint32_t field = a.field();
-    if (field == 10) {
-      functions.assign(1, name_attr_list_name(a.bytes()));
-    } else if (field == 1) {
-      if (member != 1) functions.clear();
-      for_each_field(a.bytes(), [&](Reader& l) {
-        if (l.field() == 9) functions.push_back(name_attr_list_name(l.bytes()));
-        else l.skip();
-      });
-    } else {
+    if (field < 1 || field > 10) {
       a.skip();
-      if (field < 2 || field > 9) return;  // not a member of the oneof
-      functions.clear();
+      return;
     }
+    if (field != member) body.clear();
     member = field;
+    if (field == 1 || field == 10) body.add(a.bytes());
+    else a.skip();
   });
-  return functions;
+  AttrFunctions out;
+  if (member == 10) {
+    out.is_func = true;
+    out.direct.push_back(read_name_attr_list(body.view(), out.nested, depth));
+  } else if (member == 1) {
+    for_each_field(body.view(), [&](Reader& l) {
+      if (l.field() == 9) out.direct.push_back(read_name_attr_list(l.bytes(), out.nested, depth));
+      else l.skip();
+    });
+  }
+  return out;
 }
 
 NodeInfo read_node(std::string_view node_def) {
   NodeInfo node;
+  std::map<std::string, Merged> attrs;
   for_each_field(node_def, [&](Reader& n) {
-    if (n.field() == 2) {
-      node.op = std::string(n.utf8());
-    } else if (n.field() == 5) {
-      std::string key;
-      std::vector<std::string> functions;
-      for_each_field(n.bytes(), [&](Reader& e) {
-        if (e.field() == 1) key = std::string(e.utf8());
-        else if (e.field() == 2) functions = attr_functions(e.bytes());
-        else e.skip();
-      });
-      if (key == "f" && !functions.empty()) node.f_function = functions.back();
-      node.attr_functions.insert(node.attr_functions.end(), functions.begin(), functions.end());
-    } else {
-      n.skip();
-    }
+    if (n.field() == 2) node.op = std::string(n.utf8());
+    else if (n.field() == 5) add_attr_entry(n.bytes(), attrs);
+    else n.skip();
   });
+  for (const auto& [key, value] : attrs) {
+    AttrFunctions functions = read_attr_value(value.view(), 0);
+    if (key == "f" && functions.is_func) node.f_function = functions.direct.front();
+    node.attr_functions.insert(node.attr_functions.end(), functions.direct.begin(), functions.direct.end());
+    node.nested_functions.insert(node.nested_functions.end(), functions.nested.begin(), functions.nested.end());
+  }
   return node;
 }
 
 FunctionDefInfo read_function(std::string_view function_def) {
   FunctionDefInfo function;
+  Merged signature;  // an OpDef: a later occurrence renames only if it carries a name
   for_each_field(function_def, [&](Reader& f) {
-    if (f.field() == 1) function.name = name_attr_list_name(f.bytes());  // OpDef{name = 1}
+    if (f.field() == 1) signature.add(f.bytes());
     else if (f.field() == 3) function.nodes.push_back(read_node(f.bytes()));
     else f.skip();
   });
+  for_each_field(signature.view(), [&](Reader& s) {  // OpDef{name = 1}
+    if (s.field() == 1) function.name = std::string(s.utf8());
+    else s.skip();
+  });
   return function;
+}
+
+std::pair<std::string, std::string> read_gradient(std::string_view gradient_def) {
+  std::pair<std::string, std::string> gradient;
+  for_each_field(gradient_def, [&](Reader& g) {
+    if (g.field() == 1) gradient.first = std::string(g.utf8());
+    else if (g.field() == 2) gradient.second = std::string(g.utf8());
+    else g.skip();
+  });
+  return gradient;
 }
 
 }  // namespace
 
 GraphDefInfo read_graph_def(std::string_view graph_def) {
   GraphDefInfo graph;
+  Merged library;
   for_each_field(graph_def, [&](Reader& r) {
-    if (r.field() == 1) {
-      graph.nodes.push_back(read_node(r.bytes()));
-    } else if (r.field() == 2) {
-      for_each_field(r.bytes(), [&](Reader& lib) {
-        if (lib.field() == 1) graph.functions.push_back(read_function(lib.bytes()));
-        else lib.skip();
-      });
-    } else {
-      r.skip();
-    }
+    if (r.field() == 1) graph.nodes.push_back(read_node(r.bytes()));
+    else if (r.field() == 2) library.add(r.bytes());
+    else r.skip();
+  });
+  for_each_field(library.view(), [&](Reader& lib) {
+    if (lib.field() == 1) graph.functions.push_back(read_function(lib.bytes()));
+    else if (lib.field() == 2) graph.gradients.push_back(read_gradient(lib.bytes()));
+    else lib.skip();
   });
   return graph;
 }

@@ -1,19 +1,29 @@
-// The parts of a GraphDef both SavedModel readers need: each node's op and the functions its
-// attributes name, for the graph and for every function of its library (in library order).
+// The parts of a GraphDef smrt's readers need: each node's op and the functions its attributes
+// name, for the graph and for every function of its library (in library order).
 // GraphDef{node=1 NodeDef, library=2 FunctionDefLibrary{function=1 FunctionDef{signature=1
-// OpDef{name=1}, node_def=3 NodeDef}}}; NodeDef{op=2, attr=5 map<string, AttrValue>}.
+// OpDef{name=1}, node_def=3 NodeDef}, gradient=2 GradientDef{function_name=1,
+// gradient_func=2}}}; NodeDef{op=2, attr=5 map<string, AttrValue{list=1 ListValue{func=9},
+// func=10 NameAttrList{name=1, attr=2 map<string, AttrValue>}}>}.
+// Parsed as protobuf parses: a singular message field that occurs several times merges, the
+// last scalar wins, repeated fields concatenate, and a map's last entry for a key wins.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace smrt::detail {
 
 struct NodeInfo {
   std::string op;
-  std::vector<std::string> attr_functions;  // AttrValue.func and AttrValue.list.func names
-  std::string f_function;                   // the function of the attribute named "f"
+  // The functions of its attributes' AttrValue.func and AttrValue.list.func (what TensorFlow's
+  // loader counts as a function's dependencies).
+  std::vector<std::string> attr_functions;
+  // Functions named deeper, in the attrs of those NameAttrLists: they are bound to the called
+  // function's attr placeholders, so the call can run them too.
+  std::vector<std::string> nested_functions;
+  std::string f_function;  // AttrValue.func of the attribute named "f", if it is one
 };
 
 struct FunctionDefInfo {
@@ -23,7 +33,8 @@ struct FunctionDefInfo {
 
 struct GraphDefInfo {
   std::vector<NodeInfo> nodes;
-  std::vector<FunctionDefInfo> functions;  // library order, duplicates included
+  std::vector<FunctionDefInfo> functions;                   // library order, duplicates included
+  std::vector<std::pair<std::string, std::string>> gradients;  // (function, its gradient function)
 };
 
 // Throws wire::WireError on malformed bytes.

@@ -9,10 +9,9 @@
 //   {type_spec_class_name=3}, bounded_tensor_spec_value=35, list_value=51 {values=1},
 //   tuple_value=52 {values=1}, dict_value=53 {fields=1 map<string, StructuredValue>},
 //   named_tuple_value=54 {name=1, values=2 PairValue{key=1, value=2}}, tensor_value=55,
-//   numpy_value=56}  (a oneof: the last one in the bytes wins)
-// GraphDef{library=2 FunctionDefLibrary{function=1 FunctionDef{signature=1 OpDef{name=1},
-//   node_def=3 NodeDef{op=2, attr=5 map<string, AttrValue{list=1 ListValue{func=9}, func=10
-//   NameAttrList{name=1}}>}}}}
+//   numpy_value=56}  (a oneof: a different member replaces, the same one merges)
+// Parsed as protobuf parses: a singular message field that occurs several times merges, the
+// last scalar wins, repeated fields concatenate, and a map's last entry for a key wins.
 #include "object_graph_reader.h"
 
 #include <algorithm>
@@ -37,138 +36,151 @@ constexpr int kMaxDepth = 100;  // protobuf's own default recursion limit
 
 using wire::for_each_field;
 
-void read_shape(std::string_view message, StructuredValue& into) {
-  wire::read_tensor_shape(message, into.shape, into.unknown_rank);
+// Merges one occurrence of a StructuredValue into `v`, as protobuf's MergeFrom does, so that
+// merging each occurrence in turn equals parsing their concatenation without copying bytes:
+// every known field is a member of the `kind` oneof, so a different member replaces what was
+// set; the same scalar member is overwritten; the same message member merges (its repeated
+// fields append, its scalars are overwritten). finish_value() completes it.
+void merge_value(std::string_view message, StructuredValue& v, int depth);
+
+StructuredValue read_value(std::string_view message, int depth) {
+  StructuredValue v;
+  merge_value(message, v, depth);
+  return v;
 }
 
-StructuredValue read_value(std::string_view message, int depth);
-
-std::vector<StructuredValue> read_values(std::string_view message, int depth) {
-  std::vector<StructuredValue> values;
-  for_each_field(message, [&](Reader& r) {
-    if (r.field() == 1) values.push_back(read_value(r.bytes(), depth + 1));
-    else r.skip();
-  });
-  return values;
-}
-
-// A {key = 1 string, value = 2 StructuredValue} pair: a map entry or a PairValue.
+// A {key = 1 string, value = 2 StructuredValue} pair: a map entry or a PairValue; a value that
+// occurs twice in one pair merges.
 void read_pair(std::string_view message, int depth, StructuredValue& into) {
   std::string key;
   StructuredValue value;
-  value.kind = StructuredValue::Kind::kUnset;
   for_each_field(message, [&](Reader& r) {
     if (r.field() == 1) key = std::string(r.utf8());
-    else if (r.field() == 2) value = read_value(r.bytes(), depth + 1);
+    else if (r.field() == 2) merge_value(r.bytes(), value, depth + 1);
     else r.skip();
   });
   into.keys.push_back(std::move(key));
   into.items.push_back(std::move(value));
 }
 
-StructuredValue read_value(std::string_view message, int depth) {
+StructuredValue::Kind kind_of(uint32_t field) {
+  using Kind = StructuredValue::Kind;
+  switch (field) {
+    case 1: return Kind::kNone;
+    case 11: return Kind::kFloat64;
+    case 12: return Kind::kInt64;
+    case 13: return Kind::kString;
+    case 14: return Kind::kBool;
+    case 31: return Kind::kShape;
+    case 32: return Kind::kDType;
+    case 33: return Kind::kTensorSpec;
+    case 34: return Kind::kTypeSpec;
+    case 35: return Kind::kBoundedTensorSpec;
+    case 51: return Kind::kList;
+    case 52: return Kind::kTuple;
+    case 53: return Kind::kDict;
+    case 54: return Kind::kNamedTuple;
+    case 55: case 56: return Kind::kTensor;
+    default: return Kind::kUnset;  // not a member of the oneof
+  }
+}
+
+void merge_value(std::string_view message, StructuredValue& v, int depth) {
   if (depth > kMaxDepth) throw WireError("StructuredValue nested too deeply");
   using Kind = StructuredValue::Kind;
-  StructuredValue v;
   Reader r(message);
   while (r.next()) {
     const uint32_t field = r.field();
-    // Every known field is a member of the `kind` oneof: each one replaces what was set before,
-    // except that a repeated message member merges into itself.
-    const bool known = field == 1 || (field >= 11 && field <= 14) || (field >= 31 && field <= 35) ||
-                       (field >= 51 && field <= 56);
-    if (!known) {
+    const Kind kind = kind_of(field);
+    if (kind == Kind::kUnset) {
       r.skip();
       continue;
     }
-    const bool merge = (field == 31 && v.kind == Kind::kShape) || (field == 53 && v.kind == Kind::kDict);
-    if (!merge) v = StructuredValue();
+    if (v.kind != kind) v = StructuredValue();  // (tensor and numpy values: both opaque)
+    v.kind = kind;
     switch (field) {
-      case 11:
-        v.kind = Kind::kFloat64;
-        v.float64 = r.float64();
-        break;
+      case 11: v.float64 = r.float64(); break;
       case 12: {
         const auto bits = static_cast<uint64_t>(r.int64());
-        v.kind = Kind::kInt64;
         v.int64 = static_cast<int64_t>(bits >> 1) ^ -static_cast<int64_t>(bits & 1);  // sint64
         break;
       }
-      case 13:
-        v.kind = Kind::kString;
-        v.string = std::string(r.utf8());
-        break;
-      case 14:
-        v.kind = Kind::kBool;
-        v.boolean = r.boolean();
-        break;
-      case 32:
-        v.kind = Kind::kDType;
-        v.dtype = static_cast<DType>(static_cast<int32_t>(r.int64()));
-        break;
+      case 13: v.string = std::string(r.utf8()); break;
+      case 14: v.boolean = r.boolean(); break;
+      case 32: v.dtype = static_cast<DType>(static_cast<int32_t>(r.int64())); break;
       default: {
         const std::string_view body = r.bytes();
         switch (field) {
-          case 1: v.kind = Kind::kNone; for_each_field(body, [](Reader& x) { x.skip(); }); break;
-          case 31: v.kind = Kind::kShape; read_shape(body, v); break;
+          case 31: wire::merge_tensor_shape(body, v.shape, v.unknown_rank); break;
           case 33:
-            v.kind = Kind::kTensorSpec;
             for_each_field(body, [&](Reader& s) {
               if (s.field() == 1) v.string = std::string(s.utf8());
-              else if (s.field() == 2) read_shape(s.bytes(), v);
+              else if (s.field() == 2) wire::merge_tensor_shape(s.bytes(), v.shape, v.unknown_rank);
               else if (s.field() == 3) v.dtype = static_cast<DType>(static_cast<int32_t>(s.int64()));
               else s.skip();
             });
             break;
           case 34:
-            v.kind = Kind::kTypeSpec;
             for_each_field(body, [&](Reader& s) {
               if (s.field() == 3) v.string = std::string(s.utf8());
               else s.skip();
             });
             break;
-          case 35: v.kind = Kind::kBoundedTensorSpec; for_each_field(body, [](Reader& x) { x.skip(); }); break;
-          case 51: v.kind = Kind::kList; v.items = read_values(body, depth); break;
-          case 52: v.kind = Kind::kTuple; v.items = read_values(body, depth); break;
+          case 51: case 52:
+            for_each_field(body, [&](Reader& l) {
+              if (l.field() == 1) v.items.push_back(read_value(l.bytes(), depth + 1));
+              else l.skip();
+            });
+            break;
           case 53:
-            v.kind = Kind::kDict;
             for_each_field(body, [&](Reader& d) {
               if (d.field() == 1) read_pair(d.bytes(), depth, v);
               else d.skip();
             });
             break;
           case 54:
-            v.kind = Kind::kNamedTuple;
             for_each_field(body, [&](Reader& t) {
               if (t.field() == 1) v.string = std::string(t.utf8());
               else if (t.field() == 2) read_pair(t.bytes(), depth, v);
               else t.skip();
             });
             break;
-          default: v.kind = Kind::kTensor; for_each_field(body, [](Reader& x) { x.skip(); }); break;
+          default: for_each_field(body, [](Reader& x) { x.skip(); }); break;  // not decoded
         }
         break;
       }
     }
   }
-  // Protobuf map semantics for a dict: the last entry for a key wins (kept in its first place).
-  if (v.kind == Kind::kDict) {
-    std::vector<std::string> keys;
-    std::vector<StructuredValue> items;
-    std::map<std::string, std::size_t> at;
-    for (std::size_t i = 0; i < v.keys.size(); ++i) {
-      auto [it, fresh] = at.emplace(v.keys[i], keys.size());
-      if (fresh) {
-        keys.push_back(std::move(v.keys[i]));
-        items.push_back(std::move(v.items[i]));
-      } else {
-        items[it->second] = std::move(v.items[i]);
-      }
+}
+
+// Once every occurrence is merged, at every depth: a shape of unknown rank drops its dims, and
+// a dict gets protobuf map semantics (the last entry for a key wins, kept in its first place).
+void finish_value(StructuredValue& v) {
+  for (auto& item : v.items) finish_value(item);
+  if (v.unknown_rank) v.shape.clear();
+  if (v.kind != StructuredValue::Kind::kDict) return;
+  std::vector<std::string> keys;
+  std::vector<StructuredValue> items;
+  std::map<std::string, std::size_t> at;
+  for (std::size_t i = 0; i < v.keys.size(); ++i) {
+    auto [it, fresh] = at.emplace(v.keys[i], keys.size());
+    if (fresh) {
+      keys.push_back(std::move(v.keys[i]));
+      items.push_back(std::move(v.items[i]));
+    } else {
+      items[it->second] = std::move(v.items[i]);
     }
-    v.keys = std::move(keys);
-    v.items = std::move(items);
   }
-  return v;
+  v.keys = std::move(keys);
+  v.items = std::move(items);
+}
+
+// What a decoded value costs to hand out: one per value, plus its strings' bytes.
+std::size_t cost(const StructuredValue& v) {
+  std::size_t total = 1 + v.string.size() + v.shape.size();
+  for (const auto& key : v.keys) total += key.size();
+  for (const auto& item : v.items) total += cost(item);
+  return total;
 }
 
 struct SavedObject {
@@ -223,8 +235,7 @@ SavedObject read_object(std::string_view message) {
 // The order tensorflow's function_deserialization.load_function_def_library creates the
 // library's functions in (its _sort_function_defs), or nothing when that sort fails (TF's
 // loader then raises: a cycle, or a dependency on a function not in the library).
-std::optional<std::vector<std::string>> load_order(std::string_view graph_def) {
-  const GraphDefInfo graph = read_graph_def(graph_def);
+std::optional<std::vector<std::string>> load_order(const GraphDefInfo& graph) {
   std::vector<std::string> names;                                    // library order
   std::map<std::string, const std::vector<NodeInfo>*> bodies;         // a later duplicate wins
   for (const auto& function : graph.functions) {
@@ -271,29 +282,53 @@ std::string clean_function_name(const std::string& name) {
   return name.substr(prefix.size(), end - 1 - prefix.size());
 }
 
-}  // namespace
-
-ObjectGraphInfo read_object_graph(std::string_view object_graph, std::string_view graph_def) {
-  ObjectGraphInfo info;
+// SavedObjectGraph{nodes = 1, concrete_functions = 2}: the nodes' bytes, and each concrete
+// function's SavedConcreteFunction (map semantics: the last entry for a name wins; a value
+// that occurs twice in one entry merges).
+struct ObjectGraphBytes {
   std::vector<std::string_view> nodes;
-  std::map<std::string, std::string_view> concrete;  // name -> SavedConcreteFunction
+  std::map<std::string, wire::Merged> concrete;
+};
+
+ObjectGraphBytes split_object_graph(std::string_view object_graph) {
+  ObjectGraphBytes out;
   for_each_field(object_graph, [&](Reader& r) {
     if (r.field() == 1) {
-      nodes.push_back(r.bytes());
+      out.nodes.push_back(r.bytes());
     } else if (r.field() == 2) {
       std::string key;
-      std::string_view value;
+      wire::Merged value;
       for_each_field(r.bytes(), [&](Reader& e) {
         if (e.field() == 1) key = std::string(e.utf8());
-        else if (e.field() == 2) value = e.bytes();
+        else if (e.field() == 2) value.add(e.bytes());
         else e.skip();
       });
-      concrete[key] = value;
+      out.concrete[key] = std::move(value);
     } else {
       r.skip();
     }
   });
-  if (nodes.empty()) {  // TF's loader cannot make a root object
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> concrete_function_names(std::string_view object_graph) {
+  const ObjectGraphBytes graph = split_object_graph(object_graph);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : graph.concrete) names.push_back(name);
+  for (std::string_view node : graph.nodes) {
+    const SavedObject object = read_object(node);
+    names.insert(names.end(), object.concrete_functions.begin(), object.concrete_functions.end());
+  }
+  return names;
+}
+
+ObjectGraphInfo read_object_graph(std::string_view object_graph, const GraphDefInfo& graph_def,
+                                  std::size_t& budget) {
+  ObjectGraphInfo info;
+  const ObjectGraphBytes graph = split_object_graph(object_graph);
+  if (graph.nodes.empty()) {  // TF's loader cannot make a root object
     info.loadable = false;
     return info;
   }
@@ -310,9 +345,21 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, std::string_vie
   }
   // Every node is decoded (TF's loader builds them all) so corrupt bytes anywhere are reported.
   std::vector<SavedObject> objects;
-  objects.reserve(nodes.size());
-  for (std::string_view node : nodes) objects.push_back(read_object(node));
-  for (auto& [name, node_id] : objects[0].children) {
+  objects.reserve(graph.nodes.size());
+  for (std::string_view node : graph.nodes) objects.push_back(read_object(node));
+  // Each SavedConcreteFunction{canonicalized_input_signature = 3} is decoded once, however
+  // many functions list it. Handing out copies is what can multiply (root children that alias
+  // one function node, a function that lists one concrete function many times): it is taken
+  // from `budget`.
+  std::map<std::string, std::pair<StructuredValue, std::size_t>> decoded;  // name -> (value, cost)
+  auto spend = [&](std::size_t amount) {
+    if (amount > budget) {
+      throw ExpansionError("root children that alias one function, or functions that list one concrete "
+                           "function many times, multiply its input signature");
+    }
+    budget -= amount;
+  };
+  for (const auto& [name, node_id] : objects[0].children) {
     if (node_id >= objects.size()) {
       info.loadable = false;
       continue;
@@ -322,20 +369,34 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, std::string_vie
     FunctionInfo function;
     function.name = name;
     function.bare = child.kind == SavedObject::kBare;
+    spend(1 + name.size());
     for (const auto& fn : child.concrete_functions) {
-      ConcreteFunctionInfo cf;
-      cf.name = fn;
-      auto found = concrete.find(fn);
-      if (found == concrete.end()) {
+      spend(1 + fn.size());  // listed names count even when missing: aliasing multiplies them too
+      auto found = graph.concrete.find(fn);
+      if (found == graph.concrete.end()) {
         info.loadable = false;
         continue;
       }
-      for_each_field(found->second, [&](Reader& c) {
-        if (c.field() == 3) cf.input_signature = read_value(c.bytes(), 0);
-        else c.skip();
-      });
+      auto cached = decoded.find(fn);
+      if (cached == decoded.end()) {
+        StructuredValue signature;
+        for_each_field(found->second.view(), [&](Reader& c) {
+          if (c.field() == 3) merge_value(c.bytes(), signature, 0);
+          else c.skip();
+        });
+        finish_value(signature);
+        const std::size_t size = cost(signature);
+        cached = decoded.emplace(fn, std::make_pair(std::move(signature), size)).first;
+      }
+      ConcreteFunctionInfo cf;
+      cf.name = fn;
+      spend(cached->second.second);
+      cf.input_signature = cached->second.first;
       if (!loaded_name.count(fn)) info.loadable = false;  // not in the function library
-      if (function.bare) cf.argument_keywords = child.argument_keywords;
+      if (function.bare) {
+        for (const auto& keyword : child.argument_keywords) spend(1 + keyword.size());
+        cf.argument_keywords = child.argument_keywords;
+      }
       function.concrete_functions.push_back(std::move(cf));
     }
     std::stable_sort(function.concrete_functions.begin(), function.concrete_functions.end(),

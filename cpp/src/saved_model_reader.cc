@@ -1,7 +1,10 @@
 // Decodes saved_model.pb: SavedModel{meta_graphs=2} -> MetaGraphDef{meta_info_def=1{tags=4},
 // signature_def=5} -> SignatureDef{inputs=1, outputs=2, method_name=3} -> TensorInfo{name=1,
-// dtype=2, tensor_shape=3{dim=2{size=1}, unknown_rank=3}}; object_graph_def=7 on request
-// (object_graph_reader.cc). Everything else is skipped.
+// dtype=2, tensor_shape=3{dim=2{size=1}, unknown_rank=3}}; graph_def=2 (graph_def_reader.cc,
+// graph_ops.cc) and object_graph_def=7 (object_graph_reader.cc) on request. Everything else
+// is skipped. Parsed as protobuf parses: a singular message field that occurs several times
+// merges (wire::Merged), the last scalar wins, repeated fields concatenate, and a map's last
+// entry for a key wins.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -11,55 +14,67 @@
 
 #include "smrt/errors.h"
 #include "smrt/saved_model_info.h"
-#include "object_graph_reader.h"
 #include "graph_def_reader.h"
+#include "graph_ops.h"
+#include "object_graph_reader.h"
 #include "wire_reader.h"
 
 namespace smrt {
 namespace {
 
 namespace fs = std::filesystem;
+using wire::for_each_field;
+using wire::Merged;
 using wire::Reader;
 
-using wire::for_each_field;
+// How much the functions listing may hand out per byte of saved_model.pb: room for every
+// concrete function to be listed a few times, not for a small file to ask for gigabytes.
+constexpr std::size_t kExpansionPerByte = 4;
+constexpr std::size_t kExpansionFloor = 1 << 12;
 
-// A map<string, V> entry: {key = 1, value = 2}.
-void read_map_entry(std::string_view entry, std::map<std::string, std::string_view>& into) {
+// A map<string, V> entry {key = 1, value = 2}: protobuf map semantics, the last entry for a
+// key wins; a value that occurs twice in one entry merges.
+void read_map_entry(std::string_view entry, std::map<std::string, Merged>& into) {
   std::string key;
-  std::string_view value;
+  Merged value;
   for_each_field(entry, [&](Reader& r) {
     if (r.field() == 1) key = std::string(r.utf8());
-    else if (r.field() == 2) value = r.bytes();
+    else if (r.field() == 2) value.add(r.bytes());
     else r.skip();
   });
-  into[key] = value;  // protobuf map semantics: the last entry for a key wins
+  into[key] = std::move(value);
 }
 
+// TensorInfo{name = 1 | coo_sparse = 4 | composite_tensor = 5 (the `encoding` oneof),
+// dtype = 2, tensor_shape = 3}.
 TensorSpec read_tensor_info(const std::string& key, std::string_view message) {
   TensorSpec spec;
   spec.key = key;
+  Merged shape;
   for_each_field(message, [&](Reader& r) {
     switch (r.field()) {
       case 1: spec.tensor_name = std::string(r.utf8()); break;
       case 2: spec.dtype = static_cast<DType>(r.int64()); break;
-      case 3: wire::read_tensor_shape(r.bytes(), spec.shape, spec.unknown_rank); break;
+      case 3: shape.add(r.bytes()); break;
+      case 4: case 5: spec.tensor_name.clear(); r.skip(); break;  // another encoding: no name
       default: r.skip();
     }
   });
+  wire::read_tensor_shape(shape.view(), spec.shape, spec.unknown_rank);
   return spec;
 }
 
-std::vector<TensorSpec> read_tensor_map(const std::map<std::string, std::string_view>& entries) {
+std::vector<TensorSpec> read_tensor_map(const std::map<std::string, Merged>& entries) {
   std::vector<TensorSpec> specs;
   specs.reserve(entries.size());
-  for (const auto& [key, value] : entries) specs.push_back(read_tensor_info(key, value));
+  for (const auto& [key, value] : entries) specs.push_back(read_tensor_info(key, value.view()));
   return specs;  // std::map iteration: sorted by key, as saved_model_cli prints them
 }
 
 SignatureInfo read_signature(const std::string& key, std::string_view message) {
   SignatureInfo sig;
   sig.key = key;
-  std::map<std::string, std::string_view> inputs, outputs;
+  std::map<std::string, Merged> inputs, outputs;
   for_each_field(message, [&](Reader& r) {
     switch (r.field()) {
       case 1: read_map_entry(r.bytes(), inputs); break;
@@ -73,61 +88,39 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
   return sig;
 }
 
-// The ops a GraphDef uses, as tensorflow's meta_graph.ops_used_by_graph_def counts them:
-// functions are followed when a node's op names one, or through (Stateful)PartitionedCall's "f".
-std::vector<std::string> read_ops(std::string_view graph_def) {
-  const detail::GraphDefInfo graph = detail::read_graph_def(graph_def);
-  std::map<std::string, const std::vector<detail::NodeInfo>*> functions;  // a later duplicate wins
-  for (const auto& function : graph.functions) functions[function.name] = &function.nodes;
-  std::set<std::string> used;
-  std::vector<const std::vector<detail::NodeInfo>*> pending;
-  auto mark = [&](const std::string& op) {
-    if (!used.insert(op).second) return;
-    if (auto f = functions.find(op); f != functions.end()) pending.push_back(f->second);
-  };
-  auto visit = [&](const detail::NodeInfo& node) {
-    mark(node.op);
-    if (node.op == "PartitionedCall" || node.op == "StatefulPartitionedCall") mark(node.f_function);
-  };
-  for (const auto& node : graph.nodes) visit(node);
-  while (!pending.empty()) {
-    const auto* body = pending.back();
-    pending.pop_back();
-    for (const auto& node : *body) visit(node);
-  }
-  std::vector<std::string> ops;
-  for (const auto& op : used) {
-    if (!functions.count(op)) ops.push_back(op);
-  }
-  return ops;  // std::set order: sorted
-}
-
-MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with_functions) {
+// MetaGraphDef{meta_info_def = 1 {tags = 4}, graph_def = 2, signature_def = 5,
+// object_graph_def = 7}; everything else is skipped. `budget`: what the functions listing of
+// the whole file may still hand out.
+MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with_functions, std::size_t& budget) {
   MetaGraphInfo meta;
-  std::map<std::string, std::string_view> signatures;
-  std::string_view graph_def, object_graph;  // the last of each (protobuf merges repeats;
-                                             // they do not occur in practice)
+  std::map<std::string, Merged> signatures;
+  Merged meta_info, graph_def, object_graph;
   for_each_field(message, [&](Reader& r) {
-    if (r.field() == 1) {
-      for_each_field(r.bytes(), [&](Reader& info) {
-        if (info.field() == 4) meta.tags.emplace_back(info.utf8());
-        else info.skip();
-      });
-    } else if (r.field() == 5) {
-      read_map_entry(r.bytes(), signatures);
-    } else if (r.field() == 2) {
-      graph_def = r.bytes();
-      if (with_ops) meta.ops = read_ops(graph_def);
-    } else if (r.field() == 7) {
-      object_graph = r.bytes();
-      meta.has_object_graph = true;
-    } else {
-      r.skip();  // graph_def, saver_def, collection_def, object_graph_def, asset_file_def
+    switch (r.field()) {
+      case 1: meta_info.add(r.bytes()); break;
+      case 2: graph_def.add(r.bytes()); break;
+      case 5: read_map_entry(r.bytes(), signatures); break;
+      case 7: object_graph.add(r.bytes()); break;
+      default: r.skip();  // saver_def, collection_def, asset_file_def...
     }
   });
-  for (const auto& [key, value] : signatures) meta.signatures.push_back(read_signature(key, value));
-  if (with_ops && !meta.ops) meta.ops.emplace();  // a MetaGraph without a graph uses no ops
-  if (with_functions && meta.has_object_graph) meta.object_graph = detail::read_object_graph(object_graph, graph_def);
+  for_each_field(meta_info.view(), [&](Reader& info) {
+    if (info.field() == 4) meta.tags.emplace_back(info.utf8());
+    else info.skip();
+  });
+  for (const auto& [key, value] : signatures) meta.signatures.push_back(read_signature(key, value.view()));
+  meta.has_object_graph = object_graph.present();
+  if (!with_ops && !with_functions) return meta;
+  const detail::GraphDefInfo graph = detail::read_graph_def(graph_def.view());  // empty: no ops
+  if (with_ops) {
+    meta.ops = detail::ops_used_by_graph_def(graph);
+    std::vector<std::string> roots;
+    if (meta.has_object_graph) roots = detail::concrete_function_names(object_graph.view());
+    meta.reachable_ops = detail::reachable_ops(graph, roots);
+  }
+  if (with_functions && meta.has_object_graph) {
+    meta.object_graph = detail::read_object_graph(object_graph.view(), graph, budget);
+  }
   return meta;
 }
 
@@ -178,13 +171,19 @@ SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& orig
                                  bool with_functions) {
   SavedModelInfo info;
   if (bytes.empty()) throw StatusError(ErrorCode::kDataLoss, origin + " is empty");
+  const std::size_t limit = kExpansionFloor + kExpansionPerByte * bytes.size();
+  std::size_t budget = limit;
   try {
     for_each_field(bytes, [&](Reader& r) {
-      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions));
+      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions, budget));
       else r.skip();
     });
   } catch (const wire::WireError& e) {
     throw StatusError(ErrorCode::kDataLoss, origin + " is corrupt or truncated (" + e.what() + ")");
+  } catch (const detail::ExpansionError& e) {
+    throw StatusError(ErrorCode::kResourceExhausted,
+                      origin + " is too large to list: its functions would expand to more than " + std::to_string(limit) +
+                          " values from " + std::to_string(bytes.size()) + " bytes (" + e.what() + ")");
   }
   if (info.meta_graphs.empty()) {
     throw StatusError(ErrorCode::kDataLoss, origin + " holds no MetaGraph: it is not a SavedModel");

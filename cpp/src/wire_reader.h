@@ -147,11 +147,35 @@ void for_each_field(std::string_view message, F&& on_field) {
   while (r.next()) on_field(r);
 }
 
-// TensorShapeProto{dim = 2 {size = 1}, unknown_rank = 3}: the sizes (-1 unknown), or none
-// with `unknown_rank` set.
-inline void read_tensor_shape(std::string_view message, std::vector<int64_t>& dims, bool& unknown_rank) {
-  dims.clear();
-  unknown_rank = false;
+// The bytes of a singular embedded-message field that may occur several times. Protobuf parses
+// such a field as if its occurrences' payloads were concatenated (repeated fields inside them
+// concatenate, the last scalar wins, nested messages merge the same way), so a reader add()s
+// every occurrence and parses view() once, after the loop. One occurrence stays a zero-copy
+// view; several are copied into owned storage once each, so the cost stays linear.
+class Merged {
+ public:
+  void add(std::string_view occurrence) {
+    if (count_ == 0) {
+      view_ = occurrence;
+    } else {
+      if (count_ == 1) owned_.assign(view_.data(), view_.size());
+      owned_.append(occurrence.data(), occurrence.size());
+    }
+    ++count_;
+  }
+  bool present() const { return count_ > 0; }
+  std::string_view view() const { return count_ > 1 ? std::string_view(owned_) : view_; }
+  void clear() { *this = Merged(); }
+
+ private:
+  std::string_view view_;
+  std::string owned_;
+  std::size_t count_ = 0;
+};
+
+// Merges a TensorShapeProto{dim = 2 {size = 1}, unknown_rank = 3} into `dims` / `unknown_rank`
+// as protobuf's MergeFrom would: dims append, unknown_rank is overwritten when present.
+inline void merge_tensor_shape(std::string_view message, std::vector<int64_t>& dims, bool& unknown_rank) {
   for_each_field(message, [&](Reader& r) {
     if (r.field() == 2) {
       int64_t size = 0;
@@ -166,6 +190,13 @@ inline void read_tensor_shape(std::string_view message, std::vector<int64_t>& di
       r.skip();
     }
   });
+}
+
+// A whole TensorShapeProto: the sizes (-1 unknown), or none with `unknown_rank` set.
+inline void read_tensor_shape(std::string_view message, std::vector<int64_t>& dims, bool& unknown_rank) {
+  dims.clear();
+  unknown_rank = false;
+  merge_tensor_shape(message, dims, unknown_rank);
   if (unknown_rank) dims.clear();
 }
 

@@ -3,6 +3,7 @@
 // output directory) in the environment.
 #include <smrt/smrt.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -86,6 +87,57 @@ void test_reader_survives_mutations() {
   }
 }
 
+// Every op that can run, with its holders: ReadFile hides in a tf.cond branch (and a loop body
+// and a tf.data function) where saved_model_cli's count does not look. An empty second
+// graph_def (12 00) after the MetaGraphDef merges into the first, as protobuf parses it.
+void test_reachable_ops() {
+  const std::string pb = read_file(zoo("hidden_file_reads") + "/saved_model.pb");
+  const smrt::SavedModelInfo info = smrt::parse_saved_model(pb, "hidden", /*with_ops=*/true);
+  const smrt::MetaGraphInfo& meta = info.meta_graph({"serve"});
+  CHECK(meta.ops && meta.reachable_ops);
+  CHECK(std::count(meta.ops->begin(), meta.ops->end(), "ReadFile") == 0);
+  const std::vector<std::string>& holders = meta.reachable_ops->at("ReadFile");
+  CHECK(holders.size() == 3);
+  CHECK(std::any_of(holders.begin(), holders.end(), [](const std::string& h) { return h.rfind("cond_true_", 0) == 0; }));
+  CHECK(meta.reachable_ops->at("Placeholder") == std::vector<std::string>{""});  // "" is the graph
+
+  // SavedModel{saved_model_schema_version = 1, meta_graphs = 2}: rebuilt with 12 00 appended
+  // inside each MetaGraphDef.
+  auto varint = [&](std::size_t& at) {
+    std::size_t value = 0;
+    for (int shift = 0;; shift += 7) {
+      const auto byte = static_cast<unsigned char>(pb.at(at++));
+      value |= static_cast<std::size_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return value;
+    }
+  };
+  auto put_varint = [](std::string& out, std::size_t n) {
+    for (; n > 0x7f; n >>= 7) out += static_cast<char>((n & 0x7f) | 0x80);
+    out += static_cast<char>(n);
+  };
+  std::string grown;
+  for (std::size_t at = 0; at < pb.size();) {
+    const std::size_t start = at, tag = varint(at);
+    if ((tag & 7) == 0) {
+      varint(at);
+      grown += pb.substr(start, at - start);
+      continue;
+    }
+    CHECK((tag & 7) == 2);
+    const std::size_t size = varint(at);
+    std::string payload = pb.substr(at, size);
+    at += size;
+    if (tag >> 3 == 2) payload += std::string("\x12\x00", 2);
+    put_varint(grown, tag);
+    put_varint(grown, payload.size());
+    grown += payload;
+  }
+  CHECK(grown.size() >= pb.size() + 2);
+  const smrt::SavedModelInfo merged = smrt::parse_saved_model(grown, "merged", /*with_ops=*/true);
+  CHECK(merged.meta_graphs.at(0).ops == meta.ops);
+  CHECK(merged.meta_graphs.at(0).reachable_ops == meta.reachable_ops);
+}
+
 void test_run_and_errors() {
   smrt::Model model = smrt::Model::load(zoo("add_one"));
   const smrt::Signature& sig = model.signature("serving_default");
@@ -153,6 +205,7 @@ int main() {
   }
   test_reader_refuses_bad_files();
   test_reader_survives_mutations();
+  test_reachable_ops();
   test_run_and_errors();
   test_caller_memory_and_strings();
   test_threads();

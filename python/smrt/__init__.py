@@ -10,7 +10,7 @@ and loads libtensorflow on first use (see :mod:`smrt.library`).
 
 from __future__ import annotations
 
-from . import errors, example
+from . import errors, example, op_policy
 from ._core import __version__
 from .errors import (
     DataLossError,
@@ -22,6 +22,7 @@ from .errors import (
     ModelClosedError,
     ModelNotFoundError,
     NotFoundError,
+    OpPolicyError,
     SignatureNotFoundError,
     StatusError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "ModelClosedError",
     "ModelNotFoundError",
     "NotFoundError",
+    "OpPolicyError",
     "RuntimeInfo",
     "SavedModelInfo",
     "Signature",
@@ -59,6 +61,7 @@ __all__ = [
     "is_aligned",
     "load",
     "load_library",
+    "op_policy",
     "runtime_info",
     "zeros",
 ]

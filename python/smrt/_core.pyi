@@ -10,7 +10,10 @@ Spec = tuple[str, int, tuple[int | None, ...] | None, str]
 RawSignature = tuple[str, str, list[Spec], list[Spec]]
 RawConcreteFunction = tuple[str, tuple[Any, ...], list[str]]
 RawObjectGraph = tuple[bool, list[tuple[str, bool, list[RawConcreteFunction]]]]
-RawMetaGraph = tuple[list[str], list[RawSignature], list[str] | None, bool, RawObjectGraph | None]
+RawMetaGraph = tuple[
+    list[str], list[RawSignature], list[str] | None, bool, RawObjectGraph | None,
+    dict[str, list[str]] | None,
+]
 
 def load_library(path: str) -> None: ...
 def ensure_loaded(hints: list[tuple[str, str]]) -> None: ...

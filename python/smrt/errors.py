@@ -114,6 +114,18 @@ class UnauthenticatedError(StatusError):
     code = 16
 
 
+class OpPolicyError(PermissionDeniedError):
+    """A model uses ops its op policy denies (see :mod:`smrt.op_policy`); it was not loaded.
+
+    ``ops`` maps each denied op to the holders it was found in: library function names, with
+    ``""`` for the graph itself.
+    """
+
+    def __init__(self, message: str, ops: dict[str, tuple[str, ...]] | None = None) -> None:
+        super().__init__(message)
+        self.ops: dict[str, tuple[str, ...]] = dict(ops or {})
+
+
 STATUS_ERRORS: dict[int, type[StatusError]] = {
     cls.code: cls
     for cls in (

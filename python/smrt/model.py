@@ -12,7 +12,8 @@ import numpy as np
 from . import _core
 from .errors import SignatureNotFoundError
 from .library import load_library
-from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, meta_graph_info
+from .op_policy import OpPolicy, check
+from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect, meta_graph_info
 
 Outputs = dict[str, np.ndarray]
 
@@ -134,6 +135,7 @@ def load(
     visible_devices: str | Iterable[int] = "",
     config_proto: bytes = b"",
     library: str | os.PathLike[str] | None = None,
+    op_policy: OpPolicy | None = None,
 ) -> Model:
     """Load the MetaGraph of the SavedModel at ``path`` whose tag-set is exactly ``tags``.
 
@@ -150,11 +152,19 @@ def load(
         config_proto: a serialized ``tensorflow.ConfigProto`` for anything else; the typed
             options above are applied on top of it.
         library: libtensorflow to use if none is loaded yet (see :func:`smrt.load_library`).
+        op_policy: refuse a model that can run denied ops: ``"default"`` (``saved_model_cli``'s
+            denylist), ``"strict"`` (also files, printing, Python, the network...) or the op
+            names to deny (see :mod:`smrt.op_policy`). Every op the MetaGraph can run counts,
+            in any function, branch or loop body. Checked from saved_model.pb before
+            libtensorflow is loaded or TensorFlow sees the model. None (the default) checks
+            nothing.
 
     Raises:
         ModelNotFoundError: no such directory, or no saved_model.pb in it.
         DataLossError: saved_model.pb is empty, truncated or not a SavedModel.
         NotFoundError: no MetaGraph has this tag-set.
+        OpPolicyError: the model can run ops ``op_policy`` denies (nothing was loaded).
+        ValueError: ``op_policy`` is a string other than ``"default"`` or ``"strict"``.
         LibraryNotFoundError: no libtensorflow could be loaded.
         StatusError: TensorFlow failed to load the model (a subclass per status code).
     """
@@ -163,8 +173,10 @@ def load(
     tags = tuple(tags)
     if not isinstance(visible_devices, str):
         visible_devices = ",".join(str(int(d)) for d in visible_devices)
-    load_library(library)
     path = os.fspath(path)
+    if op_policy is not None:  # before TensorFlow is loaded or sees the model
+        check(inspect(path, ops=True).meta_graph(tags), op_policy, path)
+    load_library(library)
     native = _core.Model(
         os.fsencode(path),
         list(tags),

@@ -161,6 +161,15 @@ class MetaGraphInfo:
     object_graph: ObjectGraphInfo | None = None
     """The root object's functions; None unless :func:`inspect` was asked for them (with
     ``functions=True``) and there is an object graph."""
+    reachable_ops: Mapping[str, tuple[str, ...]] | None = None
+    """Every op that can run, mapped to what holds it: the names of the library functions that
+    contain it, sorted, with ``""`` (:data:`smrt.op_policy.GRAPH`) for the graph itself.
+    Reached from every node of the graph (the ops that run at load included) and from the
+    object graph's concrete functions, following function calls and every function-valued
+    attr (``tf.cond`` / ``tf.while_loop`` branches and bodies, ``PartitionedCall``'s ``f``,
+    ``tf.data`` functions...), transitively. A superset of :attr:`ops`, which counts only what
+    ``saved_model_cli`` counts; this is what ``smrt scan`` and op policies check. None unless
+    :func:`inspect` was asked for ops."""
 
 
 @dataclass(frozen=True)
@@ -272,13 +281,15 @@ def object_graph_info(raw: tuple[bool, list[Any]] | None) -> ObjectGraphInfo | N
 
 
 def meta_graph_info(raw: tuple[Any, ...]) -> MetaGraphInfo:
-    tags, signatures, ops, has_object_graph, object_graph = raw
+    tags, signatures, ops, has_object_graph, object_graph, reachable = raw
     return MetaGraphInfo(
         tuple(tags),
         MappingProxyType({s[0]: signature_info(s) for s in signatures}),
         None if ops is None else tuple(ops),
         has_object_graph,
         object_graph_info(object_graph),
+        None if reachable is None else MappingProxyType(
+            {op: tuple(holders) for op, holders in reachable.items()}),
     )
 
 
@@ -286,12 +297,17 @@ def inspect(path: str | os.PathLike[str], *, ops: bool = False,
             functions: bool = False) -> SavedModelInfo:
     """Read a SavedModel's tag-sets and signatures from its saved_model.pb.
 
-    With ``ops=True`` each MetaGraph also lists the ops its graph uses (a little slower: the
-    whole graph is read); with ``functions=True`` each MetaGraph with an object graph also
-    lists its root object's functions and their concrete functions' input signatures
-    (:attr:`MetaGraphInfo.object_graph`). Does not load libtensorflow. Raises
-    :class:`~smrt.errors.ModelNotFoundError` for a missing directory or file, and
-    :class:`~smrt.errors.DataLossError` for a corrupt one.
+    With ``ops=True`` each MetaGraph also lists the ops its graph uses, as ``saved_model_cli``
+    counts them (:attr:`MetaGraphInfo.ops`), and every op that can run with the functions
+    that hold it (:attr:`MetaGraphInfo.reachable_ops`); a little slower: the whole graph is
+    read. With ``functions=True`` each MetaGraph with an object graph also lists its root
+    object's functions and their concrete functions' input signatures
+    (:attr:`MetaGraphInfo.object_graph`). Does not load libtensorflow. The file is parsed as
+    protobuf parses it (repeated occurrences of a message merge), and time and memory stay
+    linear in its size. Raises :class:`~smrt.errors.ModelNotFoundError` for a missing
+    directory or file, :class:`~smrt.errors.DataLossError` for a corrupt one, and
+    :class:`~smrt.errors.ResourceExhaustedError` when ``functions=True`` would list far more
+    than the file holds (a crafted file that aliases one big function many times).
     """
     path = os.fspath(path)
     raw = _core.inspect(os.fsencode(path), ops, functions)  # bytes: any file name the OS allows

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -89,6 +90,13 @@ struct MetaGraphInfo {
   // The ops the graph uses, sorted, as saved_model_cli --list_ops counts them (graph nodes and
   // the functions they call); filled only when inspect() is asked for them.
   std::optional<std::vector<std::string>> ops;
+  // Every op that can run, with its holders: the library functions that contain it (sorted
+  // names) and "" for the graph itself. Reached from every graph node (the init and restore
+  // ops that run at load included) and from the object graph's concrete functions, following
+  // nodes that call library functions and every function-valued attr (If/While/Case branches
+  // and bodies, PartitionedCall's f, tf.data functions...), transitively. A superset of `ops`;
+  // what smrt scan and op policies check. Filled only when inspect() is asked for ops.
+  std::optional<std::map<std::string, std::vector<std::string>>> reachable_ops;
   bool has_object_graph = false;  // whether object_graph_def is present (TF2 SavedModels)
   // The root object's functions, read from object_graph_def; filled only when inspect() is
   // asked for them and the MetaGraph has an object graph.
@@ -108,11 +116,13 @@ struct SavedModelInfo {
 };
 
 // Reads `dir`/saved_model.pb. Throws ModelNotFoundError if the directory or file is missing,
-// and a DataLoss StatusError if the file is empty, truncated or not a SavedModel.
+// a DataLoss StatusError if the file is empty, truncated or not a SavedModel, and (with
+// `with_functions`) a ResourceExhausted StatusError if its functions listing would expand far
+// beyond the file's size. Time and memory stay linear in the file's size.
 SavedModelInfo inspect(const std::string& dir, bool with_ops = false, bool with_functions = false);
 
 // Decodes the bytes of a saved_model.pb; `origin` names it in error messages. Never reads
-// out of bounds, whatever the bytes (it is fuzzed).
+// out of bounds, whatever the bytes (it is fuzzed); throws as inspect() does.
 SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops = false,
                                  bool with_functions = false);
 

@@ -25,6 +25,7 @@ import smrt
 from smrt.saved_model import SignatureInfo, TensorSpec
 
 from .errors import CliError
+from .op_policy_flag import add_op_policy_argument
 from .show import tags_from_flag
 
 DEFAULT_DURATION = 10.0
@@ -59,6 +60,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--intra_op_threads", type=int, default=0,
                         help="TensorFlow's intra-op pool (0: TensorFlow chooses)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_op_policy_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     with smrt.load(args.dir, tags, inter_op_threads=args.inter_op_threads,
-                   intra_op_threads=args.intra_op_threads) as model:
+                   intra_op_threads=args.intra_op_threads, op_policy=args.op_policy) as model:
         load_seconds = time.perf_counter() - start
         call = model.signatures[args.signature_def]
         start = time.perf_counter()

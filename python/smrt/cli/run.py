@@ -22,6 +22,7 @@ from smrt.saved_model import SignatureInfo
 
 from .errors import CliError
 from .input_exprs import evaluate
+from .op_policy_flag import add_op_policy_argument
 from .show import tags_from_flag
 
 _FILE_WITH_KEY = re.compile(r"([^=]+)=([^\[\]]+)\[([^\[\]]+)\]$")
@@ -46,6 +47,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--allow_pickle", action="store_true",
                         help="allow --inputs files that hold pickled objects (runs their code!)")
+    add_op_policy_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     feed = _cast_to_signature(feed, sig_info)
     paths = _output_paths(args.outdir, sig_info, args.overwrite)  # refuse before running
 
-    with smrt.load(args.dir, tags) as model:
+    with smrt.load(args.dir, tags, op_policy=args.op_policy) as model:
         outputs = model.signatures[args.signature_def](**feed)
     for key in sorted(outputs):
         print(f"Result for output key {key}:\n{outputs[key]}")

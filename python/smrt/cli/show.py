@@ -34,7 +34,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--tag_set", help="the MetaGraph's tags, comma-separated (e.g. serve,gpu)")
     parser.add_argument("--signature_def", help="the SignatureDef key to show")
     parser.add_argument("--list_ops", action="store_true",
-                        help="list the ops the MetaGraph uses (graph and function library)")
+                        help="list the ops the MetaGraph uses, as saved_model_cli counts them "
+                             "(`smrt scan` checks every op that can run)")
     parser.add_argument("--json", action="store_true", help="print the same information as JSON")
     parser.set_defaults(func=run)
 

@@ -1,0 +1,76 @@
+#include "graph_ops.h"
+
+#include <set>
+
+namespace smrt::detail {
+
+std::vector<std::string> ops_used_by_graph_def(const GraphDefInfo& graph) {
+  std::map<std::string, const std::vector<NodeInfo>*> functions;  // a later duplicate wins
+  for (const auto& function : graph.functions) functions[function.name] = &function.nodes;
+  std::set<std::string> used;
+  std::vector<const std::vector<NodeInfo>*> pending;
+  auto mark = [&](const std::string& op) {
+    if (!used.insert(op).second) return;
+    if (auto f = functions.find(op); f != functions.end()) pending.push_back(f->second);
+  };
+  auto visit = [&](const NodeInfo& node) {
+    mark(node.op);
+    if (node.op == "PartitionedCall" || node.op == "StatefulPartitionedCall") mark(node.f_function);
+  };
+  for (const auto& node : graph.nodes) visit(node);
+  while (!pending.empty()) {
+    const auto* body = pending.back();
+    pending.pop_back();
+    for (const auto& node : *body) visit(node);
+  }
+  std::vector<std::string> ops;
+  for (const auto& op : used) {
+    if (!functions.count(op)) ops.push_back(op);
+  }
+  return ops;  // std::set order: sorted
+}
+
+std::map<std::string, std::vector<std::string>> reachable_ops(const GraphDefInfo& graph,
+                                                              const std::vector<std::string>& root_functions) {
+  // Every body with a name is followed, duplicates included: which one TensorFlow keeps is
+  // not a scan's guess to make.
+  std::map<std::string, std::vector<const FunctionDefInfo*>> functions;
+  for (const auto& function : graph.functions) functions[function.name].push_back(&function);
+  std::map<std::string, std::vector<std::string>> gradients;
+  for (const auto& [function, gradient] : graph.gradients) gradients[function].push_back(gradient);
+
+  std::map<std::string, std::set<std::string>> holders;
+  std::set<std::string> seen;
+  std::vector<std::string> pending;
+  auto call = [&](const std::string& name, const std::string& holder) {
+    if (!functions.count(name)) {
+      holders[name].insert(holder);  // an op instantiated as a function
+    } else if (seen.insert(name).second) {
+      pending.push_back(name);
+    }
+  };
+  auto visit = [&](const NodeInfo& node, const std::string& holder) {
+    if (functions.count(node.op)) call(node.op, holder);
+    else holders[node.op].insert(holder);
+    for (const auto& f : node.attr_functions) call(f, holder);
+    for (const auto& f : node.nested_functions) call(f, holder);
+  };
+  const std::string graph_holder;
+  for (const auto& node : graph.nodes) visit(node, graph_holder);
+  for (const auto& name : root_functions) {
+    if (functions.count(name) && seen.insert(name).second) pending.push_back(name);
+  }
+  while (!pending.empty()) {
+    const std::string name = std::move(pending.back());
+    pending.pop_back();
+    for (const FunctionDefInfo* function : functions[name]) {
+      for (const auto& node : function->nodes) visit(node, name);
+    }
+    for (const auto& gradient : gradients[name]) call(gradient, name);
+  }
+  std::map<std::string, std::vector<std::string>> out;
+  for (auto& [op, where] : holders) out.emplace(op, std::vector<std::string>(where.begin(), where.end()));
+  return out;
+}
+
+}  // namespace smrt::detail
