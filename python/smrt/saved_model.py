@@ -18,6 +18,12 @@ Shape = tuple[int | None, ...] | None
 """A tensor shape: None per unknown dimension; the whole shape None when the rank is unknown."""
 
 
+def tf_dims(shape: tuple[int | None, ...]) -> list[int]:
+    """A known-rank shape's dimensions as TensorFlow writes them (TensorShapeProto, the CLI,
+    TF Serving's metadata): -1 where unknown."""
+    return [-1 if d is None else d for d in shape]
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """One input or output of a signature."""

@@ -24,9 +24,9 @@ import numpy as np
 import smrt
 from smrt.saved_model import SignatureInfo, TensorSpec
 
+from .common import shape_text, signature_of, tags_from_flag
 from .errors import CliError
 from .op_policy_flag import add_op_policy_argument
-from .show import tags_from_flag
 
 DEFAULT_DURATION = 10.0
 PERCENTILES = (50, 90, 99)
@@ -77,9 +77,7 @@ class Timings:
 def run(args: argparse.Namespace) -> int:
     _check_counts(args)
     tags = tags_from_flag(args.tag_set)
-    sig_info = smrt.inspect(args.dir).meta_graph(tags).signatures.get(args.signature_def)
-    if sig_info is None:
-        raise CliError(f"no SignatureDef {args.signature_def!r} in the MetaGraph {tags}")
+    sig_info = signature_of(smrt.inspect(args.dir).meta_graph(tags), args.signature_def)
     shapes = input_shapes(sig_info, args.batch, parse_shapes(args.shape))
     feed = random_inputs(sig_info, shapes, np.random.default_rng(args.seed))
 
@@ -149,9 +147,9 @@ def _shape_from_signature(spec: TensorSpec, batch: int) -> tuple[int, ...]:
         raise CliError(f"input {spec.name!r} has unknown rank: give its shape with "
                        f"--shape {spec.name}=<d0>,<d1>,...")
     if any(d is None for d in spec.shape[1:]):
-        shown = ",".join("-1" if d is None else str(d) for d in spec.shape)
-        raise CliError(f"input {spec.name!r} has shape ({shown}), with unknown dimensions "
-                       f"other than the batch: give them with --shape {spec.name}=<d0>,<d1>,...")
+        raise CliError(f"input {spec.name!r} has shape {shape_text(spec.shape, ',')}, with "
+                       "unknown dimensions other than the batch: give them with "
+                       f"--shape {spec.name}=<d0>,<d1>,...")
     return tuple(batch if d is None else d for d in spec.shape)
 
 
@@ -161,9 +159,8 @@ def _check_fits(spec: TensorSpec, shape: tuple[int, ...]) -> None:
     fits = len(shape) == len(spec.shape) and all(
         want is None or want == got for want, got in zip(spec.shape, shape, strict=True))
     if not fits:
-        declared = ",".join("-1" if d is None else str(d) for d in spec.shape)
         raise CliError(f"--shape {spec.name}={','.join(map(str, shape))} does not fit the "
-                       f"input's declared shape ({declared})")
+                       f"input's declared shape {shape_text(spec.shape, ',')}")
 
 
 def random_inputs(sig: SignatureInfo, shapes: Mapping[str, tuple[int, ...]],

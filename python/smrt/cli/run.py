@@ -20,10 +20,10 @@ import smrt
 from smrt import example
 from smrt.saved_model import SignatureInfo
 
+from .common import signature_of, tags_from_flag
 from .errors import CliError
 from .input_exprs import evaluate
 from .op_policy_flag import add_op_policy_argument
-from .show import tags_from_flag
 
 _FILE_WITH_KEY = re.compile(r"([^=]+)=([^\[\]]+)\[([^\[\]]+)\]$")
 _FILE = re.compile(r"([^=]+)=([^\[\]]+)$")
@@ -55,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if not (args.inputs or args.input_exprs or args.input_examples):
         raise CliError("at least one of --inputs, --input_exprs or --input_examples is required")
     tags = tags_from_flag(args.tag_set)
-    sig_info = smrt.inspect(args.dir).meta_graph(tags).signatures.get(args.signature_def)
-    if sig_info is None:
-        raise CliError(f"no SignatureDef {args.signature_def!r} in the MetaGraph {tags}")
+    sig_info = signature_of(smrt.inspect(args.dir).meta_graph(tags), args.signature_def)
     feed = {**inputs_from_files(args.inputs, args.allow_pickle),
             **_parse_pairs(args.input_exprs, "--input_exprs", evaluate),
             **_parse_pairs(args.input_examples, "--input_examples", _examples)}

@@ -23,7 +23,7 @@ and ``--op_policy`` on ``run``, ``bench`` and ``serve`` refuse such models with 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Set
+from collections.abc import Iterable
 from typing import Any
 
 from smrt.op_policy import (  # noqa: F401  (re-exported: the lists' old home)
@@ -38,7 +38,7 @@ from smrt.op_policy import (  # noqa: F401  (re-exported: the lists' old home)
 )
 from smrt.saved_model import MetaGraphInfo, inspect
 
-from .show import tags_from_flag
+from .common import set_text, tags_from_flag
 
 
 def add_parser(subparsers: Any) -> None:
@@ -94,12 +94,7 @@ def scan_lines(meta: MetaGraphInfo, denylist: frozenset[str]) -> tuple[list[str]
     tags = list(meta.tags)
     if not hits:
         return [f"MetaGraph with tag set {tags!r} does not contain the default denylisted ops: "
-                f"{_set_text(denylist)}"], False
+                f"{set_text(denylist)}"], False
     return [f"MetaGraph with tag set {tags!r} contains the following denylisted ops: "
-            f"{_set_text(hits.keys())}",
+            f"{set_text(hits.keys())}",
             *(f"  {op!r} is in: {where(holders)}" for op, holders in hits.items())], True
-
-
-def _set_text(ops: Set[str]) -> str:
-    # saved_model_cli prints a Python set, in hash order; smrt sorts it.
-    return "{" + ", ".join(repr(op) for op in sorted(ops)) + "}" if ops else "set()"

@@ -19,9 +19,11 @@ from smrt.saved_model import (
     TensorSpec,
     TensorSpecValue,
     inspect,
+    tf_dims,
 )
 
-from .errors import CliError
+from .common import set_text, shape_text, signature_of
+from .common import tags_from_flag as tags_from_flag  # re-exported: serve.py's import
 
 
 def add_parser(subparsers: Any) -> None:
@@ -38,14 +40,6 @@ def add_parser(subparsers: Any) -> None:
                              "(`smrt scan` checks every op that can run)")
     parser.add_argument("--json", action="store_true", help="print the same information as JSON")
     parser.set_defaults(func=run)
-
-
-def tags_from_flag(tag_set: str) -> list[str]:
-    """saved_model_cli's --tag_set parsing: comma-separated, blanks dropped."""
-    tags = [t.strip() for t in tag_set.split(",") if t.strip()]
-    if not tags:
-        raise CliError("--tag_set must name at least one tag")
-    return tags
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,17 +73,7 @@ def text_lines(info: SavedModelInfo, args: argparse.Namespace) -> Iterator[str]:
             for key in sorted(meta.signatures):
                 yield f'SignatureDef key: "{key}"'
         else:
-            yield from _signature(_signature_of(meta, args.signature_def), indent=0)
-
-
-def _signature_of(meta: MetaGraphInfo, key: str) -> SignatureInfo:
-    try:
-        return meta.signatures[key]
-    except KeyError:
-        raise CliError(
-            f"no SignatureDef {key!r} in the MetaGraph with tags {list(meta.tags)}; "
-            f"its SignatureDefs are: {', '.join(sorted(meta.signatures))}"
-        ) from None
+            yield from _signature(signature_of(meta, args.signature_def), indent=0)
 
 
 def _all(info: SavedModelInfo) -> Iterator[str]:
@@ -172,9 +156,8 @@ def _print_args(arguments: Any, argument_type: str, indent: int) -> str:
 
 
 def _ops_line(meta: MetaGraphInfo) -> str:
-    # saved_model_cli prints a Python set, in hash order; smrt sorts it.
-    ops = "{" + ", ".join(repr(op) for op in meta.ops) + "}" if meta.ops else "set()"
-    return f"The MetaGraph with tag set {list(meta.tags)!r} contains the following ops: {ops}"
+    return (f"The MetaGraph with tag set {list(meta.tags)!r} contains the following ops: "
+            f"{set_text(meta.ops or ())}")
 
 
 def _signature(sig: SignatureInfo, indent: int) -> Iterator[str]:
@@ -192,20 +175,14 @@ def _signature(sig: SignatureInfo, indent: int) -> Iterator[str]:
 
 def _tensor_info(spec: TensorSpec, pad: str) -> Iterator[str]:
     yield f"{pad}      dtype: {spec.dtype_enum}"
-    yield f"{pad}      shape: {_shape_text(spec.shape)}"
+    yield f"{pad}      shape: {shape_text(spec.shape)}"
     yield f"{pad}      name: {spec.tensor_name}"
-
-
-def _shape_text(shape: tuple[int | None, ...] | None) -> str:
-    if shape is None:
-        return "unknown_rank"
-    return "(" + ", ".join("-1" if d is None else str(d) for d in shape) + ")"
 
 
 def as_json(info: SavedModelInfo, args: argparse.Namespace) -> Any:
     """The --json form: the same selection as the text, as plain data."""
     def spec(s: TensorSpec) -> dict[str, Any]:
-        shape = None if s.shape is None else [-1 if d is None else d for d in s.shape]
+        shape = None if s.shape is None else tf_dims(s.shape)
         return {"dtype": s.dtype, "shape": shape, "name": s.tensor_name}
 
     def signature(sig: SignatureInfo) -> dict[str, Any]:
@@ -238,5 +215,5 @@ def as_json(info: SavedModelInfo, args: argparse.Namespace) -> Any:
         selected["signature_defs"] = sorted(meta.signatures)
     else:
         selected["signature_def"] = {args.signature_def: signature(
-            _signature_of(meta, args.signature_def))}
+            signature_of(meta, args.signature_def))}
     return selected
