@@ -8,6 +8,7 @@
 namespace smrt::detail {
 namespace {
 
+using wire::add_map_entry;
 using wire::for_each_field;
 using wire::Merged;
 using wire::Reader;
@@ -22,19 +23,6 @@ struct AttrFunctions {
 
 AttrFunctions read_attr_value(std::string_view attr_value, int depth);
 
-// A map<string, AttrValue> entry {key = 1, value = 2}: the last entry for a key wins; a value
-// occurring twice in one entry merges.
-void add_attr_entry(std::string_view entry, std::map<std::string, Merged>& attrs) {
-  std::string key;
-  Merged value;
-  for_each_field(entry, [&](Reader& e) {
-    if (e.field() == 1) key = std::string(e.utf8());
-    else if (e.field() == 2) value.add(e.bytes());
-    else e.skip();
-  });
-  attrs[key] = std::move(value);
-}
-
 // NameAttrList{name = 1, attr = 2}: its name, and every function its attrs name (into `nested`).
 std::string read_name_attr_list(std::string_view message, std::vector<std::string>& nested, int depth) {
   if (depth > kMaxDepth) throw wire::WireError("attribute values nested too deeply");
@@ -42,7 +30,7 @@ std::string read_name_attr_list(std::string_view message, std::vector<std::strin
   std::map<std::string, Merged> attrs;
   for_each_field(message, [&](Reader& r) {
     if (r.field() == 1) name = std::string(r.utf8());
-    else if (r.field() == 2) add_attr_entry(r.bytes(), attrs);
+    else if (r.field() == 2) add_map_entry(r.bytes(), attrs);
     else r.skip();
   });
   for (const auto& [key, value] : attrs) {
@@ -88,7 +76,7 @@ NodeInfo read_node(std::string_view node_def) {
   std::map<std::string, Merged> attrs;
   for_each_field(node_def, [&](Reader& n) {
     if (n.field() == 2) node.op = std::string(n.utf8());
-    else if (n.field() == 5) add_attr_entry(n.bytes(), attrs);
+    else if (n.field() == 5) add_map_entry(n.bytes(), attrs);
     else n.skip();
   });
   for (const auto& [key, value] : attrs) {

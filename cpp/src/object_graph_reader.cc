@@ -296,14 +296,7 @@ ObjectGraphBytes split_object_graph(std::string_view object_graph) {
     if (r.field() == 1) {
       out.nodes.push_back(r.bytes());
     } else if (r.field() == 2) {
-      std::string key;
-      wire::Merged value;
-      for_each_field(r.bytes(), [&](Reader& e) {
-        if (e.field() == 1) key = std::string(e.utf8());
-        else if (e.field() == 2) value.add(e.bytes());
-        else e.skip();
-      });
-      out.concrete[key] = std::move(value);
+      wire::add_map_entry(r.bytes(), out.concrete);
     } else {
       r.skip();
     }

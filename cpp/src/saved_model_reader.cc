@@ -23,6 +23,7 @@ namespace smrt {
 namespace {
 
 namespace fs = std::filesystem;
+using wire::add_map_entry;
 using wire::for_each_field;
 using wire::Merged;
 using wire::Reader;
@@ -31,19 +32,6 @@ using wire::Reader;
 // concrete function to be listed a few times, not for a small file to ask for gigabytes.
 constexpr std::size_t kExpansionPerByte = 4;
 constexpr std::size_t kExpansionFloor = 1 << 12;
-
-// A map<string, V> entry {key = 1, value = 2}: protobuf map semantics, the last entry for a
-// key wins; a value that occurs twice in one entry merges.
-void read_map_entry(std::string_view entry, std::map<std::string, Merged>& into) {
-  std::string key;
-  Merged value;
-  for_each_field(entry, [&](Reader& r) {
-    if (r.field() == 1) key = std::string(r.utf8());
-    else if (r.field() == 2) value.add(r.bytes());
-    else r.skip();
-  });
-  into[key] = std::move(value);
-}
 
 // TensorInfo{name = 1 | coo_sparse = 4 | composite_tensor = 5 (the `encoding` oneof),
 // dtype = 2, tensor_shape = 3}.
@@ -77,8 +65,8 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
   std::map<std::string, Merged> inputs, outputs;
   for_each_field(message, [&](Reader& r) {
     switch (r.field()) {
-      case 1: read_map_entry(r.bytes(), inputs); break;
-      case 2: read_map_entry(r.bytes(), outputs); break;
+      case 1: add_map_entry(r.bytes(), inputs); break;
+      case 2: add_map_entry(r.bytes(), outputs); break;
       case 3: sig.method_name = std::string(r.utf8()); break;
       default: r.skip();
     }
@@ -99,7 +87,7 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
     switch (r.field()) {
       case 1: meta_info.add(r.bytes()); break;
       case 2: graph_def.add(r.bytes()); break;
-      case 5: read_map_entry(r.bytes(), signatures); break;
+      case 5: add_map_entry(r.bytes(), signatures); break;
       case 7: object_graph.add(r.bytes()); break;
       default: r.skip();  // saver_def, collection_def, asset_file_def...
     }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -172,6 +173,21 @@ class Merged {
   std::string owned_;
   std::size_t count_ = 0;
 };
+
+// Adds one entry {key = 1 string, value = 2 message} of a map<string, message> field to `into`,
+// with protobuf's map semantics: entries are independent, so the last entry for a key wins
+// whole; a value that occurs twice within one entry merges. Parse each value's view() once
+// every entry is in.
+inline void add_map_entry(std::string_view entry, std::map<std::string, Merged>& into) {
+  std::string key;
+  Merged value;
+  for_each_field(entry, [&](Reader& r) {
+    if (r.field() == 1) key = std::string(r.utf8());
+    else if (r.field() == 2) value.add(r.bytes());
+    else r.skip();
+  });
+  into[key] = std::move(value);
+}
 
 // Merges a TensorShapeProto{dim = 2 {size = 1}, unknown_rank = 3} into `dims` / `unknown_rank`
 // as protobuf's MergeFrom would: dims append, unknown_rank is overwritten when present.
