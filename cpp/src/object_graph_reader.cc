@@ -50,7 +50,7 @@ StructuredValue read_value(std::string_view message, int depth) {
 }
 
 // A {key = 1 string, value = 2 StructuredValue} pair: a map entry or a PairValue; a value that
-// occurs twice in one pair merges.
+// occurs twice in one pair merges. Kept in file order: finish_value() applies map semantics.
 void read_pair(std::string_view message, int depth, StructuredValue& into) {
   std::string key;
   StructuredValue value;
@@ -63,94 +63,121 @@ void read_pair(std::string_view message, int depth, StructuredValue& into) {
   into.items.push_back(std::move(value));
 }
 
-StructuredValue::Kind kind_of(uint32_t field) {
-  using Kind = StructuredValue::Kind;
-  switch (field) {
-    case 1: return Kind::kNone;
-    case 11: return Kind::kFloat64;
-    case 12: return Kind::kInt64;
-    case 13: return Kind::kString;
-    case 14: return Kind::kBool;
-    case 31: return Kind::kShape;
-    case 32: return Kind::kDType;
-    case 33: return Kind::kTensorSpec;
-    case 34: return Kind::kTypeSpec;
-    case 35: return Kind::kBoundedTensorSpec;
-    case 51: return Kind::kList;
-    case 52: return Kind::kTuple;
-    case 53: return Kind::kDict;
-    case 54: return Kind::kNamedTuple;
-    case 55: case 56: return Kind::kTensor;
-    default: return Kind::kUnset;  // not a member of the oneof
+DType read_dtype(Reader& r) { return static_cast<DType>(static_cast<int32_t>(r.int64())); }
+
+// --- One merge per member of the `kind` oneof: `v` already holds that member; `r` is at it.
+
+void merge_float64(Reader& r, StructuredValue& v, int) { v.float64 = r.float64(); }
+
+void merge_sint64(Reader& r, StructuredValue& v, int) {  // zigzag-encoded
+  const auto bits = static_cast<uint64_t>(r.int64());
+  v.int64 = static_cast<int64_t>(bits >> 1) ^ -static_cast<int64_t>(bits & 1);
+}
+
+void merge_string(Reader& r, StructuredValue& v, int) { v.string = std::string(r.utf8()); }
+
+void merge_bool(Reader& r, StructuredValue& v, int) { v.boolean = r.boolean(); }
+
+void merge_dtype(Reader& r, StructuredValue& v, int) { v.dtype = read_dtype(r); }
+
+void merge_shape(Reader& r, StructuredValue& v, int) {
+  wire::merge_tensor_shape(r.bytes(), v.shape, v.unknown_rank);
+}
+
+// TensorSpecProto{name = 1, shape = 2, dtype = 3}.
+void merge_tensor_spec(Reader& r, StructuredValue& v, int) {
+  for_each_field(r.bytes(), [&](Reader& s) {
+    if (s.field() == 1) v.string = std::string(s.utf8());
+    else if (s.field() == 2) wire::merge_tensor_shape(s.bytes(), v.shape, v.unknown_rank);
+    else if (s.field() == 3) v.dtype = read_dtype(s);
+    else s.skip();
+  });
+}
+
+// TypeSpecProto{type_spec_class_name = 3}.
+void merge_type_spec(Reader& r, StructuredValue& v, int) {
+  for_each_field(r.bytes(), [&](Reader& s) {
+    if (s.field() == 3) v.string = std::string(s.utf8());
+    else s.skip();
+  });
+}
+
+// ListValue / TupleValue{values = 1}.
+void merge_items(Reader& r, StructuredValue& v, int depth) {
+  for_each_field(r.bytes(), [&](Reader& l) {
+    if (l.field() == 1) v.items.push_back(read_value(l.bytes(), depth + 1));
+    else l.skip();
+  });
+}
+
+// DictValue{fields = 1 map<string, StructuredValue>}.
+void merge_dict(Reader& r, StructuredValue& v, int depth) {
+  for_each_field(r.bytes(), [&](Reader& d) {
+    if (d.field() == 1) read_pair(d.bytes(), depth, v);
+    else d.skip();
+  });
+}
+
+// NamedTupleValue{name = 1, values = 2 PairValue}.
+void merge_named_tuple(Reader& r, StructuredValue& v, int depth) {
+  for_each_field(r.bytes(), [&](Reader& t) {
+    if (t.field() == 1) v.string = std::string(t.utf8());
+    else if (t.field() == 2) read_pair(t.bytes(), depth, v);
+    else t.skip();
+  });
+}
+
+// NoneValue, BoundedTensorSpecProto, TensorProto, NumPy values: not decoded, but checked to be
+// well-formed messages.
+void merge_opaque(Reader& r, StructuredValue&, int) {
+  for_each_field(r.bytes(), [](Reader& x) { x.skip(); });
+}
+
+struct Member {
+  uint32_t field;
+  StructuredValue::Kind kind;
+  void (*merge)(Reader& r, StructuredValue& v, int depth);
+};
+
+// StructuredValue's `kind` oneof: field number, what smrt calls it, how it merges.
+constexpr Member kMembers[] = {
+    {1, StructuredValue::Kind::kNone, merge_opaque},
+    {11, StructuredValue::Kind::kFloat64, merge_float64},
+    {12, StructuredValue::Kind::kInt64, merge_sint64},
+    {13, StructuredValue::Kind::kString, merge_string},
+    {14, StructuredValue::Kind::kBool, merge_bool},
+    {31, StructuredValue::Kind::kShape, merge_shape},
+    {32, StructuredValue::Kind::kDType, merge_dtype},
+    {33, StructuredValue::Kind::kTensorSpec, merge_tensor_spec},
+    {34, StructuredValue::Kind::kTypeSpec, merge_type_spec},
+    {35, StructuredValue::Kind::kBoundedTensorSpec, merge_opaque},
+    {51, StructuredValue::Kind::kList, merge_items},
+    {52, StructuredValue::Kind::kTuple, merge_items},
+    {53, StructuredValue::Kind::kDict, merge_dict},
+    {54, StructuredValue::Kind::kNamedTuple, merge_named_tuple},
+    {55, StructuredValue::Kind::kTensor, merge_opaque},  // tensor_value
+    {56, StructuredValue::Kind::kTensor, merge_opaque},  // numpy_value: opaque alike
+};
+
+const Member* member_of(uint32_t field) {
+  for (const Member& member : kMembers) {
+    if (member.field == field) return &member;
   }
+  return nullptr;  // not a member of the oneof: skipped
 }
 
 void merge_value(std::string_view message, StructuredValue& v, int depth) {
   if (depth > kMaxDepth) throw WireError("StructuredValue nested too deeply");
-  using Kind = StructuredValue::Kind;
-  Reader r(message);
-  while (r.next()) {
-    const uint32_t field = r.field();
-    const Kind kind = kind_of(field);
-    if (kind == Kind::kUnset) {
+  for_each_field(message, [&](Reader& r) {
+    const Member* member = member_of(r.field());
+    if (!member) {
       r.skip();
-      continue;
+      return;
     }
-    if (v.kind != kind) v = StructuredValue();  // (tensor and numpy values: both opaque)
-    v.kind = kind;
-    switch (field) {
-      case 11: v.float64 = r.float64(); break;
-      case 12: {
-        const auto bits = static_cast<uint64_t>(r.int64());
-        v.int64 = static_cast<int64_t>(bits >> 1) ^ -static_cast<int64_t>(bits & 1);  // sint64
-        break;
-      }
-      case 13: v.string = std::string(r.utf8()); break;
-      case 14: v.boolean = r.boolean(); break;
-      case 32: v.dtype = static_cast<DType>(static_cast<int32_t>(r.int64())); break;
-      default: {
-        const std::string_view body = r.bytes();
-        switch (field) {
-          case 31: wire::merge_tensor_shape(body, v.shape, v.unknown_rank); break;
-          case 33:
-            for_each_field(body, [&](Reader& s) {
-              if (s.field() == 1) v.string = std::string(s.utf8());
-              else if (s.field() == 2) wire::merge_tensor_shape(s.bytes(), v.shape, v.unknown_rank);
-              else if (s.field() == 3) v.dtype = static_cast<DType>(static_cast<int32_t>(s.int64()));
-              else s.skip();
-            });
-            break;
-          case 34:
-            for_each_field(body, [&](Reader& s) {
-              if (s.field() == 3) v.string = std::string(s.utf8());
-              else s.skip();
-            });
-            break;
-          case 51: case 52:
-            for_each_field(body, [&](Reader& l) {
-              if (l.field() == 1) v.items.push_back(read_value(l.bytes(), depth + 1));
-              else l.skip();
-            });
-            break;
-          case 53:
-            for_each_field(body, [&](Reader& d) {
-              if (d.field() == 1) read_pair(d.bytes(), depth, v);
-              else d.skip();
-            });
-            break;
-          case 54:
-            for_each_field(body, [&](Reader& t) {
-              if (t.field() == 1) v.string = std::string(t.utf8());
-              else if (t.field() == 2) read_pair(t.bytes(), depth, v);
-              else t.skip();
-            });
-            break;
-          default: for_each_field(body, [](Reader& x) { x.skip(); }); break;  // not decoded
-        }
-        break;
-      }
-    }
-  }
+    if (v.kind != member->kind) v = StructuredValue();  // another member replaces
+    v.kind = member->kind;
+    member->merge(r, v, depth);
+  });
 }
 
 // Once every occurrence is merged, at every depth: a shape of unknown rank drops its dims, and
@@ -304,6 +331,100 @@ ObjectGraphBytes split_object_graph(std::string_view object_graph) {
   return out;
 }
 
+// The name TF's loader gives each library function ("__inference_<clean name>_<uid>", uids
+// increasing in load order), which saved_model_cli sorts by; nothing when the loader would
+// fail. Same-length uids are assumed (the real ones depend on the process's history).
+std::optional<std::map<std::string, std::string>> loaded_names(const GraphDefInfo& graph_def) {
+  const auto order = load_order(graph_def);
+  if (!order) return std::nullopt;
+  std::map<std::string, std::string> names;
+  for (std::size_t i = 0; i < order->size(); ++i) {
+    names[(*order)[i]] = "__inference_" + clean_function_name((*order)[i]) + "_" + std::to_string(1000000000 + i);
+  }
+  return names;
+}
+
+// SavedConcreteFunction{canonicalized_input_signature = 3}: the decoded, finished signature.
+StructuredValue read_input_signature(std::string_view saved_concrete_function) {
+  StructuredValue signature;
+  for_each_field(saved_concrete_function, [&](Reader& c) {
+    if (c.field() == 3) merge_value(c.bytes(), signature, 0);
+    else c.skip();
+  });
+  finish_value(signature);
+  return signature;
+}
+
+// Lists the root's function children. Each concrete function's input signature is decoded
+// once, however many functions list it; handing out copies is what can multiply (root children
+// that alias one function node, a function that lists one concrete function many times), so
+// every copy and name is taken from `budget`.
+class FunctionLister {
+ public:
+  FunctionLister(const ObjectGraphBytes& graph, const GraphDefInfo& graph_def, std::size_t& budget)
+      : graph_(graph), budget_(budget) {
+    if (auto names = loaded_names(graph_def)) loaded_name_ = std::move(*names);
+    else loadable = false;
+  }
+
+  FunctionInfo list(const std::string& name, const SavedObject& child) {
+    FunctionInfo function;
+    function.name = name;
+    function.bare = child.kind == SavedObject::kBare;
+    spend(1 + name.size());
+    for (const auto& fn : child.concrete_functions) {
+      spend(1 + fn.size());  // listed names count even when missing: aliasing multiplies them too
+      auto found = graph_.concrete.find(fn);
+      if (found == graph_.concrete.end()) {
+        loadable = false;
+        continue;
+      }
+      ConcreteFunctionInfo cf;
+      cf.name = fn;
+      cf.input_signature = input_signature(fn, found->second.view());
+      if (!loaded_name_.count(fn)) loadable = false;  // not in the function library
+      if (function.bare) {
+        for (const auto& keyword : child.argument_keywords) spend(1 + keyword.size());
+        cf.argument_keywords = child.argument_keywords;
+      }
+      function.concrete_functions.push_back(std::move(cf));
+    }
+    std::stable_sort(function.concrete_functions.begin(), function.concrete_functions.end(),
+                     [&](const ConcreteFunctionInfo& a, const ConcreteFunctionInfo& b) {
+                       return loaded_name_[a.name] < loaded_name_[b.name];
+                     });
+    return function;
+  }
+
+  bool loadable = true;  // false once the file shows TF's loader would fail
+
+ private:
+  // A copy of `fn`'s decoded signature, paid for.
+  const StructuredValue& input_signature(const std::string& fn, std::string_view saved_concrete_function) {
+    auto cached = decoded_.find(fn);
+    if (cached == decoded_.end()) {
+      StructuredValue signature = read_input_signature(saved_concrete_function);
+      const std::size_t size = cost(signature);
+      cached = decoded_.emplace(fn, std::make_pair(std::move(signature), size)).first;
+    }
+    spend(cached->second.second);
+    return cached->second.first;
+  }
+
+  void spend(std::size_t amount) {
+    if (amount > budget_) {
+      throw ExpansionError("root children that alias one function, or functions that list one concrete "
+                           "function many times, multiply its input signature");
+    }
+    budget_ -= amount;
+  }
+
+  const ObjectGraphBytes& graph_;
+  std::size_t& budget_;
+  std::map<std::string, std::string> loaded_name_;
+  std::map<std::string, std::pair<StructuredValue, std::size_t>> decoded_;  // name -> (value, cost)
+};
+
 }  // namespace
 
 std::vector<std::string> concrete_function_names(std::string_view object_graph) {
@@ -325,79 +446,20 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, const GraphDefI
     info.loadable = false;
     return info;
   }
-  // TF names each loaded concrete function "__inference_<clean name>_<uid>", uids increasing
-  // in load order, and saved_model_cli sorts by that name. Same-length uids are assumed (the
-  // real ones depend on the process's history).
-  std::map<std::string, std::string> loaded_name;
-  if (auto order = load_order(graph_def)) {
-    for (std::size_t i = 0; i < order->size(); ++i) {
-      loaded_name[(*order)[i]] = "__inference_" + clean_function_name((*order)[i]) + "_" + std::to_string(1000000000 + i);
-    }
-  } else {
-    info.loadable = false;
-  }
+  FunctionLister lister(graph, graph_def, budget);
   // Every node is decoded (TF's loader builds them all) so corrupt bytes anywhere are reported.
   std::vector<SavedObject> objects;
   objects.reserve(graph.nodes.size());
   for (std::string_view node : graph.nodes) objects.push_back(read_object(node));
-  // Each SavedConcreteFunction{canonicalized_input_signature = 3} is decoded once, however
-  // many functions list it. Handing out copies is what can multiply (root children that alias
-  // one function node, a function that lists one concrete function many times): it is taken
-  // from `budget`.
-  std::map<std::string, std::pair<StructuredValue, std::size_t>> decoded;  // name -> (value, cost)
-  auto spend = [&](std::size_t amount) {
-    if (amount > budget) {
-      throw ExpansionError("root children that alias one function, or functions that list one concrete "
-                           "function many times, multiply its input signature");
-    }
-    budget -= amount;
-  };
   for (const auto& [name, node_id] : objects[0].children) {
     if (node_id >= objects.size()) {
-      info.loadable = false;
+      lister.loadable = false;
       continue;
     }
     const SavedObject& child = objects[node_id];
-    if (child.kind == SavedObject::kOther) continue;
-    FunctionInfo function;
-    function.name = name;
-    function.bare = child.kind == SavedObject::kBare;
-    spend(1 + name.size());
-    for (const auto& fn : child.concrete_functions) {
-      spend(1 + fn.size());  // listed names count even when missing: aliasing multiplies them too
-      auto found = graph.concrete.find(fn);
-      if (found == graph.concrete.end()) {
-        info.loadable = false;
-        continue;
-      }
-      auto cached = decoded.find(fn);
-      if (cached == decoded.end()) {
-        StructuredValue signature;
-        for_each_field(found->second.view(), [&](Reader& c) {
-          if (c.field() == 3) merge_value(c.bytes(), signature, 0);
-          else c.skip();
-        });
-        finish_value(signature);
-        const std::size_t size = cost(signature);
-        cached = decoded.emplace(fn, std::make_pair(std::move(signature), size)).first;
-      }
-      ConcreteFunctionInfo cf;
-      cf.name = fn;
-      spend(cached->second.second);
-      cf.input_signature = cached->second.first;
-      if (!loaded_name.count(fn)) info.loadable = false;  // not in the function library
-      if (function.bare) {
-        for (const auto& keyword : child.argument_keywords) spend(1 + keyword.size());
-        cf.argument_keywords = child.argument_keywords;
-      }
-      function.concrete_functions.push_back(std::move(cf));
-    }
-    std::stable_sort(function.concrete_functions.begin(), function.concrete_functions.end(),
-                     [&](const ConcreteFunctionInfo& a, const ConcreteFunctionInfo& b) {
-                       return loaded_name[a.name] < loaded_name[b.name];
-                     });
-    info.functions.push_back(std::move(function));
+    if (child.kind != SavedObject::kOther) info.functions.push_back(lister.list(name, child));
   }
+  info.loadable = lister.loadable;
   std::stable_sort(info.functions.begin(), info.functions.end(),
                    [](const FunctionInfo& a, const FunctionInfo& b) { return a.name < b.name; });
   return info;
