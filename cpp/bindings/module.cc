@@ -8,6 +8,7 @@
 
 #include "aligned_memory.h"
 #include "exceptions.h"
+#include "py_metadata.h"
 #include "py_model.h"
 #include "smrt/runtime.h"
 #include "smrt/saved_model_info.h"

@@ -7,28 +7,13 @@
 #include <optional>
 
 #include "numpy_convert.h"
+#include "py_metadata.h"
 #include "smrt/model.h"
 
 namespace py = pybind11;
 
 namespace smrt::bindings {
 namespace {
-
-py::list specs_to_python(const std::vector<TensorSpec>& specs) {
-  py::list out;
-  for (const TensorSpec& spec : specs) {
-    py::object shape = py::none();
-    if (!spec.unknown_rank) {
-      py::tuple dims(spec.shape.size());
-      for (std::size_t i = 0; i < spec.shape.size(); ++i) {
-        dims[i] = spec.shape[i] < 0 ? py::none() : py::object(py::int_(spec.shape[i]));
-      }
-      shape = dims;
-    }
-    out.append(py::make_tuple(spec.key, static_cast<int>(spec.dtype), shape, spec.tensor_name));
-  }
-  return out;
-}
 
 // One callable signature. Holds the Python Model object, so the session outlives the call.
 class PySignature {
@@ -157,74 +142,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& tags, 
   return Model::load(path, tags, options);
 }
 
-// A StructuredValue as a tagged tuple: ("none",), ("float", x), ("int", n), ("str", s),
-// ("bool", b), ("shape", dims|None), ("dtype", code), ("spec", name, dims|None, code),
-// ("list", [...]), ("tuple", [...]), ("dict", [(key, value)...]), ("namedtuple", name,
-// [(field, value)...]), ("bounded_spec",), ("type_spec", class_name), ("tensor",), ("unset",).
-py::object structured_to_python(const StructuredValue& v) {
-  using Kind = StructuredValue::Kind;
-  auto dims = [&]() -> py::object {
-    if (v.unknown_rank) return py::none();
-    py::list out;
-    for (int64_t d : v.shape) out.append(d == -1 ? py::object(py::none()) : py::object(py::int_(d)));
-    return py::tuple(out);
-  };
-  auto items = [&]() {
-    py::list out;
-    for (const auto& item : v.items) out.append(structured_to_python(item));
-    return out;
-  };
-  auto pairs = [&]() {
-    py::list out;
-    for (std::size_t i = 0; i < v.items.size(); ++i) out.append(py::make_tuple(v.keys[i], structured_to_python(v.items[i])));
-    return out;
-  };
-  switch (v.kind) {
-    case Kind::kUnset: return py::make_tuple("unset");
-    case Kind::kNone: return py::make_tuple("none");
-    case Kind::kFloat64: return py::make_tuple("float", v.float64);
-    case Kind::kInt64: return py::make_tuple("int", v.int64);
-    case Kind::kString: return py::make_tuple("str", v.string);
-    case Kind::kBool: return py::make_tuple("bool", v.boolean);
-    case Kind::kShape: return py::make_tuple("shape", dims());
-    case Kind::kDType: return py::make_tuple("dtype", static_cast<int>(v.dtype));
-    case Kind::kTensorSpec: return py::make_tuple("spec", v.string, dims(), static_cast<int>(v.dtype));
-    case Kind::kList: return py::make_tuple("list", items());
-    case Kind::kTuple: return py::make_tuple("tuple", items());
-    case Kind::kDict: return py::make_tuple("dict", pairs());
-    case Kind::kNamedTuple: return py::make_tuple("namedtuple", v.string, pairs());
-    case Kind::kBoundedTensorSpec: return py::make_tuple("bounded_spec");
-    case Kind::kTypeSpec: return py::make_tuple("type_spec", v.string);
-    case Kind::kTensor: return py::make_tuple("tensor");
-  }
-  return py::make_tuple("unset");
-}
-
-py::object object_graph_to_python(const std::optional<ObjectGraphInfo>& graph) {
-  if (!graph) return py::none();
-  py::list functions;
-  for (const FunctionInfo& f : graph->functions) {
-    py::list concrete;
-    for (const ConcreteFunctionInfo& c : f.concrete_functions) {
-      concrete.append(py::make_tuple(c.name, structured_to_python(c.input_signature), c.argument_keywords));
-    }
-    functions.append(py::make_tuple(f.name, f.bare, concrete));
-  }
-  return py::make_tuple(graph->loadable, functions);
-}
-
 }  // namespace
-
-py::tuple meta_graph_to_python(const MetaGraphInfo& meta) {
-  py::list signatures;
-  for (const SignatureInfo& sig : meta.signatures) {
-    signatures.append(py::make_tuple(sig.key, sig.method_name, specs_to_python(sig.inputs), specs_to_python(sig.outputs)));
-  }
-  py::object ops = meta.ops ? py::object(py::cast(*meta.ops)) : py::object(py::none());
-  py::object reachable = meta.reachable_ops ? py::object(py::cast(*meta.reachable_ops)) : py::object(py::none());
-  return py::make_tuple(meta.tags, signatures, ops, meta.has_object_graph, object_graph_to_python(meta.object_graph),
-                        reachable);
-}
 
 void register_model(py::module_& m) {
   py::class_<PySignature>(m, "Signature")

@@ -13,7 +13,7 @@ from . import _core
 from .errors import SignatureNotFoundError
 from .library import load_library
 from .op_policy import OpPolicy, check
-from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect, meta_graph_info
+from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
 
 Outputs = dict[str, np.ndarray]
 
@@ -88,7 +88,7 @@ class Model:
         self.path = path
         """The SavedModel directory."""
         self.tags = tags
-        self.meta_graph: MetaGraphInfo = meta_graph_info(native.meta_graph())
+        self.meta_graph: MetaGraphInfo = native.meta_graph()
         """Everything saved_model.pb says about the loaded MetaGraph."""
         self.signatures: Mapping[str, Signature] = _Signatures(native, {
             key: Signature(native, self.meta_graph.signatures[key])

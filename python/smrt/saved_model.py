@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import collections
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -61,7 +59,9 @@ class SignatureInfo:
 # --- the root object's functions (MetaGraphDef.object_graph_def), as plain Python values.
 # A concrete function's input signature decodes to what TensorFlow's nested_structure_coder
 # gives: None, float, int, str, bool, list, tuple, dict, namedtuple, and the classes below in
-# place of TensorFlow's TensorShape, DType and TensorSpec (same str() and repr()).
+# place of TensorFlow's TensorShape, DType and TensorSpec (same str() and repr()). smrt._core
+# builds every class of this module by keyword (cpp/bindings/py_metadata.cc), so each field is
+# defined here only.
 
 
 @dataclass(frozen=True)
@@ -219,86 +219,6 @@ def numpy_dtype(dtype: str) -> np.dtype[Any]:
         raise InputTypeError(f"NumPy has no dtype for TensorFlow's {dtype}") from None
 
 
-def _spec(raw: tuple[str, int, tuple[int | None, ...] | None, str]) -> TensorSpec:
-    key, code, shape, tensor_name = raw
-    return TensorSpec(key, _core.dtype_name(code), shape, tensor_name)
-
-
-def signature_info(raw: tuple[str, str, list[Any], list[Any]]) -> SignatureInfo:
-    key, method_name, inputs, outputs = raw
-    return SignatureInfo(
-        key,
-        method_name,
-        MappingProxyType({s[0]: _spec(s) for s in inputs}),
-        MappingProxyType({s[0]: _spec(s) for s in outputs}),
-    )
-
-
-def _shape(dims: tuple[int | None, ...] | None) -> ShapeValue:
-    return ShapeValue(None if dims is None else tuple(dims))
-
-
-def structured_value(raw: tuple[Any, ...]) -> Any:
-    """A decoded StructuredValue (tagged tuples from _core) as the Python value TF builds."""
-    kind = raw[0]
-    if kind in ("none", "unset"):
-        return None
-    if kind in ("float", "int", "str", "bool"):
-        return raw[1]
-    if kind == "shape":
-        return _shape(raw[1])
-    if kind == "dtype":
-        return DTypeValue(_core.dtype_name(raw[1]))
-    if kind == "spec":
-        return TensorSpecValue(raw[1] or None, _shape(raw[2]), DTypeValue(_core.dtype_name(raw[3])))
-    if kind == "list":
-        return [structured_value(v) for v in raw[1]]
-    if kind == "tuple":
-        return tuple(structured_value(v) for v in raw[1])
-    if kind == "dict":
-        return {k: structured_value(v) for k, v in raw[1]}
-    if kind == "namedtuple":
-        fields = [k for k, _ in raw[2]]
-        try:
-            cls = collections.namedtuple(raw[1], fields)  # type: ignore[misc]
-        except ValueError:  # a name or field Python rejects; TF's loader would fail too
-            return OpaqueValue("namedtuple", raw[1])
-        return cls(*(structured_value(v) for _, v in raw[2]))
-    names = {"bounded_spec": "BoundedTensorSpec", "type_spec": "TypeSpec"}
-    return OpaqueValue(names.get(kind, kind), raw[1] if len(raw) > 1 else "")
-
-
-def _concrete_function(raw: tuple[str, tuple[Any, ...], list[str]]) -> ConcreteFunctionInfo:
-    name, signature, keywords = raw
-    value = structured_value(signature)
-    args, kwargs = value if isinstance(value, tuple) and len(value) == 2 else (None, None)
-    return ConcreteFunctionInfo(name, args, kwargs, tuple(keywords))
-
-
-def object_graph_info(raw: tuple[bool, list[Any]] | None) -> ObjectGraphInfo | None:
-    if raw is None:
-        return None
-    loadable, functions = raw
-    return ObjectGraphInfo(
-        tuple(FunctionInfo(name, bare, tuple(_concrete_function(c) for c in concrete))
-              for name, bare, concrete in functions),
-        loadable,
-    )
-
-
-def meta_graph_info(raw: tuple[Any, ...]) -> MetaGraphInfo:
-    tags, signatures, ops, has_object_graph, object_graph, reachable = raw
-    return MetaGraphInfo(
-        tuple(tags),
-        MappingProxyType({s[0]: signature_info(s) for s in signatures}),
-        None if ops is None else tuple(ops),
-        has_object_graph,
-        object_graph_info(object_graph),
-        None if reachable is None else MappingProxyType(
-            {op: tuple(holders) for op, holders in reachable.items()}),
-    )
-
-
 def inspect(path: str | os.PathLike[str], *, ops: bool = False,
             functions: bool = False) -> SavedModelInfo:
     """Read a SavedModel's tag-sets and signatures from its saved_model.pb.
@@ -316,5 +236,5 @@ def inspect(path: str | os.PathLike[str], *, ops: bool = False,
     than the file holds (a crafted file that aliases one big function many times).
     """
     path = os.fspath(path)
-    raw = _core.inspect(os.fsencode(path), ops, functions)  # bytes: any file name the OS allows
-    return SavedModelInfo(path, tuple(meta_graph_info(m) for m in raw))
+    metas = _core.inspect(os.fsencode(path), ops, functions)  # bytes: any file name the OS allows
+    return SavedModelInfo(path, tuple(metas))
