@@ -129,6 +129,8 @@ def test_progress_bar_only_on_a_terminal(zoo: Zoo, monkeypatch: pytest.MonkeyPat
     ("tiny_add", ["--iterations", "0"], "--iterations"),
     ("tiny_add", ["--duration", "0"], "--duration"),
     ("tiny_add", ["--signature_def", "nope"], "'nope'"),
+    ("tiny_add", ["--signature_def", "nope"],
+     "no SignatureDef 'nope' in the MetaGraph with tags ['serve']; its SignatureDefs are: "),
     ("tiny_add", ["--tag_set", "train"], "tag-set"),
 ])
 def test_refusals_are_one_line(zoo: Zoo, capsys: pytest.CaptureFixture[str], model: str,

@@ -139,6 +139,10 @@ def test_pickles_need_allow_pickle(zoo: Zoo, tmp_path: Path,
     ({"input_exprs": "x=[['a']]"}, "cannot be float32"),
     ({}, "at least one of --inputs"),
     ({"input_examples": "examples={'x': [1.0]}"}, "list of feature dicts"),
+    # The same lookup and message as smrt show's (cli/common.py).
+    ({"signature_def": "nope", "input_exprs": "x=[1.0]"},
+     "no SignatureDef 'nope' in the MetaGraph with tags ['serve']; its SignatureDefs are: "
+     "__saved_model_init_op, serving_default"),
 ])
 def test_refusals_print_one_line(zoo: Zoo, capsys: pytest.CaptureFixture[str],
                                  flags: dict[str, str], message: str) -> None:
