@@ -26,6 +26,9 @@ class Signature:
     @property
     def key(self) -> str: ...
     def __call__(self, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]: ...
+    def run(
+        self, inputs: dict[str, Any], *, timeout: float | None = None
+    ) -> dict[str, np.ndarray]: ...
 
 class Model:
     def __init__(
