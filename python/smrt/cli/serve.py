@@ -60,6 +60,13 @@ def add_parser(subparsers: Any) -> None:
                       help="answer 504 to a request not done after this long (default: 30000)")
     http.add_argument("--max_request_bytes", metavar="BYTES", type=int, default=64 << 20,
                       help="refuse larger request bodies with 413 (default: 64 MiB)")
+    http.add_argument("--max_parsing_bytes", metavar="BYTES", type=int, default=128 << 20,
+                      help="request bodies being read or parsed at once, in bytes; past it "
+                           "answer 503 with Retry-After (default: 128 MiB; one body is always "
+                           "let through when no other is being parsed)")
+    http.add_argument("--max_queued_requests", metavar="N", type=int, default=256,
+                      help="requests that may wait for a free thread; past it answer 503 with "
+                           "Retry-After (default: 256)")
     http.add_argument("--shutdown_timeout_seconds", metavar="SECONDS", type=float, default=30.0,
                       help="on SIGTERM, how long requests in flight may take to finish "
                            "(default: 30)")
@@ -117,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         num_threads=_positive(args.rest_api_num_threads, "--rest_api_num_threads"),
         timeout_seconds=_positive(args.rest_api_timeout_in_ms, "--rest_api_timeout_in_ms") / 1e3,
         max_request_bytes=_positive(args.max_request_bytes, "--max_request_bytes"),
+        max_parsing_bytes=_positive(args.max_parsing_bytes, "--max_parsing_bytes"),
+        max_queued_requests=_not_negative(args.max_queued_requests, "--max_queued_requests"),
         poll_wait_seconds=args.file_system_poll_wait_seconds,
         batching=_batching(args),
         shutdown_grace_seconds=max(0.0, args.shutdown_timeout_seconds),
@@ -170,6 +179,12 @@ def _batching(args: argparse.Namespace) -> Any:
 def _positive(value: int, flag: str) -> int:
     if value <= 0:
         raise CliError(f"{flag} must be positive, not {value}")
+    return value
+
+
+def _not_negative(value: int, flag: str) -> int:
+    if value < 0:
+        raise CliError(f"{flag} must not be negative, not {value}")
     return value
 
 
