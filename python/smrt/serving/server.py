@@ -262,7 +262,10 @@ class ModelServer:
             else:
                 if self._stopping:
                     raise UnavailableError("the server is shutting down")
-                deadline = time.monotonic() + self.options.timeout_seconds
+                # TensorFlow's deadline comes a little before the reply's: the cancelled run
+                # has ended (and freed its thread) by the time the client reads the 504.
+                timeout = self.options.timeout_seconds
+                deadline = time.monotonic() + timeout - min(0.05, timeout / 10)
                 payload, reservation = await self._read_body(request)
                 try:
                     served = model.acquire(route.version, route.label)
@@ -273,12 +276,11 @@ class ModelServer:
                     self._infer(route, served, payload, reservation, deadline),
                     self.options.timeout_seconds)
             return _json_response(body)
-        # smrt's errors first: TF's DEADLINE_EXCEEDED is a TimeoutError too.
-        except (smrt_errors.Error, web.HTTPException) as e:
-            return _error_response(e)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, smrt_errors.DeadlineExceededError):
             return _error_response(RequestTimeoutError(
                 f"the request took longer than {self.options.timeout_seconds:g} s"))
+        except (smrt_errors.Error, web.HTTPException) as e:
+            return _error_response(e)
         except Exception as e:  # a bug: answer 500 rather than drop the connection
             log.exception("internal error serving %s %s", request.method, request.path)
             return _error_response(e)
