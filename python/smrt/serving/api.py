@@ -164,19 +164,20 @@ def serialize_examples(request: dict[str, Json], limit: int | None = None) -> np
     if not isinstance(context, dict):
         raise BadRequestError("'context' must be an object (feature name -> values)")
     shared = _encode(context, "context") if context else b""
-    total = 0
-    out = np.empty(len(examples), dtype=object)
+    own: list[bytes] = []
     for i, item in enumerate(examples):
         if not isinstance(item, dict):
             raise BadRequestError(f"examples[{i}] must be an object (feature name -> values)")
-        own = _encode(item, f"examples[{i}]")
-        total += len(shared) + len(own)
-        if limit is not None and total > limit:
-            raise RequestTooLargeError(
-                f"the {len(examples)} examples would serialize to more than {limit} bytes "
-                f"(the context, {len(shared)} bytes, is repeated in each); send fewer "
-                "examples per request, or a smaller context")
-        out[i] = shared + own if shared else own
+        own.append(_encode(item, f"examples[{i}]"))
+    # Sized before anything is copied: refusing costs no more than the examples themselves.
+    total = len(shared) * len(own) + sum(map(len, own))
+    if limit is not None and total > limit:
+        raise RequestTooLargeError(
+            f"the {len(own)} examples would serialize to {total} bytes, more than the limit "
+            f"of {limit} (the context, {len(shared)} bytes, is repeated in each); send fewer "
+            "examples per request, or a smaller context")
+    out = np.empty(len(own), dtype=object)
+    out[:] = [shared + e for e in own] if shared else own
     return out
 
 
