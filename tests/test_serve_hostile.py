@@ -61,6 +61,12 @@ def _attack(server: ServerProcess, path: str, body: bytes,
     return peak_rss_growth(pid, lambda: _post(server, path, body))
 
 
+def _assert_idle(server: ServerProcess) -> None:
+    """Every gauge is back to rest: no request in flight, no body held, no job queued."""
+    for name in ("smrt_requests_in_flight", "smrt_parsing_bytes", "smrt_pool_jobs"):
+        assert gauge(server.url, name) == 0, name
+
+
 def _settled(server: ServerProcess) -> None:
     """A few small requests first, so lazily allocated buffers are not counted as growth."""
     for _ in range(3):
@@ -81,6 +87,7 @@ def test_strings_among_floats_are_refused_before_numpy_sees_them(server: ServerP
     assert reply.status_code == 400, reply.text
     assert "input 'x': got strings for a float32 tensor" in reply.json()["error"]
     assert growth < _bound(body), f"{growth / MB:.0f} MB for a {len(body) // 1024} KB body"
+    _assert_idle(server)
 
 
 def test_a_context_is_not_copied_into_every_example_without_bound(server: ServerProcess) -> None:
@@ -98,6 +105,7 @@ def test_a_context_is_not_copied_into_every_example_without_bound(server: Server
     growth, reply = _attack(server, "/v1/models/hp:regress", body)
     assert reply.json() == {"results": [4.0] * 200}
     assert growth < _bound(body), f"{growth / MB:.0f} MB for a {len(body) // 1024} KB body"
+    _assert_idle(server)
 
 
 def test_many_tiny_values_cost_a_bounded_multiple_of_the_body(server: ServerProcess) -> None:
@@ -113,6 +121,7 @@ def test_many_tiny_values_cost_a_bounded_multiple_of_the_body(server: ServerProc
         growth, reply = _attack(server, "/v1/models/hp:predict", body)
         assert reply.status_code in (200, 400), reply.text
         assert growth < _bound(body), f"{growth / MB:.0f} MB for {body[:30]!r}"
+    _assert_idle(server)
 
 
 # --- no 5xx, every gauge restored ---------------------------------------------------------------
@@ -148,7 +157,7 @@ def test_no_body_gives_a_5xx_and_the_in_flight_gauge_comes_back(
     reply = _post(server, path, body.encode())
     assert reply.status_code == status, reply.text
     assert "error" in reply.json() or status == 200
-    assert gauge(server.url, "smrt_requests_in_flight") == 0
+    _assert_idle(server)
 
 
 def test_error_messages_escape_lone_surrogates(server: ServerProcess) -> None:
@@ -190,7 +199,7 @@ def test_parsing_budget_answers_503_with_retry_after(zoo: Zoo, tmp_path: Path) -
         assert head.startswith(b"HTTP/1.1 200"), head
         assert _post(server, "/v1/models/hp:predict", b'{"instances": [1.0]}').json() == {
             "predictions": [2.5]}
-        assert gauge(server.url, "smrt_requests_in_flight") == 0
+        _assert_idle(server)
     finally:
         assert server.stop() == 0, server.log
 
@@ -386,6 +395,6 @@ def test_fuzzed_bodies_never_get_a_5xx(server: ServerProcess) -> None:
     assert server.process.poll() is None
     assert statuses[200] > 50, statuses  # the mutations leave some requests valid
     assert sum(n for s, n in statuses.items() if s >= 400) > 500, statuses
-    assert gauge(server.url, "smrt_requests_in_flight") == 0
+    _assert_idle(server)
     growth = rss(server.process.pid) - before
     assert growth < 64 * MB, f"the server grew by {growth / MB:.0f} MB over the fuzz"

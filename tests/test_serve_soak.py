@@ -139,7 +139,8 @@ def test_soak_hot_swaps_under_good_bad_and_hostile_traffic(zoo: Zoo, tmp_path: P
         assert not server_errors, (len(server_errors), server_errors[:5])
         assert counts["swaps"] >= DURATION / SWAP_EVERY - 3, counts
         assert counts["good"] > 1000, counts
-        assert gauge(server.url, "smrt_requests_in_flight") == 0
+        for name in ("smrt_requests_in_flight", "smrt_parsing_bytes", "smrt_pool_jobs"):
+            assert gauge(server.url, name) == 0, name
         growth = (after - before) / before
         print(f"soak: {dict(counts)} in {elapsed:.0f} s; RSS {before / 2**20:.0f} -> "
               f"{after / 2**20:.0f} MB ({growth:+.1%})")

@@ -225,7 +225,8 @@ class ModelServer:
             for name, model in self.models.items() for served in model.serving()
             for key, batcher in served.batchers.items()
         }
-        return web.Response(text=self.metrics.render(serving, batches),
+        load = (self._parsing.used, self._pool.pending)
+        return web.Response(text=self.metrics.render(serving, batches, load),
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
