@@ -160,6 +160,18 @@ def test_no_body_gives_a_5xx_and_the_in_flight_gauge_comes_back(
     _assert_idle(server)
 
 
+@pytest.mark.parametrize("path", [
+    "/v1/models/%ED%A0%80:predict", "/v1/models/%ff%fe:predict", "/v1/models/hp%00:predict",
+    "/v1/models/hp/versions/99999999999999999999999:predict",
+    "/v1/models/hp/versions/%C2%B2:predict", "/v1/models/hp/labels/%ED%A0%80:predict",
+    "/v1/models/hp/versions/1%2F..%2F2/metadata", "/v1/models/" + "a" * 10_000 + ":predict",
+], ids=lambda path: path[:40])
+def test_odd_urls_are_4xx(server: ServerProcess, path: str) -> None:
+    reply = _post(server, path, b'{"instances": [1.0]}')
+    assert 400 <= reply.status_code < 500, reply.text
+    _assert_idle(server)
+
+
 def test_error_messages_escape_lone_surrogates(server: ServerProcess) -> None:
     reply = _post(server, "/v1/models/hp:predict", b'{"instances":[1],"\\ud800":0}')
     assert reply.json() == {"error": "unknown field(s) in the request: \\ud800"}

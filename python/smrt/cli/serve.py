@@ -195,3 +195,18 @@ def _configure_logging() -> None:
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    logging.getLogger("aiohttp.server").addFilter(_malformed_http_in_one_line)
+
+
+def _malformed_http_in_one_line(record: logging.LogRecord) -> bool:
+    """aiohttp logs malformed HTTP (a URL line too long, a bad header: the client's fault, and
+    answered 400) as an error with a traceback; a one-line warning says it all."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
+        record.msg, record.args = "malformed HTTP request: %s: %.200s", (
+            type(error).__name__, error.message)
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
