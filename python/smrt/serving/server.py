@@ -115,8 +115,9 @@ class ServerOptions:
     """Jobs that may wait for a free thread; past it HTTP 503 with ``Retry-After: 1``."""
 
     def __post_init__(self) -> None:
-        for name in ("num_threads", "max_request_bytes", "max_parsing_bytes"):
-            if getattr(self, name) < 1:
+        for name in ("num_threads", "max_request_bytes", "max_parsing_bytes",
+                     "timeout_seconds"):
+            if not getattr(self, name) > 0:
                 raise ValueError(f"ServerOptions.{name} must be positive")
         if self.max_queued_requests < 0:
             raise ValueError("ServerOptions.max_queued_requests must not be negative")
@@ -263,11 +264,11 @@ class ModelServer:
             else:
                 if self._stopping:
                     raise UnavailableError("the server is shutting down")
+                payload, reservation = await self._read_body(request)
                 # TensorFlow's deadline comes a little before the reply's: the cancelled run
                 # has ended (and freed its thread) by the time the client reads the 504.
                 timeout = self.options.timeout_seconds
                 deadline = time.monotonic() + timeout - min(0.05, timeout / 10)
-                payload, reservation = await self._read_body(request)
                 try:
                     served = model.acquire(route.version, route.label)
                 except BaseException:
