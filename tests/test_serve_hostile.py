@@ -110,7 +110,7 @@ def test_a_context_is_not_copied_into_every_example_without_bound(server: Server
 
 def test_many_tiny_values_cost_a_bounded_multiple_of_the_body(server: ServerProcess) -> None:
     """The densest JSON there is ([[], [], ...], {} objects, short strings) stays within
-    64 MB + 8 x body, and so does a big valid request."""
+    64 MB + 8 x body at these sizes, and so does a big valid request."""
     _settled(server)
     for body in [
         b'{"instances": [' + b",".join([b"[]"] * 400_000) + b"]}",
@@ -121,6 +121,17 @@ def test_many_tiny_values_cost_a_bounded_multiple_of_the_body(server: ServerProc
         growth, reply = _attack(server, "/v1/models/hp:predict", body)
         assert reply.status_code in (200, 400), reply.text
         assert growth < _bound(body), f"{growth / MB:.0f} MB for {body[:30]!r}"
+    _assert_idle(server)
+
+
+def test_the_worst_case_multiple_is_about_30(server: ServerProcess) -> None:
+    """A body of nothing but empty lists is the worst case: a Python list (64 bytes with its
+    pointer) per 2 bytes of JSON. Memory stays proportional to the body all the same."""
+    _settled(server)
+    body = b'{"instances": [' + b",".join([b"[]"] * 4_000_000) + b"]}"  # 12 MB
+    growth, reply = _attack(server, "/v1/models/hp:predict", body)
+    assert reply.status_code == 400, reply.text
+    assert growth < 64 * MB + 36 * len(body), f"{growth / MB:.0f} MB for {len(body) // MB} MB"
     _assert_idle(server)
 
 
