@@ -405,7 +405,7 @@ def test_fuzzed_bodies_never_get_a_5xx(server: ServerProcess) -> None:
     statuses: Counter[int] = Counter()
     failures = []
     apis = [":predict", ":regress", ":classify"]
-    for i in range(1500):
+    for i in range(3000):
         path, request = seeds[rng.randrange(len(seeds))]
         body = _mutate(rng, request)
         if rng.random() < 0.1:
@@ -416,8 +416,8 @@ def test_fuzzed_bodies_never_get_a_5xx(server: ServerProcess) -> None:
             failures.append((i, path, body[:300], reply.text[:300]))
     assert not failures, failures[:5]
     assert server.process.poll() is None
-    assert statuses[200] > 50, statuses  # the mutations leave some requests valid
-    assert sum(n for s, n in statuses.items() if s >= 400) > 500, statuses
+    assert statuses[200] > 100, statuses  # the mutations leave some requests valid
+    assert sum(n for s, n in statuses.items() if s >= 400) > 1000, statuses
     _assert_idle(server)
     growth = rss(server.process.pid) - before
     assert growth < 64 * MB, f"the server grew by {growth / MB:.0f} MB over the fuzz"
