@@ -67,6 +67,14 @@ def _assert_idle(server: ServerProcess) -> None:
         assert gauge(server.url, name) == 0, name
 
 
+def _wait_for_gauge(server: ServerProcess, name: str, value: float,
+                    timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while gauge(server.url, name) != value:
+        assert time.monotonic() < deadline, f"{name} never became {value}"
+        time.sleep(0.01)
+
+
 def _settled(server: ServerProcess) -> None:
     """A few small requests first, so lazily allocated buffers are not counted as growth."""
     for _ in range(3):
@@ -211,7 +219,7 @@ def test_parsing_budget_answers_503_with_retry_after(zoo: Zoo, tmp_path: Path) -
         # Alone, a body larger than the budget is still served.
         assert _post(server, "/v1/models/hp:predict", body).status_code == 200
         slow = _half_sent(server.url, "/v1/models/hp:predict", len(body))
-        time.sleep(0.3)  # the server has reserved the slow body's declared length
+        _wait_for_gauge(server, "smrt_parsing_bytes", len(body))  # its declared length
         reply = _post(server, "/v1/models/hp:predict", b'{"instances": [1.0]}')
         assert reply.status_code == 503, reply.text
         assert reply.headers["Retry-After"] == "1"
@@ -247,16 +255,13 @@ def test_a_full_pool_queue_answers_503_with_retry_after(zoo: Zoo, tmp_path: Path
         results: list[Any] = []
         busy = threading.Thread(target=_loop, args=(server.url, FOREVER, results))
         busy.start()
-        deadline = time.monotonic() + 60
-        while gauge(server.url, "smrt_requests_in_flight") < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        time.sleep(0.2)
+        _wait_for_gauge(server, "smrt_pool_jobs", 1)  # the loop holds the only thread
         reply = _loop(server.url, 3)
         assert reply.status_code == 503, reply.text
         assert reply.headers["Retry-After"] == "1"
         busy.join()
         assert results[0].status_code == 504
+        _wait_for_gauge(server, "smrt_pool_jobs", 0, timeout=2.0)  # TensorFlow let go
         assert _loop(server.url, 3).json() == {"outputs": 3}  # the one thread is free again
     finally:
         assert server.stop() == 0, server.log
