@@ -134,3 +134,21 @@ def test_smrt_errors_pass_through_client_input_unchanged() -> None:
 def test_safe_text_escapes_lone_surrogates() -> None:
     assert safe_text("a\ud800b") == "a\\ud800b"
     assert safe_text("héllo") == "héllo"
+
+
+def test_flatten_json_checks_shape_and_reports_leaf_kinds() -> None:
+    from smrt import _core
+
+    assert _core.flatten_json([[1.5, 2], [True, None]], 32) == ((2, 2), [1.5, 2, True, None],
+                                                                1 | 2 | 4 | 32)
+    assert _core.flatten_json("s", 32) == ((), ["s"], 8)
+    assert _core.flatten_json([[], []], 32) == ((2, 0), [], 0)
+    assert _core.flatten_json([{"b64": "AA=="}, (1,)], 32)[2] == 16 | 64
+    for ragged in ([[1], 2], [[1], [1, 2]], [[[]], []], [1, [2]]):
+        with pytest.raises(ValueError, match="different lengths"):
+            _core.flatten_json(ragged, 32)
+    deep: Any = 1
+    for _ in range(33):
+        deep = [deep]
+    with pytest.raises(ValueError, match="at most 32 dimensions"):
+        _core.flatten_json(deep, 32)

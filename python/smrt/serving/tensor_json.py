@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from smrt import _core
 from smrt.saved_model import TensorSpec
 
 from .errors import BadRequestError
@@ -187,28 +187,22 @@ def to_array(value: Json, spec: TensorSpec, where: str) -> np.ndarray:
     return narrowed.reshape(shape)
 
 
+# The leaf kinds _core.flatten_json reports, one bit each.
+_KINDS = ((1, float), (2, int), (4, bool), (8, str), (16, dict), (32, type(None)), (64, object))
+
+
 def _flatten(value: Json, where: str) -> tuple[list[int], list[Json], set[type]]:
     """``value``'s shape, its leaves in C order, and the leaves' Python types.
 
-    Level by level, at C speed (no Python call per element): every list of a level must have
-    the same length, and a level is either all lists or all leaves. The work and memory are
+    Level by level, in C (``_core.flatten_json``): every list of a level must have the same
+    length, and a level is either all lists or all leaves. The work and memory are
     proportional to the number of JSON values, which the body's size bounds.
     """
-    shape: list[int] = []
-    level: list[Json] = [value]
-    while True:
-        kinds = set(map(type, level))
-        if list not in kinds:
-            return shape, level, kinds
-        lengths = set(map(len, level)) if kinds == {list} else set()
-        if len(lengths) != 1:
-            raise BadRequestError(f"{where}: lists of different lengths (a tensor's nested "
-                                  "lists must be rectangular)")
-        shape.append(lengths.pop())
-        if len(shape) > MAX_RANK:
-            raise BadRequestError(f"{where}: nests too deeply (tensors have at most "
-                                  f"{MAX_RANK} dimensions here)")
-        level = list(itertools.chain.from_iterable(level))
+    try:
+        shape, leaves, mask = _core.flatten_json(value, MAX_RANK)
+    except ValueError as e:
+        raise BadRequestError(f"{where}: {e}") from None
+    return list(shape), leaves, {kind for bit, kind in _KINDS if mask & bit}
 
 
 def _integers(leaves: list[int], target: np.dtype[Any], dtype: str, where: str) -> np.ndarray:
