@@ -149,3 +149,44 @@ def test_soak_hot_swaps_under_good_bad_and_hostile_traffic(zoo: Zoo, tmp_path: P
         stop.set()
         assert server.stop() == 0, server.log
     assert "Traceback" not in server.log, server.log
+
+
+def test_hot_swaps_with_batching_drop_nothing(zoo: Zoo, tmp_path: Path) -> None:
+    """Requests that hold the old version while they parse (large bodies go to the pool)
+    still reach its batcher after the swap: no 503 'being unloaded', no failure at all."""
+    base = tmp_path / "hp"
+    base.mkdir()
+    sources = [zoo.path("half_plus_two"), zoo.path("half_plus_three")]
+    _publish(base, 1, sources[1])
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(base),
+                           "--file_system_poll_wait_seconds", "0.05", "--enable_batching",
+                           "--batch_timeout_micros", "5000", "--access_log=false")
+    stop = threading.Event()
+    replies: Counter[int] = Counter()
+    errors: list[str] = []
+
+    def send(session: requests.Session, rng: random.Random) -> None:
+        xs = [1.0] * rng.choice([1, 2000])  # 2000 floats: 10 KB, parsed in the pool
+        reply = session.post(f"{server.url}/v1/models/hp:predict", json={"instances": xs},
+                             timeout=60)
+        replies[reply.status_code] += 1
+        if reply.status_code != 200 or set(reply.json()["predictions"]) not in (
+                {2.5}, {3.5}):
+            errors.append(f"{reply.status_code}: {reply.text[:200]}")
+
+    workers = [threading.Thread(target=_loop, args=(stop, send, seed)) for seed in range(6)]
+    try:
+        for worker in workers:
+            worker.start()
+        for version in range(2, 8):
+            time.sleep(0.7)
+            _publish(base, version, sources[version % 2])
+        time.sleep(0.7)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(60)
+        assert server.stop() == 0, server.log
+    assert not errors, (len(errors), errors[:3], replies)
+    assert replies[200] > 200, replies
+    assert server.log.count("unloaded") >= 6, server.log
