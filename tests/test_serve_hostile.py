@@ -6,11 +6,13 @@ mutated JSON bodies. Memory is measured in the server process, at its peak."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import random
 import socket
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,6 +142,42 @@ def test_the_worst_case_multiple_is_about_30(server: ServerProcess) -> None:
     growth, reply = _attack(server, "/v1/models/hp:predict", body)
     assert reply.status_code == 400, reply.text
     assert growth < 64 * MB + 36 * len(body), f"{growth / MB:.0f} MB for {len(body) // MB} MB"
+    _assert_idle(server)
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it_whole(server: ServerProcess) -> None:
+    """200 KB of gzip inflating to 200 MB: aiohttp's own decoding inflated all of it before
+    the size check; the server inflates a megabyte at a time and stops past the limit."""
+    _settled(server)
+    body = gzip.compress(b'{"instances": [' + b" " * (200 * MB) + b"1]}", 9)
+    pid = server.process.pid
+    growth, reply = peak_rss_growth(pid, lambda: server.post(
+        "/v1/models/hp:predict", data=body, headers={"Content-Encoding": "gzip"}))
+    assert reply.status_code == 413, reply.text
+    assert "inflates to more than the limit" in reply.json()["error"]
+    assert growth < 64 * MB + 24 * MB, f"{growth / MB:.0f} MB"  # the 64 MiB limit, and a chunk
+    _assert_idle(server)
+
+
+@pytest.mark.parametrize(("encoding", "body", "status"), [
+    ("gzip", gzip.compress(b'{"instances": [1.0]}'), 200),
+    ("deflate", zlib.compress(b'{"instances": [1.0]}'), 200),
+    ("deflate", zlib.compress(b'{"instances": [1.0]}')[2:-4], 200),  # raw deflate
+    ("GZIP", gzip.compress(b'{"instances": [1.0]}'), 200),
+    ("identity", b'{"instances": [1.0]}', 200),
+    ("gzip", gzip.compress(b'{"instances": [1.0]}')[:-9], 400),  # truncated
+    ("gzip", b"not gzip at all", 400),
+    ("gzip", gzip.compress(b'{"instances": [1.0]}') * 2, 400),  # two members
+    ("br", b"\x0b\x02\x80", 415),
+    ("gzip, deflate", b"", 415),
+])
+def test_compressed_bodies(server: ServerProcess, encoding: str, body: bytes,
+                           status: int) -> None:
+    reply = server.post("/v1/models/hp:predict", data=body,
+                        headers={"Content-Encoding": encoding})
+    assert reply.status_code == status, reply.text
+    if status == 200:
+        assert reply.json() == {"predictions": [2.5]}
     _assert_idle(server)
 
 

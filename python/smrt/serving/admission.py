@@ -42,9 +42,10 @@ class ByteBudget:
         reservation.grow(size)
         return reservation
 
-    def _take(self, size: int) -> None:
+    def _take(self, size: int, held: int) -> None:
+        """Takes ``size`` more bytes for a reservation already holding ``held``."""
         with self._lock:
-            if self._used and self._used + size > self.limit:
+            if self._used > held and self._used + size > self.limit:
                 raise OverloadedError(
                     f"the server is parsing {self._used} bytes of requests, its limit is "
                     f"{self.limit} (--max_parsing_bytes); retry shortly")
@@ -69,8 +70,17 @@ class Reservation:
         with self._lock:
             if self._released:
                 return
-            self._budget._take(size)
+            self._budget._take(size, self._size)
             self._size += size
+
+    def shrink(self, size: int) -> None:
+        """Gives ``size`` of the reserved bytes back (less was needed than reserved)."""
+        with self._lock:
+            if self._released:
+                return
+            size = min(size, self._size)
+            self._size -= size
+        self._budget._give(size)
 
     def release(self) -> None:
         """Gives the bytes back; later calls do nothing."""

@@ -38,6 +38,12 @@ class RequestTooLargeError(ServingError):
     status = 413
 
 
+class UnsupportedMediaTypeError(ServingError):
+    """A Content-Encoding the server does not decode."""
+
+    status = 415
+
+
 class UnavailableError(ServingError):
     """The server is shutting down, or the queue in front of a model is full."""
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from smrt import errors as smrt_errors
 from smrt.model import Signature
 
-from . import api, tensor_json
+from . import api, bodies, tensor_json
 from .admission import BoundedPool, ByteBudget, Reservation
 from .batching import Batcher, can_batch
 from .config import BatchingOptions, ModelConfig
@@ -138,6 +138,8 @@ class ModelServer:
         self._pool = BoundedPool(self.options.num_threads, self.options.max_queued_requests,
                                  "smrt-serve")
         self._parsing = ByteBudget(self.options.max_parsing_bytes)
+        self._raw_bodies = bodies.server_options()
+        """aiohttp hands compressed bodies over as they are: the server inflates them, bounded."""
         self._poller = ThreadPoolExecutor(1, thread_name_prefix="smrt-poll")
         self._poll_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
@@ -174,7 +176,7 @@ class ModelServer:
         self._runner = web.AppRunner(
             self.application(), handle_signals=False, access_log=access_log,
             access_log_format=ACCESS_LOG_FORMAT,
-            shutdown_timeout=self.options.shutdown_grace_seconds)
+            shutdown_timeout=self.options.shutdown_grace_seconds, **self._raw_bodies)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -287,7 +289,7 @@ class ModelServer:
             log.exception("internal error serving %s %s", request.method, request.path)
             return _error_response(e)
 
-    async def _read_body(self, request: web.Request) -> tuple[bytes, Reservation]:
+    async def _read_body(self, request: web.Request) -> tuple[Body, Reservation]:
         """The body, with its bytes reserved in the parsing budget (the caller releases
         them). A declared length is reserved before reading; a chunked body as it comes."""
         limit = self.options.max_request_bytes
@@ -295,20 +297,30 @@ class ModelServer:
         if length is not None and length > limit:
             raise RequestTooLargeError(
                 f"the request body ({length} bytes) is larger than the limit of {limit} bytes")
+        encoding = (bodies.encoding_of(request.headers.get("Content-Encoding"))
+                    if self._raw_bodies else None)
         reservation = self._parsing.reserve(length or 0)
         try:
+            body: Body
             if length is not None:
-                return await request.read(), reservation
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in request.content.iter_any():
-                size += len(chunk)
-                if size > limit:
-                    raise RequestTooLargeError(
-                        f"the request body is larger than the limit of {limit} bytes")
-                reservation.grow(len(chunk))
-                chunks.append(chunk)
-            return b"".join(chunks), reservation
+                body = await request.read()
+            else:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in request.content.iter_any():
+                    size += len(chunk)
+                    if size > limit:
+                        raise RequestTooLargeError(
+                            f"the request body is larger than the limit of {limit} bytes")
+                    reservation.grow(len(chunk))
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+            if encoding is not None:
+                reservation.grow(limit)  # at most this much inflated; given back once known
+                body = await asyncio.wrap_future(
+                    self._pool.submit(bodies.decode, body, encoding, limit))
+                reservation.shrink(limit - len(body))
+            return body, reservation
         except web.HTTPRequestEntityTooLarge:
             reservation.release()
             raise RequestTooLargeError(
@@ -317,7 +329,7 @@ class ModelServer:
             reservation.release()
             raise
 
-    async def _infer(self, route: Route, served: ServedVersion, body: bytes,
+    async def _infer(self, route: Route, served: ServedVersion, body: Body,
                      reservation: Reservation, deadline: float) -> bytes:
         """Runs one predict/classify/regress request. Owns ``served``'s hold and the body's
         ``reservation``: each is given back when the work using it is done (even if the
@@ -362,9 +374,11 @@ class ModelServer:
 
 
 ParsedPredict = tuple[Signature, dict[str, Any], bool]
+Body = bytes | bytearray
+"""A request body as read (bytes) or inflated (bytearray)."""
 
 
-def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
+def _parse_predict(served: ServedVersion, body: Body, reservation: Reservation,
                    deadline: float) -> ParsedPredict:
     """A predict request's signature, input arrays and format; gives the body's bytes back
     to the parsing budget once the JSON is gone."""
@@ -380,7 +394,7 @@ def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
         reservation.release()
 
 
-def _run_job(api_name: str, served: ServedVersion, body: bytes, reservation: Reservation,
+def _run_job(api_name: str, served: ServedVersion, body: Body, reservation: Reservation,
              deadline: float, parsed: ParsedPredict | None = None) -> bytes:
     """A whole request in a pool thread: parse (unless ``parsed``), run, encode. TensorFlow
     gets the time left before ``deadline`` and cancels the run when it passes."""
