@@ -41,10 +41,10 @@ CHUNK = 1 << 20
 """Inflated bytes made per step: a body past the limit is refused after one more step."""
 
 
-def decode(body: bytes, encoding: str, limit: int) -> bytearray:
+def decode(body: bytes, encoding: str, limit: int) -> bytes:
     """``body`` inflated; RequestTooLargeError (413) past ``limit`` bytes, BadRequestError
-    (400) if it is not valid ``encoding`` data. Inflates a chunk at a time into one buffer,
-    so refusing a bomb costs the limit plus a chunk, not what the bomb would inflate to."""
+    (400) if it is not valid ``encoding`` data. Inflates a chunk at a time, so refusing a bomb
+    costs the limit plus a chunk, not what the bomb would inflate to."""
     try:
         return _inflate(body, ENCODINGS[encoding], limit)
     except zlib.error as e:
@@ -56,14 +56,16 @@ def decode(body: bytes, encoding: str, limit: int) -> bytearray:
         raise BadRequestError(f"the request body is not valid deflate data: {e}") from None
 
 
-def _inflate(body: bytes, wbits: int, limit: int) -> bytearray:
+def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
     inflater = zlib.decompressobj(wbits)
-    out = bytearray()
+    chunks: list[bytes] = []  # not one growing buffer: its reallocations could copy it whole
+    size = 0
     pending = body
     while True:
         chunk = inflater.decompress(pending, CHUNK)
-        out += chunk
-        if len(out) > limit:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise RequestTooLargeError(
                 f"the request body inflates to more than the limit of {limit} bytes")
         pending = inflater.unconsumed_tail
@@ -73,4 +75,4 @@ def _inflate(body: bytes, wbits: int, limit: int) -> bytearray:
         raise BadRequestError("the request body is truncated compressed data")
     if inflater.unused_data:
         raise BadRequestError("the request body has data after its compressed stream")
-    return out
+    return b"".join(chunks)

@@ -289,7 +289,7 @@ class ModelServer:
             log.exception("internal error serving %s %s", request.method, request.path)
             return _error_response(e)
 
-    async def _read_body(self, request: web.Request) -> tuple[Body, Reservation]:
+    async def _read_body(self, request: web.Request) -> tuple[bytes, Reservation]:
         """The body, with its bytes reserved in the parsing budget (the caller releases
         them). A declared length is reserved before reading; a chunked body as it comes."""
         limit = self.options.max_request_bytes
@@ -301,7 +301,6 @@ class ModelServer:
                     if self._raw_bodies else None)
         reservation = self._parsing.reserve(length or 0)
         try:
-            body: Body
             if length is not None:
                 body = await request.read()
             else:
@@ -329,7 +328,7 @@ class ModelServer:
             reservation.release()
             raise
 
-    async def _infer(self, route: Route, served: ServedVersion, body: Body,
+    async def _infer(self, route: Route, served: ServedVersion, body: bytes,
                      reservation: Reservation, deadline: float) -> bytes:
         """Runs one predict/classify/regress request. Owns ``served``'s hold and the body's
         ``reservation``: each is given back when the work using it is done (even if the
@@ -374,11 +373,9 @@ class ModelServer:
 
 
 ParsedPredict = tuple[Signature, dict[str, Any], bool]
-Body = bytes | bytearray
-"""A request body as read (bytes) or inflated (bytearray)."""
 
 
-def _parse_predict(served: ServedVersion, body: Body, reservation: Reservation,
+def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
                    deadline: float) -> ParsedPredict:
     """A predict request's signature, input arrays and format; gives the body's bytes back
     to the parsing budget once the JSON is gone."""
@@ -394,7 +391,7 @@ def _parse_predict(served: ServedVersion, body: Body, reservation: Reservation,
         reservation.release()
 
 
-def _run_job(api_name: str, served: ServedVersion, body: Body, reservation: Reservation,
+def _run_job(api_name: str, served: ServedVersion, body: bytes, reservation: Reservation,
              deadline: float, parsed: ParsedPredict | None = None) -> bytes:
     """A whole request in a pool thread: parse (unless ``parsed``), run, encode. TensorFlow
     gets the time left before ``deadline`` and cancels the run when it passes."""

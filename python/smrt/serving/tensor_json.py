@@ -39,7 +39,7 @@ _UNSUPPORTED = {"complex64", "complex128", "resource", "variant", "qint8", "quin
                 "quint16", "qint32"}
 
 
-def loads(body: bytes | bytearray) -> dict[str, Json]:
+def loads(body: bytes) -> dict[str, Json]:
     """Parses a request body that must be a JSON object (NaN and Infinity allowed)."""
     try:
         request = orjson.loads(body)
