@@ -73,15 +73,6 @@ class Reservation:
             self._budget._take(size, self._size)
             self._size += size
 
-    def shrink(self, size: int) -> None:
-        """Gives ``size`` of the reserved bytes back (less was needed than reserved)."""
-        with self._lock:
-            if self._released:
-                return
-            size = min(size, self._size)
-            self._size -= size
-        self._budget._give(size)
-
     def release(self) -> None:
         """Gives the bytes back; later calls do nothing."""
         with self._lock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web_protocol
@@ -41,28 +42,31 @@ CHUNK = 1 << 20
 """Inflated bytes made per step: a body past the limit is refused after one more step."""
 
 
-def decode(body: bytes, encoding: str, limit: int) -> bytes:
+def decode(body: bytes, encoding: str, limit: int,
+           account: Callable[[int], None] = lambda size: None) -> bytes:
     """``body`` inflated; RequestTooLargeError (413) past ``limit`` bytes, BadRequestError
     (400) if it is not valid ``encoding`` data. Inflates a chunk at a time, so refusing a bomb
-    costs the limit plus a chunk, not what the bomb would inflate to."""
+    costs the limit plus a chunk, not what the bomb would inflate to; ``account(n)`` is told
+    of each chunk's size as it is made (and may refuse it by raising)."""
     try:
-        return _inflate(body, ENCODINGS[encoding], limit)
+        return _inflate(body, ENCODINGS[encoding], limit, account)
     except zlib.error as e:
         if encoding != "deflate":
             raise BadRequestError(f"the request body is not valid {encoding} data: {e}") from None
     try:  # some clients send raw deflate, without zlib's header
-        return _inflate(body, -zlib.MAX_WBITS, limit)
+        return _inflate(body, -zlib.MAX_WBITS, limit, account)
     except zlib.error as e:
         raise BadRequestError(f"the request body is not valid deflate data: {e}") from None
 
 
-def _inflate(body: bytes, wbits: int, limit: int) -> bytes:
+def _inflate(body: bytes, wbits: int, limit: int, account: Callable[[int], None]) -> bytes:
     inflater = zlib.decompressobj(wbits)
     chunks: list[bytes] = []  # not one growing buffer: its reallocations could copy it whole
     size = 0
     pending = body
     while True:
         chunk = inflater.decompress(pending, CHUNK)
+        account(len(chunk))
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:

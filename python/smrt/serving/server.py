@@ -314,11 +314,9 @@ class ModelServer:
                     reservation.grow(len(chunk))
                     chunks.append(chunk)
                 body = b"".join(chunks)
-            if encoding is not None:
-                reservation.grow(limit)  # at most this much inflated; given back once known
-                body = await asyncio.wrap_future(
-                    self._pool.submit(bodies.decode, body, encoding, limit))
-                reservation.shrink(limit - len(body))
+            if encoding is not None:  # inflated in a thread, each megabyte reserved as made
+                body = await asyncio.wrap_future(self._pool.submit(
+                    bodies.decode, body, encoding, limit, reservation.grow))
             return body, reservation
         except web.HTTPRequestEntityTooLarge:
             reservation.release()
