@@ -9,9 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import requests
+
+T = TypeVar("T")
 
 READY = re.compile(r"REST API at (http://\S+) ")
 
@@ -93,3 +97,38 @@ def version_dir(base: Path, version: int, source: str, copy: bool = False) -> Pa
     else:
         target.symlink_to(source, target_is_directory=True)
     return target
+
+
+# --- the server process's memory and gauges -----------------------------------------------------
+
+
+def rss(pid: int) -> int:
+    """The process's resident set size, in bytes."""
+    import psutil
+
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def peak_rss_growth(pid: int, action: Callable[[], T]) -> tuple[int, T]:
+    """How far the process's resident set rose above its size before ``action`` (at its
+    peak, not just after: memory freed at once would hide from a before/after look), and what
+    ``action`` returned. Linux: the peak (VmHWM) is reset through /proc/PID/clear_refs."""
+    before = rss(pid)
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM := the current RSS
+    result = action()
+    return _status_kib(pid, "VmHWM") * 1024 - before, result
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def gauge(url: str, name: str) -> float:
+    """A metric's value from ``GET /metrics`` (a line without labels)."""
+    text = requests.get(f"{url}/metrics", timeout=60).text
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert match, text
+    return float(match.group(1))

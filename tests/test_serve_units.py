@@ -339,6 +339,7 @@ class FakeSignature:
         self.inputs = {"x": _spec("float32", (None, 2))}
         self.outputs = {"y": _spec("float32", (None, 2), "y")}
         self.calls: list[int] = []
+        self.timeouts: list[float | None] = []
         self.batch_outputs = batch_outputs
         self.key = "serving_default"
 
@@ -350,6 +351,11 @@ class FakeSignature:
         if not self.batch_outputs:
             return {"y": x.sum().reshape(1)}  # one value whatever the batch
         return {"y": 2 * x}
+
+    def run(self, inputs: dict[str, np.ndarray],
+            timeout: float | None = None) -> dict[str, np.ndarray]:
+        self.timeouts.append(timeout)
+        return self(**inputs)
 
 
 def _submit_together(batcher: Batcher, arrays: list[np.ndarray]) -> list[Future[Any]]:

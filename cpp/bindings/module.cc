@@ -8,6 +8,7 @@
 
 #include "aligned_memory.h"
 #include "exceptions.h"
+#include "json_tensor.h"
 #include "py_metadata.h"
 #include "py_model.h"
 #include "smrt/runtime.h"
@@ -54,4 +55,5 @@ PYBIND11_MODULE(_core, m) {
     return py::reinterpret_steal<py::object>(previous);
   });
   smrt::bindings::register_model(m);
+  smrt::bindings::register_json_tensor(m);
 }

@@ -2,7 +2,10 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
 #include <memory>
 #include <optional>
 
@@ -39,7 +42,34 @@ class PySignature {
     }
     assign_named(kwargs, values);
     check_missing(values);
+    return invoke(values, RunOptions{});
+  }
 
+  // sig.run(inputs, timeout=seconds): inputs as one dict, and a deadline TensorFlow enforces
+  // by cancelling the step (DeadlineExceededError). None: no deadline.
+  py::dict run(const py::dict& inputs, std::optional<double> timeout) const {
+    std::vector<py::object> values(sig_.inputs().size());
+    assign_named(inputs, values);
+    check_missing(values);
+    RunOptions options;
+    if (timeout) {
+      if (std::isnan(*timeout)) throw InvalidInputError("timeout must be a number of seconds or None, not nan");
+      if (*timeout <= 0) {
+        throw StatusError(ErrorCode::kDeadlineExceeded,
+                          "running signature '" + sig_.key() + "': the deadline passed before the run started");
+      }
+      // Rounded up, so a small positive timeout never becomes "no limit"; capped at a year.
+      const double ms = std::ceil(std::min(*timeout, 365.0 * 86400.0) * 1e3);
+      options.timeout = std::chrono::milliseconds(static_cast<int64_t>(ms));
+    }
+    return invoke(values, options);
+  }
+
+  const Signature& signature() const { return sig_; }
+
+ private:
+  py::dict invoke(const std::vector<py::object>& values, const RunOptions& options) const {
+    const std::size_t n_in = values.size();
     py::dict result;
     Loans loans;  // declared before the inputs: it must outlive them
     {
@@ -49,7 +79,7 @@ class PySignature {
       std::vector<Tensor> outputs(output_keys_.size());
       {
         py::gil_scoped_release release;
-        sig_.run(inputs.data(), outputs.data());
+        sig_.run(inputs.data(), outputs.data(), options);
       }
       for (std::size_t i = 0; i < outputs.size(); ++i) {
         PyObject* array = to_numpy(std::move(outputs[i]), sig_.outputs()[i].key);
@@ -61,9 +91,6 @@ class PySignature {
     return result;
   }
 
-  const Signature& signature() const { return sig_; }
-
- private:
   // TensorFlow kept an input buffer past the call (say, a signature assigned it to a variable):
   // the model state now lives in the caller's array. Tell them, and copy from now on.
   void stop_lending() const {
@@ -151,7 +178,8 @@ void register_model(py::module_& m) {
            }),
            py::arg("model"), py::arg("key"))
       .def_property_readonly("key", [](const PySignature& s) { return s.signature().key(); })
-      .def("__call__", &PySignature::call);
+      .def("__call__", &PySignature::call)
+      .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none());
 
   py::class_<Model>(m, "Model")
       .def(py::init(&load_model), py::arg("path"), py::arg("tags"), py::arg("intra_op_threads") = 0,

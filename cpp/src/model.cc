@@ -75,6 +75,29 @@ class StackArray {
   T* data_;
 };
 
+// tensorflow.RunOptions with only timeout_in_ms (field 2, varint) set, or no buffer at all.
+class RunOptionsProto {
+ public:
+  explicit RunOptionsProto(const RunOptions& options) {
+    const auto ms = options.timeout.count();
+    if (ms <= 0) return;
+    auto value = static_cast<uint64_t>(ms);
+    bytes_[size_++] = 2 << 3;  // field 2, wire type 0
+    while (value > 0x7F) {
+      bytes_[size_++] = static_cast<unsigned char>((value & 0x7F) | 0x80);
+      value >>= 7;
+    }
+    bytes_[size_++] = static_cast<unsigned char>(value);
+    buffer_ = TF_Buffer{bytes_, size_, nullptr};
+  }
+  const TF_Buffer* buffer() const { return size_ ? &buffer_ : nullptr; }
+
+ private:
+  unsigned char bytes_[11] = {};  // a tag byte and up to 10 varint bytes
+  std::size_t size_ = 0;
+  TF_Buffer buffer_{};
+};
+
 std::string shape_string(const int64_t* dims, int rank) {
   std::string s = "(";
   for (int i = 0; i < rank; ++i) {
@@ -162,13 +185,15 @@ void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims,
   }
 }
 
-void Signature::run(const Tensor* inputs, Tensor* outputs) const {
+void Signature::run(const Tensor* inputs, Tensor* outputs) const { run(inputs, outputs, RunOptions{}); }
+
+void Signature::run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const {
   StackArray<const Tensor*> pointers(info_.inputs.size());
   for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
-  run_pointers(pointers.data(), outputs);
+  run_pointers(pointers.data(), outputs, options);
 }
 
-void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs) const {
+void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const {
   const std::size_t n_in = info_.inputs.size(), n_out = info_.outputs.size();
   StackArray<TF_Tensor*> in_values(n_in), out_values(n_out);
   for (std::size_t i = 0; i < n_in; ++i) {
@@ -181,12 +206,15 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs) const
     in_values[i] = t.get();
   }
 
+  // A deadline travels as a serialized tensorflow.RunOptions, built on the stack: TensorFlow
+  // cancels the step when it passes, so a timed-out run frees its thread and stops using CPU.
+  RunOptionsProto run_options(options);
   const auto& api = tf::api();
   thread_local tf::Status status;
   {
     std::shared_lock<std::shared_mutex> lock(session_->mutex());
     if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
-    api.TF_SessionRun(session_->session(), nullptr, endpoints_->inputs.data(), in_values.data(),
+    api.TF_SessionRun(session_->session(), run_options.buffer(), endpoints_->inputs.data(), in_values.data(),
                       static_cast<int>(n_in), endpoints_->outputs.data(), out_values.data(),
                       static_cast<int>(n_out), nullptr, 0, nullptr, status.get());
   }
@@ -196,7 +224,7 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs) const
 }
 
 template <class Pairs>
-std::map<std::string, Tensor> Signature::run_named(const Pairs& inputs) const {
+std::map<std::string, Tensor> Signature::run_named(const Pairs& inputs, const RunOptions& options) const {
   std::vector<const Tensor*> ordered(info_.inputs.size(), nullptr);
   for (const auto& [key, tensor] : inputs) {
     const int i = input_index(key);
@@ -215,19 +243,24 @@ std::map<std::string, Tensor> Signature::run_named(const Pairs& inputs) const {
     if (!ordered[i]) throw InvalidInputError("missing input '" + info_.inputs[i].key + "' of signature '" + info_.key + "'");
   }
   std::vector<Tensor> out(info_.outputs.size());
-  run_pointers(ordered.data(), out.data());
+  run_pointers(ordered.data(), out.data(), options);
   std::map<std::string, Tensor> result;
   for (std::size_t i = 0; i < out.size(); ++i) result.emplace(info_.outputs[i].key, std::move(out[i]));
   return result;
 }
 
 std::map<std::string, Tensor> Signature::run(const std::map<std::string, Tensor>& inputs) const {
-  return run_named(inputs);
+  return run_named(inputs, RunOptions{});
+}
+
+std::map<std::string, Tensor> Signature::run(const std::map<std::string, Tensor>& inputs,
+                                             const RunOptions& options) const {
+  return run_named(inputs, options);
 }
 
 std::map<std::string, Tensor> Signature::run(
     std::initializer_list<std::pair<std::string_view, const Tensor&>> inputs) const {
-  return run_named(inputs);
+  return run_named(inputs, RunOptions{});
 }
 
 Model::Model(Model&&) noexcept = default;

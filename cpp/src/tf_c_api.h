@@ -14,7 +14,12 @@ struct TF_Graph;
 struct TF_Operation;
 struct TF_Session;
 struct TF_SessionOptions;
-struct TF_Buffer;
+// Serialized protos in and out (RunOptions, RunMetadata...): caller-owned bytes.
+struct TF_Buffer {
+  const void* data;
+  size_t length;
+  void (*data_deallocator)(void* data, size_t length);
+};
 struct TF_Output {
   TF_Operation* oper;
   int index;

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -160,6 +162,25 @@ void test_run_and_errors() {
   CHECK_THROWS(smrt::ModelClosedError, sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {1})}}), "closed");
 }
 
+// A deadline reaches TensorFlow: a while loop of hours is cancelled, the session stays usable.
+void test_deadline() {
+  smrt::Model model = smrt::Model::load(zoo("control_flow"));
+  const smrt::Signature& sig = model.signature("loop");
+  std::map<std::string, smrt::Tensor> forever, ten;
+  forever.emplace("n", smrt::Tensor::scalar<int32_t>(2147483647));
+  ten.emplace("n", smrt::Tensor::scalar<int32_t>(10));
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    sig.run(forever, smrt::RunOptions{std::chrono::milliseconds(200)});
+    CHECK(false);
+  } catch (const smrt::StatusError& e) {
+    CHECK(e.code() == smrt::ErrorCode::kDeadlineExceeded);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+  CHECK(sig.run(ten, smrt::RunOptions{std::chrono::milliseconds(60000)}).at("y").data<int32_t>()[0] == 45);
+  CHECK(sig.run(ten, smrt::RunOptions{}).at("y").data<int32_t>()[0] == 45);  // zero: no limit
+}
+
 void test_caller_memory_and_strings() {
   smrt::Model model = smrt::Model::load(zoo("all_dtypes"));
   const smrt::Signature& sig = model.signature("scalars");
@@ -207,6 +228,7 @@ int main() {
   test_reader_survives_mutations();
   test_reachable_ops();
   test_run_and_errors();
+  test_deadline();
   test_caller_memory_and_strings();
   test_threads();
   std::cout << (g_failures ? "FAILED: " : "ok: ") << g_failures << " failure(s)\n";

@@ -26,6 +26,10 @@ class Signature(_core.Signature):
     output name. Inputs that are C-contiguous and 64-byte aligned reach TensorFlow without a
     copy; anything else is copied once. Outputs are views of TensorFlow's buffers. Thread-safe:
     the GIL is released while TensorFlow runs.
+
+    ``sig.run(inputs, timeout=seconds)`` is the same call with the inputs as one dict and a
+    deadline: TensorFlow cancels the step when it passes (freeing its thread) and the call
+    raises :class:`~smrt.errors.DeadlineExceededError`; ``timeout=None`` means no limit.
     """
 
     # Calling it runs the native __call__ directly: no Python frame on the per-call path.

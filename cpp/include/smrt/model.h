@@ -1,6 +1,7 @@
 // smrt::Model: a SavedModel loaded into a TensorFlow session, and its callable signatures.
 #pragma once
 
+#include <chrono>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -26,6 +27,13 @@ struct SessionOptions {
 
   // The serialized ConfigProto these options stand for.
   std::string serialize() const;
+};
+
+// Per-call settings of Signature::run.
+struct RunOptions {
+  // TensorFlow cancels the step once it has run this long and the run throws a
+  // StatusError with ErrorCode::kDeadlineExceeded; zero: no limit.
+  std::chrono::milliseconds timeout{0};
 };
 
 class Session;  // the loaded TF_Session and graph, shared by a model's signatures
@@ -84,6 +92,9 @@ class Signature {
   std::map<std::string, Tensor> run(std::initializer_list<std::pair<std::string_view, const Tensor&>> inputs) const;
   // The allocation-free form: `inputs` in inputs() order, `outputs` receives outputs() in order.
   void run(const Tensor* inputs, Tensor* outputs) const;
+  // The same with per-call options (a deadline); no allocation either.
+  void run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const;
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs, const RunOptions& options) const;
 
   // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
   // input `index`.
@@ -93,9 +104,9 @@ class Signature {
  private:
   friend class Model;
   Signature(SignatureInfo info, std::shared_ptr<Session> session);
-  void run_pointers(const Tensor* const* inputs, Tensor* outputs) const;
+  void run_pointers(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const;
   template <class Pairs>
-  std::map<std::string, Tensor> run_named(const Pairs& inputs) const;
+  std::map<std::string, Tensor> run_named(const Pairs& inputs, const RunOptions& options) const;
   SignatureInfo info_;
   std::shared_ptr<Session> session_;
   struct Endpoints;

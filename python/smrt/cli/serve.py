@@ -60,6 +60,13 @@ def add_parser(subparsers: Any) -> None:
                       help="answer 504 to a request not done after this long (default: 30000)")
     http.add_argument("--max_request_bytes", metavar="BYTES", type=int, default=64 << 20,
                       help="refuse larger request bodies with 413 (default: 64 MiB)")
+    http.add_argument("--max_parsing_bytes", metavar="BYTES", type=int, default=128 << 20,
+                      help="request bodies being read or parsed at once, in bytes; past it "
+                           "answer 503 with Retry-After (default: 128 MiB; one body is always "
+                           "let through when no other is being parsed)")
+    http.add_argument("--max_queued_requests", metavar="N", type=int, default=256,
+                      help="requests that may wait for a free thread; past it answer 503 with "
+                           "Retry-After (default: 256)")
     http.add_argument("--shutdown_timeout_seconds", metavar="SECONDS", type=float, default=30.0,
                       help="on SIGTERM, how long requests in flight may take to finish "
                            "(default: 30)")
@@ -117,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         num_threads=_positive(args.rest_api_num_threads, "--rest_api_num_threads"),
         timeout_seconds=_positive(args.rest_api_timeout_in_ms, "--rest_api_timeout_in_ms") / 1e3,
         max_request_bytes=_positive(args.max_request_bytes, "--max_request_bytes"),
+        max_parsing_bytes=_positive(args.max_parsing_bytes, "--max_parsing_bytes"),
+        max_queued_requests=_not_negative(args.max_queued_requests, "--max_queued_requests"),
         poll_wait_seconds=args.file_system_poll_wait_seconds,
         batching=_batching(args),
         shutdown_grace_seconds=max(0.0, args.shutdown_timeout_seconds),
@@ -173,6 +182,12 @@ def _positive(value: int, flag: str) -> int:
     return value
 
 
+def _not_negative(value: int, flag: str) -> int:
+    if value < 0:
+        raise CliError(f"{flag} must not be negative, not {value}")
+    return value
+
+
 def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -180,3 +195,18 @@ def _configure_logging() -> None:
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    logging.getLogger("aiohttp.server").addFilter(_malformed_http_in_one_line)
+
+
+def _malformed_http_in_one_line(record: logging.LogRecord) -> bool:
+    """aiohttp logs malformed HTTP (a URL line too long, a bad header: the client's fault, and
+    answered 400) as an error with a traceback; a one-line warning says it all."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
+        record.msg, record.args = "malformed HTTP request: %s: %.200s", (
+            type(error).__name__, error.message)
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True

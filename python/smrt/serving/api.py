@@ -8,6 +8,7 @@ names and default values printed, and ``{"results": ...}`` for classify and regr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from smrt.errors import InputTypeError, InvalidInputError
 from smrt.model import Signature
 from smrt.saved_model import TensorSpec
 
-from .errors import BadRequestError, NotFoundError
+from .errors import BadRequestError, NotFoundError, RequestTooLargeError
 from .tensor_json import Json, decode_b64, dumps_tensors, is_b64
 from .versions import ServedVersion, VersionStatus
 
@@ -78,19 +79,56 @@ def signature_for(served: ServedVersion, request: dict[str, Json]) -> Signature:
 # --- classify and regress ----------------------------------------------------------------------
 
 
-def classify_or_regress(served: ServedVersion, request: dict[str, Json], api: str) -> bytes:
-    """Runs a ``:classify`` or ``:regress`` request: tf.Examples in, ``{"results": ...}`` out."""
+def classify_or_regress(served: ServedVersion, request: dict[str, Json], api: str,
+                        body_bytes: int = 0, timeout: float | None = None) -> bytes:
+    """Runs a ``:classify`` or ``:regress`` request: tf.Examples in, ``{"results": ...}`` out.
+
+    ``body_bytes`` (the request's size) sets how large the serialized examples may grow
+    (:func:`examples_limit`); ``timeout`` is the seconds TensorFlow may take.
+    """
+    call = examples_call(served, request, api, body_bytes)
+    return examples_reply(call, call.signature.run(call.inputs, timeout=timeout))
+
+
+@dataclass
+class ExamplesCall:
+    """A parsed classify/regress request: the signature to run and its one input."""
+
+    api: str
+    signature: Signature
+    inputs: dict[str, np.ndarray]
+    count: int
+
+
+def examples_call(served: ServedVersion, request: dict[str, Json], api: str,
+                  body_bytes: int = 0) -> ExamplesCall:
+    """Checks a classify/regress request and serializes its tf.Examples."""
     unknown = sorted(request.keys() - {"signature_name", "examples", "context"})
     if unknown:
         raise BadRequestError(f"unknown field(s) in the request: {', '.join(unknown)}")
     signature = signature_for(served, request)
     input_key = _check_signature(signature, api)
-    serialized = serialize_examples(request)
-    outputs = signature(**{input_key: serialized})
-    if api == "regress":
-        values = _regression_values(outputs, len(serialized))
+    serialized = serialize_examples(request, examples_limit(body_bytes))
+    return ExamplesCall(api, signature, {input_key: serialized}, len(serialized))
+
+
+def examples_reply(call: ExamplesCall, outputs: Mapping[str, np.ndarray]) -> bytes:
+    """``{"results": ...}`` for a classify/regress call's outputs."""
+    if call.api == "regress":
+        values = _regression_values(outputs, call.count)
         return dumps_tensors(lambda convert: {"results": convert(values, "outputs")}, [values])
-    return _classification_body(outputs, len(serialized))
+    return _classification_body(outputs, call.count)
+
+
+EXAMPLES_BYTES = 32 << 20
+"""Serialized examples may take this much more than a few times the body (see below)."""
+
+
+def examples_limit(body_bytes: int) -> int:
+    """How many bytes of serialized tf.Examples a request of ``body_bytes`` may make: the
+    ``context`` is repeated in every example, so a small body could otherwise ask for
+    gigabytes. Without a context, examples serialize smaller than 4x their JSON."""
+    return EXAMPLES_BYTES + 4 * body_bytes
 
 
 def _check_signature(signature: Signature, api: str) -> str:
@@ -112,9 +150,11 @@ def _check_signature(signature: Signature, api: str) -> str:
     return "inputs"
 
 
-def serialize_examples(request: dict[str, Json]) -> np.ndarray:
-    """``examples`` (and ``context``, merged into each, the example winning on a clash, as
-    TF Serving's concatenated serialization does) as serialized tf.Examples."""
+def serialize_examples(request: dict[str, Json], limit: int | None = None) -> np.ndarray:
+    """``examples`` (and ``context``, merged into each, the example winning on a clash) as
+    serialized tf.Examples, as TF Serving makes them: the context's serialization followed by
+    the example's (protobuf merges concatenated messages, the later map entry winning). The
+    context is encoded once. Raises RequestTooLargeError (413) past ``limit`` bytes."""
     if "examples" not in request:
         raise BadRequestError("the request needs 'examples', a list of objects (one per "
                               "tf.Example, feature name -> value or list of values)")
@@ -123,16 +163,29 @@ def serialize_examples(request: dict[str, Json]) -> np.ndarray:
         raise BadRequestError("'examples' must be a non-empty list of objects")
     if not isinstance(context, dict):
         raise BadRequestError("'context' must be an object (feature name -> values)")
-    base = _features(context, "context")
-    out = np.empty(len(examples), dtype=object)
+    shared = _encode(context, "context") if context else b""
+    own: list[bytes] = []
     for i, item in enumerate(examples):
         if not isinstance(item, dict):
             raise BadRequestError(f"examples[{i}] must be an object (feature name -> values)")
-        try:
-            out[i] = example.encode({**base, **_features(item, f"examples[{i}]")})
-        except (InvalidInputError, InputTypeError) as e:
-            raise BadRequestError(f"examples[{i}]: {e}") from None
+        own.append(_encode(item, f"examples[{i}]"))
+    # Sized before anything is copied: refusing costs no more than the examples themselves.
+    total = len(shared) * len(own) + sum(map(len, own))
+    if limit is not None and total > limit:
+        raise RequestTooLargeError(
+            f"the {len(own)} examples would serialize to {total} bytes, more than the limit "
+            f"of {limit} (the context, {len(shared)} bytes, is repeated in each); send fewer "
+            "examples per request, or a smaller context")
+    out = np.empty(len(own), dtype=object)
+    out[:] = [shared + e for e in own] if shared else own
     return out
+
+
+def _encode(features: dict[str, Json], where: str) -> bytes:
+    try:
+        return example.encode(_features(features, where))
+    except (InvalidInputError, InputTypeError, UnicodeError) as e:  # lone surrogates
+        raise BadRequestError(f"{where}: {e}") from None
 
 
 def _features(features: dict[str, Json], where: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import numpy as np
 from smrt.model import Signature
 
 from .config import BatchingOptions
-from .errors import UnavailableError
+from .errors import OverloadedError, UnavailableError
 
 log = logging.getLogger("smrt.serve")
 
@@ -38,11 +38,16 @@ def can_batch(signature: Signature) -> bool:
         for spec in specs)
 
 
+def _timeout(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
+
+
 @dataclass
 class _Task:
     inputs: Arrays
     rows: int
     key: tuple[object, ...]  # inputs' dtypes and trailing shapes: tasks that can be concatenated
+    deadline: float | None  # time.monotonic() by which TensorFlow must be done, if any
     future: Future[Arrays] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
 
@@ -70,32 +75,34 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, inputs: Arrays) -> Future[Arrays]:
-        """Queues one request's inputs (each with the batch as first dimension)."""
+    def submit(self, inputs: Arrays, deadline: float | None = None) -> Future[Arrays]:
+        """Queues one request's inputs (each with the batch as first dimension). TensorFlow
+        cancels a run still going at ``deadline`` (``time.monotonic()``); a batch runs until
+        the latest deadline of its requests."""
         rows = {a.shape[0] if a.ndim else -1 for a in inputs.values()}
         if len(rows) != 1 or -1 in rows or not self.enabled:
-            return self._run_alone(inputs)
+            return self._run_alone(inputs, deadline)
         key = tuple((k, a.dtype.str, a.shape[1:]) for k, a in sorted(inputs.items()))
-        task = _Task(inputs, rows.pop(), key)
+        task = _Task(inputs, rows.pop(), key, deadline)
         with self._cond:
-            if self._stopping:
+            if self._stopping:  # its version has no request left: a caller's bug
                 raise UnavailableError(f"model {self.name} is being unloaded")
             if len(self._queue) >= self._max_queued:
-                raise UnavailableError(
+                raise OverloadedError(
                     f"the batch queue of {self.name} is full ({self._max_queued} requests)")
             self._queue.append(task)
             self._cond.notify()
         return task.future
 
-    def _run_alone(self, inputs: Arrays) -> Future[Arrays]:
+    def _run_alone(self, inputs: Arrays, deadline: float | None) -> Future[Arrays]:
         future: Future[Arrays] = Future()
-        self._deliver(future, inputs)
+        self._deliver(future, inputs, deadline)
         return future
 
-    def _deliver(self, future: Future[Arrays], inputs: Arrays) -> None:
+    def _deliver(self, future: Future[Arrays], inputs: Arrays, deadline: float | None) -> None:
         """Runs one request's inputs alone; the outputs or the error go to its future."""
         try:
-            future.set_result(self.signature(**inputs))
+            future.set_result(self.signature.run(inputs, timeout=_timeout(deadline)))
         except Exception as e:  # delivered to the request
             future.set_exception(e)
 
@@ -147,11 +154,13 @@ class Batcher:
         if not live:
             return
         if len(live) == 1:
-            self._deliver(live[0].future, live[0].inputs)
+            self._deliver(live[0].future, live[0].inputs, live[0].deadline)
             return
+        deadlines = [t.deadline for t in live]
+        deadline = None if None in deadlines else max(d for d in deadlines if d is not None)
         try:
             inputs = {k: np.concatenate([t.inputs[k] for t in live]) for k in live[0].inputs}
-            outputs = self.signature(**inputs)
+            outputs = self.signature.run(inputs, timeout=_timeout(deadline))
         except Exception as e:  # a failing batch fails its requests
             for task in live:
                 task.future.set_exception(e)
@@ -162,7 +171,7 @@ class Batcher:
                         self.name)
             self.enabled = False
             for task in live:
-                self._deliver(task.future, task.inputs)
+                self._deliver(task.future, task.inputs, task.deadline)
             return
         self.batches += 1
         self.batched_requests += len(live)

@@ -6,6 +6,9 @@ a missing input, a TensorFlow status) are mapped by :func:`http_status`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from smrt import errors
 
 
@@ -35,16 +38,51 @@ class RequestTooLargeError(ServingError):
     status = 413
 
 
+class UnsupportedMediaTypeError(ServingError):
+    """A Content-Encoding the server does not decode."""
+
+    status = 415
+
+
 class UnavailableError(ServingError):
     """The server is shutting down, or the queue in front of a model is full."""
 
     status = 503
 
 
+class OverloadedError(UnavailableError):
+    """The server has as much work as its limits allow; the reply says ``Retry-After: 1``."""
+
+    retry_after = 1
+
+
 class RequestTimeoutError(ServingError, TimeoutError):
     """The request did not finish within ``--rest_api_timeout_in_ms``."""
 
     status = 504
+
+
+@contextlib.contextmanager
+def client_input(what: str = "the request") -> Iterator[None]:
+    """Turns any failure while reading client data into a 4xx: whatever a body holds, taking
+    it apart is the client's input, never the server's fault. smrt's own errors pass as they
+    are; lone surrogates, overflowing numbers, deep nesting and the like become a 400, and
+    running out of memory a 413."""
+    try:
+        yield
+    except errors.Error:
+        raise
+    except MemoryError:
+        raise RequestTooLargeError(f"{what} needs more memory than the server has") from None
+    except RecursionError:
+        raise BadRequestError(f"{what} nests too deeply") from None
+    except Exception as e:  # any other failure on client data is the data's
+        raise BadRequestError(f"{what} cannot be read: {type(e).__name__}: {e}") from None
+
+
+def safe_text(message: str) -> str:
+    """``message`` with lone surrogates (which UTF-8 and so JSON cannot carry) escaped."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # TensorFlow status code -> HTTP status, as TF Serving's ToHTTPStatusCode maps them.

@@ -29,9 +29,11 @@ class Metrics:
         self._latency_sum[model, api] += seconds
 
     def render(self, serving: dict[str, list[int]] | None = None,
-               batches: dict[tuple[str, int, str], tuple[int, int]] | None = None) -> str:
+               batches: dict[tuple[str, int, str], tuple[int, int]] | None = None,
+               load: tuple[int, int] | None = None) -> str:
         """The exposition text. ``serving``: versions served by model name; ``batches``:
-        (batches run, requests in them) by (model, version, signature)."""
+        (batches run, requests in them) by (model, version, signature); ``load``: (bytes of
+        bodies being parsed, jobs in the thread pool)."""
         lines = [
             "# HELP smrt_requests_total REST requests by model, API and HTTP status.",
             "# TYPE smrt_requests_total counter",
@@ -67,6 +69,17 @@ class Metrics:
             "# HELP smrt_requests_in_flight REST requests being handled now.",
             "# TYPE smrt_requests_in_flight gauge",
             f"smrt_requests_in_flight {self.in_flight}",
+        ]
+        if load is not None:
+            lines += [
+                "# HELP smrt_parsing_bytes Bytes of request bodies being read or parsed now.",
+                "# TYPE smrt_parsing_bytes gauge",
+                f"smrt_parsing_bytes {load[0]}",
+                "# HELP smrt_pool_jobs Jobs running or waiting in the request thread pool.",
+                "# TYPE smrt_pool_jobs gauge",
+                f"smrt_pool_jobs {load[1]}",
+            ]
+        lines += [
             "# HELP smrt_model_versions_serving Versions of each model being served.",
             "# TYPE smrt_model_versions_serving gauge",
         ]

@@ -22,16 +22,20 @@ from aiohttp import web
 from smrt import errors as smrt_errors
 from smrt.model import Signature
 
-from . import api, tensor_json
+from . import api, bodies, tensor_json
+from .admission import BoundedPool, ByteBudget, Reservation
 from .batching import Batcher, can_batch
 from .config import BatchingOptions, ModelConfig
 from .errors import (
     MethodNotAllowedError,
     NotFoundError,
+    OverloadedError,
     RequestTimeoutError,
     RequestTooLargeError,
     UnavailableError,
+    client_input,
     http_status,
+    safe_text,
 )
 from .metrics import Metrics
 from .versions import Loader, ServedModel, ServedVersion, default_loader
@@ -43,9 +47,10 @@ ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
 # TF Serving's URL grammar (http_rest_api_handler.cc), case-insensitive.
 _PREDICTION_URL = re.compile(
     r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
-    re.IGNORECASE)
+    re.IGNORECASE | re.ASCII)
 _MODEL_URL = re.compile(
-    r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?(/metadata)?", re.IGNORECASE)
+    r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?(/metadata)?",
+    re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,20 @@ class ServerOptions:
     inline_bytes: int = 4096
     """With batching (the run happens in a batch thread), bodies up to this size are parsed
     on the event loop: a thread hop would cost more than the parsing."""
+    max_parsing_bytes: int = 128 << 20
+    """Request bodies being read or parsed at once, in bytes (parsing JSON takes a bounded
+    multiple of the body); past it HTTP 503 with ``Retry-After: 1``. A single body is always
+    let through when no other is being parsed."""
+    max_queued_requests: int = 256
+    """Jobs that may wait for a free thread; past it HTTP 503 with ``Retry-After: 1``."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_threads", "max_request_bytes", "max_parsing_bytes",
+                     "timeout_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ServerOptions.{name} must be positive")
+        if self.max_queued_requests < 0:
+            raise ValueError("ServerOptions.max_queued_requests must not be negative")
 
 
 class ModelServer:
@@ -116,8 +135,11 @@ class ModelServer:
             c.name: ServedModel(c, loader or default_loader(), on_load=self._prepare)
             for c in models
         }
-        self._pool = ThreadPoolExecutor(self.options.num_threads,
-                                        thread_name_prefix="smrt-serve")
+        self._pool = BoundedPool(self.options.num_threads, self.options.max_queued_requests,
+                                 "smrt-serve")
+        self._parsing = ByteBudget(self.options.max_parsing_bytes)
+        self._raw_bodies = bodies.server_options()
+        """aiohttp hands compressed bodies over as they are: the server inflates them, bounded."""
         self._poller = ThreadPoolExecutor(1, thread_name_prefix="smrt-poll")
         self._poll_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
@@ -154,7 +176,7 @@ class ModelServer:
         self._runner = web.AppRunner(
             self.application(), handle_signals=False, access_log=access_log,
             access_log_format=ACCESS_LOG_FORMAT,
-            shutdown_timeout=self.options.shutdown_grace_seconds)
+            shutdown_timeout=self.options.shutdown_grace_seconds, **self._raw_bodies)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -172,7 +194,7 @@ class ModelServer:
         loop = asyncio.get_running_loop()
         for model in self.models.values():
             await loop.run_in_executor(self._poller, model.close)
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown()
         self._poller.shutdown(wait=True)
 
     async def _poll_forever(self) -> None:
@@ -206,21 +228,32 @@ class ModelServer:
             for name, model in self.models.items() for served in model.serving()
             for key, batcher in served.batchers.items()
         }
-        return web.Response(text=self.metrics.render(serving, batches),
+        load = (self._parsing.used, self._pool.pending)
+        return web.Response(text=self.metrics.render(serving, batches, load),
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
     async def _models(self, request: web.Request) -> web.Response:
         start = time.perf_counter()
-        model_label, api_label = "", "other"
+        labels = ["", "other"]  # model, API: filled in as the request is understood
         self.metrics.in_flight += 1
         try:
+            response = await self._answer(request, labels)
+        finally:  # the gauge comes back down on every path, even a cancelled handler
+            self.metrics.in_flight -= 1
+        self.metrics.observe(labels[0], labels[1], response.status,
+                             time.perf_counter() - start)
+        return response
+
+    async def _answer(self, request: web.Request, labels: list[str]) -> web.Response:
+        """The reply to a /v1/models request; every failure becomes an error reply."""
+        try:
             route = parse_route(request.method, request.path)
-            api_label = route.api
+            labels[1] = route.api
             model = self.models.get(route.model)
             if model is None:
                 raise NotFoundError(f"Servable not found for request: Latest({route.model})")
-            model_label = model.name
+            labels[0] = model.name
             if route.api == "status":
                 body = tensor_json.dumps(api.status_reply(model.status(route.version,
                                                                        route.label)))
@@ -233,42 +266,73 @@ class ModelServer:
             else:
                 if self._stopping:
                     raise UnavailableError("the server is shutting down")
-                payload = await self._read_body(request)
-                served = model.acquire(route.version, route.label)
-                body = await asyncio.wait_for(self._infer(route, served, payload),
-                                              self.options.timeout_seconds)
-            response = _json_response(body)
-        # smrt's errors first: TF's DEADLINE_EXCEEDED is a TimeoutError too.
-        except (smrt_errors.Error, web.HTTPException) as e:
-            response = _error_response(e)
-        except asyncio.TimeoutError:
-            response = _error_response(RequestTimeoutError(
+                payload, reservation = await self._read_body(request)
+                # TensorFlow's deadline comes a little before the reply's: the cancelled run
+                # has ended (and freed its thread) by the time the client reads the 504.
+                timeout = self.options.timeout_seconds
+                deadline = time.monotonic() + timeout - min(0.05, timeout / 10)
+                try:
+                    served = model.acquire(route.version, route.label)
+                except BaseException:
+                    reservation.release()
+                    raise
+                body = await asyncio.wait_for(
+                    self._infer(route, served, payload, reservation, deadline),
+                    self.options.timeout_seconds)
+            return _json_response(body)
+        except (asyncio.TimeoutError, smrt_errors.DeadlineExceededError):
+            return _error_response(RequestTimeoutError(
                 f"the request took longer than {self.options.timeout_seconds:g} s"))
+        except (smrt_errors.Error, web.HTTPException) as e:
+            return _error_response(e)
         except Exception as e:  # a bug: answer 500 rather than drop the connection
             log.exception("internal error serving %s %s", request.method, request.path)
-            response = _error_response(e)
-        self.metrics.in_flight -= 1
-        self.metrics.observe(model_label, api_label, response.status,
-                             time.perf_counter() - start)
-        return response
+            return _error_response(e)
 
-    async def _read_body(self, request: web.Request) -> bytes:
+    async def _read_body(self, request: web.Request) -> tuple[bytes, Reservation]:
+        """The body, with its bytes reserved in the parsing budget (the caller releases
+        them). A declared length is reserved before reading; a chunked body as it comes."""
         limit = self.options.max_request_bytes
-        if request.content_length is not None and request.content_length > limit:
+        length = request.content_length
+        if length is not None and length > limit:
             raise RequestTooLargeError(
-                f"the request body ({request.content_length} bytes) is larger than the "
-                f"limit of {limit} bytes")
+                f"the request body ({length} bytes) is larger than the limit of {limit} bytes")
+        encoding = (bodies.encoding_of(request.headers.get("Content-Encoding"))
+                    if self._raw_bodies else None)
+        reservation = self._parsing.reserve(length or 0)
         try:
-            return await request.read()
+            if length is not None:
+                body = await request.read()
+            else:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in request.content.iter_any():
+                    size += len(chunk)
+                    if size > limit:
+                        raise RequestTooLargeError(
+                            f"the request body is larger than the limit of {limit} bytes")
+                    reservation.grow(len(chunk))
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+            if encoding is not None:  # inflated in a thread, each megabyte reserved as made
+                body = await asyncio.wrap_future(self._pool.submit(
+                    bodies.decode, body, encoding, limit, reservation.grow))
+            return body, reservation
         except web.HTTPRequestEntityTooLarge:
+            reservation.release()
             raise RequestTooLargeError(
                 f"the request body is larger than the limit of {limit} bytes") from None
+        except BaseException:
+            reservation.release()
+            raise
 
-    async def _infer(self, route: Route, served: ServedVersion, body: bytes) -> bytes:
-        """Runs one predict/classify/regress request. Owns ``served``'s hold: releases it
-        when the work is done, even if the client's wait was cut short (timeout)."""
-        loop = asyncio.get_running_loop()
-        released = False
+    async def _infer(self, route: Route, served: ServedVersion, body: bytes,
+                     reservation: Reservation, deadline: float) -> bytes:
+        """Runs one predict/classify/regress request. Owns ``served``'s hold and the body's
+        ``reservation``: each is given back when the work using it is done (even if the
+        client's wait was cut short), or here if no work took it over."""
+        released = handed_bytes = False
+        parsed: ParsedPredict | None = None
 
         def release(_: object = None) -> None:
             served.release()
@@ -276,51 +340,89 @@ class ModelServer:
         try:
             if route.api == "predict" and served.batchers:
                 if len(body) <= self.options.inline_bytes:
-                    parsed = self._parse_predict(served, body)
+                    parsed = _parse_predict(served, body, reservation, deadline)
                 else:
-                    parsed = await asyncio.shield(loop.run_in_executor(
-                        self._pool, self._parse_predict, served, body))
+                    parse = self._pool.submit(_parse_predict, served, body, reservation,
+                                              deadline)
+                    handed_bytes = True
+                    parse.add_done_callback(lambda _: reservation.release())
+                    parsed = await asyncio.shield(asyncio.wrap_future(parse))
                 signature, inputs, rows = parsed
                 batcher = served.batchers.get(signature.key)
                 if batcher is not None:
+                    submit = self._pool.submit(_submit_holding, batcher, inputs, served,
+                                               deadline)
                     released = True  # from here on the batch task owns the hold
-                    future = await asyncio.shield(loop.run_in_executor(
-                        self._pool, _submit_holding, batcher, inputs, served))
+                    future = await asyncio.shield(asyncio.wrap_future(submit))
                     outputs = await asyncio.wrap_future(future)
-                    return await loop.run_in_executor(
-                        self._pool, _encode_predict, outputs, rows)
-            job: Future[bytes] = self._pool.submit(_run_job, route.api, served, body)
-            released = True
+                    return await asyncio.wrap_future(
+                        self._pool.submit(_encode_predict, outputs, rows, admit=False))
+            job: Future[bytes] = self._pool.submit(
+                _run_job, route.api, served, body, reservation, deadline, parsed)
+            released = handed_bytes = True
             job.add_done_callback(release)
+            job.add_done_callback(lambda _: reservation.release())
             return await asyncio.wrap_future(job)
         finally:
             if not released:
                 served.release()
+            if not handed_bytes:
+                reservation.release()
 
-    @staticmethod
-    def _parse_predict(served: ServedVersion, body: bytes,
-                       ) -> tuple[Signature, dict[str, Any], bool]:
-        request = tensor_json.loads(body)
-        signature = api.signature_for(served, request)
-        inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
+
+ParsedPredict = tuple[Signature, dict[str, Any], bool]
+
+
+def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
+                   deadline: float) -> ParsedPredict:
+    """A predict request's signature, input arrays and format; gives the body's bytes back
+    to the parsing budget once the JSON is gone."""
+    try:
+        _check_deadline(deadline)
+        with client_input():
+            request = tensor_json.loads(body)
+            signature = api.signature_for(served, request)
+            inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
+            del request  # the parsed JSON (several times the body) goes before the run
         return signature, inputs, rows
+    finally:
+        reservation.release()
 
 
-def _run_job(api_name: str, served: ServedVersion, body: bytes) -> bytes:
-    """A whole request in a pool thread: parse, run, encode."""
-    request = tensor_json.loads(body)
+def _run_job(api_name: str, served: ServedVersion, body: bytes, reservation: Reservation,
+             deadline: float, parsed: ParsedPredict | None = None) -> bytes:
+    """A whole request in a pool thread: parse (unless ``parsed``), run, encode. TensorFlow
+    gets the time left before ``deadline`` and cancels the run when it passes."""
     if api_name == "predict":
-        signature = api.signature_for(served, request)
-        inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
-        return _encode_predict(signature(**inputs), rows)
-    return api.classify_or_regress(served, request, api_name)
+        signature, inputs, rows = parsed or _parse_predict(served, body, reservation, deadline)
+        return _encode_predict(signature.run(inputs, timeout=_remaining(deadline)), rows)
+    try:
+        _check_deadline(deadline)
+        with client_input():
+            request = tensor_json.loads(body)
+            call = api.examples_call(served, request, api_name, len(body))
+            del request
+    finally:
+        reservation.release()
+    return api.examples_reply(call, call.signature.run(call.inputs,
+                                                       timeout=_remaining(deadline)))
 
 
-def _submit_holding(batcher: Batcher, inputs: dict[str, Any],
-                    served: ServedVersion) -> Future[dict[str, Any]]:
+def _remaining(deadline: float) -> float:
+    return deadline - time.monotonic()
+
+
+def _check_deadline(deadline: float) -> None:
+    """A job that waited for a thread past its request's deadline is not started at all."""
+    if time.monotonic() >= deadline:
+        raise RequestTimeoutError("the request timed out before a thread could take it")
+
+
+def _submit_holding(batcher: Batcher, inputs: dict[str, Any], served: ServedVersion,
+                    deadline: float) -> Future[dict[str, Any]]:
     """Queues a request in a batcher; ``served`` is released when its batch is done."""
     try:
-        future = batcher.submit(inputs)
+        future = batcher.submit(inputs, deadline)
     except BaseException:
         served.release()
         raise
@@ -341,7 +443,10 @@ def _error_response(error: BaseException) -> web.Response:
         status, message = error.status, error.reason
     else:
         status, message = http_status(error), str(error)
-    return _json_response(tensor_json.dumps({"error": message}), status)
+    response = _json_response(tensor_json.dumps({"error": safe_text(message)}), status)
+    if isinstance(error, OverloadedError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def run_until_signalled(server: ModelServer, host: str, port: int,

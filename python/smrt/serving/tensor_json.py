@@ -24,12 +24,16 @@ from typing import Any
 import numpy as np
 import orjson
 
+from smrt import _core
 from smrt.saved_model import TensorSpec
 
 from .errors import BadRequestError
 
 Json = Any
 """A value as ``json.loads`` returns it."""
+
+MAX_RANK = 32
+"""Deeper nesting is refused (NumPy arrays have at most 64 dimensions)."""
 
 _UNSUPPORTED = {"complex64", "complex128", "resource", "variant", "qint8", "quint8", "qint16",
                 "quint16", "qint32"}
@@ -139,91 +143,94 @@ def _check_keys(given: Any, inputs: Mapping[str, TensorSpec], where: str) -> Non
 
 
 def to_array(value: Json, spec: TensorSpec, where: str) -> np.ndarray:
-    """One tensor's JSON value as an array of ``spec``'s dtype."""
+    """One tensor's JSON value as an array of ``spec``'s dtype.
+
+    The nested lists are checked (rectangular, and every leaf of a kind the dtype takes)
+    before any array is built, so memory stays proportional to the body: NumPy never sees,
+    say, a long string among numbers (it would make a fixed-width ``<U`` array as wide as
+    the longest string for every element).
+    """
     if spec.dtype in _UNSUPPORTED:
         raise BadRequestError(f"{where}: {spec.dtype} tensors cannot be sent as JSON")
+    shape, leaves, kinds = _flatten(value, where)
     if spec.dtype == "string":
-        return _string_array(value, where)
-    try:
-        array = np.array(value)
-    except (ValueError, OverflowError) as e:
-        raise BadRequestError(f"{where}: {_ragged_or_overflow(e)}") from None
+        return _string_array(shape, leaves, kinds, where)
     target = spec.numpy_dtype
-    kind = array.dtype.kind
-    if array.size == 0:
-        if kind not in "fiub":
-            raise BadRequestError(f"{where}: expected {spec.dtype} values")
-        return array.astype(target)
-    if kind == "b":
-        if target.kind != "b":
-            raise BadRequestError(f"{where}: got true/false for a {spec.dtype} tensor")
-    elif kind in "iu":
-        if target.kind == "b":
-            raise BadRequestError(f"{where}: got numbers for a bool tensor (use true/false)")
-        if target.kind in "iu":
-            info = np.iinfo(target)
-            if array.min() < info.min or array.max() > info.max:
-                raise BadRequestError(f"{where}: a value is out of range for {spec.dtype} "
-                                      f"[{info.min}, {info.max}]")
-    elif kind == "f":
-        if target.kind in "iub":
-            raise BadRequestError(f"{where}: got a number with a fraction or exponent for a "
-                                  f"{spec.dtype} tensor (expects whole numbers)")
-    elif kind == "U":
-        raise BadRequestError(f"{where}: got strings for a {spec.dtype} tensor")
-    else:  # object: null, objects, or a mix of strings and numbers
+    if not kinds:  # no elements
+        return np.zeros(shape, target)
+    if not kinds <= {int, float, bool}:
+        if kinds <= {str, int, float}:
+            raise BadRequestError(f"{where}: got strings for a {spec.dtype} tensor")
         raise BadRequestError(f"{where}: expected {spec.dtype} values, got a mix of types, "
                               "null or objects")
-    if target.kind not in "fV" or target == array.dtype:
-        return array.astype(target, copy=False)
+    if target.kind == "b":
+        if kinds != {bool}:
+            raise BadRequestError(f"{where}: got numbers for a bool tensor (use true/false)")
+        return np.array(leaves, dtype=bool).reshape(shape)
+    if bool in kinds:
+        raise BadRequestError(f"{where}: got true/false for a {spec.dtype} tensor")
+    if target.kind in "iu":
+        if float in kinds:
+            raise BadRequestError(f"{where}: got a number with a fraction or exponent for a "
+                                  f"{spec.dtype} tensor (expects whole numbers)")
+        return _integers(leaves, target, spec.dtype, where).reshape(shape)
+    try:
+        array = np.array(leaves, dtype=np.float64)
+    except OverflowError:
+        raise BadRequestError(f"{where}: a value is out of range for {spec.dtype}") from None
+    if target == array.dtype:
+        return array.reshape(shape)
     with np.errstate(over="ignore"):
         narrowed = array.astype(target)
     if np.isinf(narrowed).sum() != np.isinf(array).sum():
         raise BadRequestError(f"{where}: a value is out of range for {spec.dtype}")
-    return narrowed
+    return narrowed.reshape(shape)
 
 
-def _ragged_or_overflow(e: Exception) -> str:
-    if isinstance(e, OverflowError):
-        return "an integer is too large"
-    return "lists of different lengths (a tensor's nested lists must be rectangular)"
+# The leaf kinds _core.flatten_json reports, one bit each.
+_KINDS = ((1, float), (2, int), (4, bool), (8, str), (16, dict), (32, type(None)), (64, object))
 
 
-def _string_array(value: Json, where: str) -> np.ndarray:
-    """Strings and ``{"b64"}`` objects in rectangular nested lists -> object array of bytes."""
-    shape: list[int] = []
+def _flatten(value: Json, where: str) -> tuple[list[int], list[Json], set[type]]:
+    """``value``'s shape, its leaves in C order, and the leaves' Python types.
+
+    Level by level, in C (``_core.flatten_json``): every list of a level must have the same
+    length, and a level is either all lists or all leaves. The work and memory are
+    proportional to the number of JSON values, which the body's size bounds.
+    """
+    try:
+        shape, leaves, mask = _core.flatten_json(value, MAX_RANK)
+    except ValueError as e:
+        raise BadRequestError(f"{where}: {e}") from None
+    return list(shape), leaves, {kind for bit, kind in _KINDS if mask & bit}
+
+
+def _integers(leaves: list[int], target: np.dtype[Any], dtype: str, where: str) -> np.ndarray:
+    info = np.iinfo(target)
+    low, high = min(leaves), max(leaves)  # Python ints: no overflow, whatever their size
+    if low < info.min or high > info.max:
+        raise BadRequestError(f"{where}: a value is out of range for {dtype} "
+                              f"[{info.min}, {info.max}]")
+    return np.array(leaves, dtype=target)
+
+
+def _string_array(shape: list[int], leaves: list[Json], kinds: set[type],
+                  where: str) -> np.ndarray:
+    """Strings and ``{"b64"}`` objects -> object array of bytes."""
+    if not kinds <= {str, dict}:
+        got = next(k for k in kinds if k not in (str, dict))
+        name = "null" if got is type(None) else got.__name__
+        raise BadRequestError(f"{where}: expected strings (or {{\"b64\": ...}} objects) "
+                              f"for a string tensor, got {name}")
     flat: list[bytes] = []
-    leaf_depth = -1
-
-    def walk(node: Json, depth: int) -> None:
-        nonlocal leaf_depth
-        if isinstance(node, list):
-            if depth == len(shape) and (leaf_depth < 0 or depth < leaf_depth):
-                shape.append(len(node))
-            elif depth >= len(shape) or shape[depth] != len(node):
-                raise BadRequestError(f"{where}: lists of different lengths (a tensor's nested "
-                                      "lists must be rectangular)")
-            for item in node:
-                walk(item, depth + 1)
-            return
-        if leaf_depth < 0:
-            leaf_depth = depth
-        if depth != leaf_depth or depth != len(shape):
-            raise BadRequestError(f"{where}: lists of different lengths (a tensor's nested "
-                                  "lists must be rectangular)")
+    for node in leaves:
         if isinstance(node, str):
             flat.append(node.encode("utf-8", "surrogatepass"))
         elif is_b64(node):
             flat.append(decode_b64(node, where))
         else:
-            got = "null" if node is None else type(node).__name__
             raise BadRequestError(f"{where}: expected strings (or {{\"b64\": ...}} objects) "
-                                  f"for a string tensor, got {got}")
-
-    try:
-        walk(value, 0)
-    except RecursionError:
-        raise BadRequestError(f"{where}: nests too deeply") from None
+                                  "for a string tensor, got an object other than {\"b64\": ...}")
     array = np.empty(len(flat), dtype=object)
     array[:] = flat
     return array.reshape(shape)

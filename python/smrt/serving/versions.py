@@ -65,17 +65,23 @@ class ServedVersion:
             self._in_flight -= 1
             close = self._retired and self._in_flight == 0
         if close:
-            self.model.close()
+            self._close()
 
     def retire(self) -> None:
         """No new requests reach it any more; close it once idle."""
         with self._lock:
             self._retired = True
             close = self._in_flight == 0
-        for batcher in self.batchers.values():
-            batcher.stop()  # runs what is queued; those requests still hold the version
         if close:
-            self.model.close()
+            self._close()
+
+    def _close(self) -> None:
+        """Runs once, when the version is retired and its last request is done: only then
+        do its batchers stop (a request still parsing will yet submit to one) and its
+        session close."""
+        for batcher in self.batchers.values():
+            batcher.stop()
+        self.model.close()
 
 
 def _version_dirs(base_path: str) -> dict[int, str]:
@@ -87,7 +93,8 @@ def _version_dirs(base_path: str) -> dict[int, str]:
         log.warning("cannot list %s: %s", base_path, e)
         return found
     for entry in entries:
-        if not entry.name.isdigit() or not entry.is_dir():
+        # ASCII digits only: "²" or "٣" pass isdigit() but are not version numbers.
+        if not (entry.name.isascii() and entry.name.isdigit()) or not entry.is_dir():
             continue
         if any(os.path.isfile(os.path.join(entry.path, f))
                for f in ("saved_model.pb", "saved_model.pbtxt")):
