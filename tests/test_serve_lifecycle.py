@@ -272,6 +272,28 @@ def test_start_up_errors_are_one_clear_line(zoo: Zoo, tmp_path: Path) -> None:
     assert "version 1 failed to load" in _start_fails("--model_base_path", str(broken))
 
 
+def test_op_policy_refuses_a_version_before_it_loads(zoo: Zoo, tmp_path: Path) -> None:
+    base = tmp_path / "m"
+    version_dir(base, 1, zoo.path("hidden_file_reads"))
+    err = _start_fails("--model_name", "m", "--model_base_path", str(base),
+                       "--op_policy", "strict")
+    assert re.search(r"version 1 failed to load: .*'ReadFile' \(in .*function 'cond_true_", err)
+    # A version the policy refuses, published later, fails alone; the served one stays.
+    version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(tmp_path / "hp"),
+                           "--op_policy", "default", *POLL)
+    try:
+        version_dir(tmp_path / "hp", 2, zoo.path("hidden_file_reads"))
+        server.wait_for_log("model hp: version 2 failed to load")
+        status = requests.get(f"{server.url}/v1/models/hp", timeout=60).json()
+        (v2, _) = status["model_version_status"]
+        assert v2["status"]["error_code"] == "PERMISSION_DENIED"
+        assert "op policy 'default' denies" in v2["status"]["error_message"]
+        assert _predict(server.url, 2.0) == 3.0
+    finally:
+        assert server.stop() == 0
+
+
 def test_port_in_use(zoo: Zoo, tmp_path: Path) -> None:
     version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
     with socket.socket() as taken:

@@ -16,8 +16,9 @@ import os
 import sys
 from typing import Any
 
+from .common import tags_from_flag
 from .errors import CliError
-from .show import tags_from_flag
+from .op_policy_flag import add_op_policy_argument
 
 
 def add_parser(subparsers: Any) -> None:
@@ -41,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
                              "(default: 1)")
     models.add_argument("--saved_model_tags", metavar="TAGS", default="serve",
                         help="the MetaGraph tag-set to load, comma-separated (default: serve)")
+    add_op_policy_argument(models)
     models.add_argument("--tensorflow_intra_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
     models.add_argument("--tensorflow_inter_op_parallelism", metavar="N", type=int, default=0,
@@ -131,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         shutdown_grace_seconds=max(0.0, args.shutdown_timeout_seconds),
     )
     loader = default_loader(intra_op_threads=args.tensorflow_intra_op_parallelism,
-                            inter_op_threads=args.tensorflow_inter_op_parallelism)
+                            inter_op_threads=args.tensorflow_inter_op_parallelism,
+                            op_policy=args.op_policy)
     server = ModelServer(models, options, loader)
     access_log = logging.getLogger("smrt.serve.access") if args.access_log else None
 

@@ -22,8 +22,7 @@ from smrt.saved_model import (
     tf_dims,
 )
 
-from .common import set_text, shape_text, signature_of
-from .common import tags_from_flag as tags_from_flag  # re-exported: serve.py's import
+from .common import set_text, shape_text, signature_of, tags_from_flag
 
 
 def add_parser(subparsers: Any) -> None:

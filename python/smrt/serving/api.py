@@ -16,7 +16,7 @@ import numpy as np
 from smrt import example
 from smrt.errors import InputTypeError, InvalidInputError
 from smrt.model import Signature
-from smrt.saved_model import TensorSpec
+from smrt.saved_model import TensorSpec, tf_dims
 
 from .errors import BadRequestError, NotFoundError, RequestTooLargeError
 from .tensor_json import Json, decode_b64, dumps_tensors, is_b64
@@ -56,7 +56,7 @@ def _tensor_infos(specs: Mapping[str, TensorSpec]) -> dict[str, Json]:
         "dtype": spec.dtype_enum,
         "tensor_shape": (
             {"dim": [], "unknown_rank": True} if spec.shape is None else
-            {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape],
+            {"dim": [{"size": str(d), "name": ""} for d in tf_dims(spec.shape)],
              "unknown_rank": False}),
         "name": spec.tensor_name,
     } for key, spec in sorted(specs.items())}
