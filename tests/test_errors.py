@@ -604,3 +604,13 @@ def test_closing_one_model_leaves_another_of_the_same_path_running(zoo: Zoo) -> 
     np.testing.assert_array_equal(second(x=X)["y"], X + 1)
     second.close()
 
+
+
+def test_every_error_code_has_one_class() -> None:
+    # One table: the C++ core's codes, each raised as the smrt.errors class that declares it.
+    assert sorted(smrt._core.ERROR_CODES.values()) == sorted(smrt.errors.ERRORS)
+    for code, cls in smrt.errors.ERRORS.items():
+        assert cls.code == code
+        assert issubclass(cls, smrt.Error)
+    status_classes = {code: cls for code, cls in smrt.errors.ERRORS.items() if code <= 16}
+    assert status_classes == smrt.errors.STATUS_ERRORS

@@ -257,7 +257,7 @@ def test_scalar_string_forms(loaded: Any, value: Any) -> None:
 
 
 def test_string_outputs_are_object_arrays_of_bytes(loaded: Any) -> None:
-    examples = smrt.example.encode_batch([{"x": 1.0, "ids": [1], "name": "név"}, {"x": 2.0}])
+    examples = smrt.tf_example.encode_batch([{"x": 1.0, "ids": [1], "name": "név"}, {"x": 2.0}])
     out = loaded("parse_example")(examples=examples)
     assert out["name"].dtype == object
     assert out["name"].tolist() == ["név".encode(), b""]

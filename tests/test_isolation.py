@@ -54,3 +54,22 @@ maps = {{line.split()[-1] for line in open("/proc/self/maps") if "libtensorflow_
 print(len(maps))
 """)
     assert out.strip() == "1"
+
+
+def test_serving_configuration_imports_without_the_serve_extra(run_python) -> None:
+    # aiohttp and orjson blocked: smrt.serving's configuration and the CLI still import; only
+    # the server itself needs the extra, and `smrt serve` says how to get it.
+    out = run_python("""
+import sys
+sys.modules["aiohttp"] = sys.modules["orjson"] = None
+import smrt.serving, smrt.cli.serve
+from smrt.serving import ServerOptions, ModelConfig
+print(ServerOptions().max_request_bytes == 64 << 20, ModelConfig.__name__)
+try:
+    smrt.serving.ModelServer
+except ImportError:
+    print("server needs aiohttp")
+from smrt.cli import main
+print(main(["serve", "--model_base_path", "/nonexistent"]))
+""")
+    assert out.split("\n")[:3] == ["True ModelConfig", "server needs aiohttp", "1"]

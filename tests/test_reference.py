@@ -30,11 +30,11 @@ def test_outputs_match_tensorflow(zoo: Zoo, name: str) -> None:
 
 
 def test_examples_encoded_by_smrt_parse_as_tensorflow_parsed_its_own(zoo: Zoo) -> None:
-    # The zoo serialized these two tf.train.Examples with TensorFlow; smrt.example must give
+    # The zoo serialized these two tf.train.Examples with TensorFlow; smrt.tf_example must give
     # the parsing signature the same inputs (the byte order of features may differ).
     (case,) = zoo.cases("parse_example")
     rows = [{"x": [1.5], "ids": [1, 2, 3], "name": [b"first"]}, {"x": [-2.0], "ids": [7]}]
     with smrt.load(zoo.path("parse_example")) as model:
-        out = model(smrt.example.encode_batch(rows))
+        out = model(smrt.tf_example.encode_batch(rows))
         for key, expected in case.outputs.items():
             assert_same(out[key], expected, f"parse_example/{key}")

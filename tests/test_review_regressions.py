@@ -121,7 +121,7 @@ def test_bytearray_and_memoryview_string_elements(zoo: Zoo) -> None:
             assert parse(string_input=element)["output_0"] == expected
         with smrt.load(zoo.path("parse_example")) as examples:
             batch = np.empty(1, dtype=object)  # (NumPy would unpack a bytearray in a list)
-            batch[0] = bytearray(smrt.example.encode({"x": [1.0]}))
+            batch[0] = bytearray(smrt.tf_example.encode({"x": [1.0]}))
             assert examples(examples=batch)["x"].tolist() == [[1.0]]
 
 

@@ -22,7 +22,7 @@ import psutil
 import pytest
 import requests
 
-from smrt import example
+from smrt import tf_example
 
 from .conftest import Zoo
 from .serving import ServerProcess, gauge, peak_rss_growth, rss, version_dir
@@ -357,7 +357,7 @@ def test_version_directories_that_are_not_ascii_numbers_are_ignored(zoo: Zoo,
 def _seeds() -> list[tuple[str, Any]]:
     """Valid requests over floats, strings, scalars of several dtypes and tf.Examples."""
     examples = [{"x": 1.0}, {"x": -4.0, "bias": 0.25}]
-    serialized = base64.b64encode(example.encode({"x": [1.5], "ids": [1, 2],
+    serialized = base64.b64encode(tf_example.encode({"x": [1.5], "ids": [1, 2],
                                                   "name": "n"})).decode()
     return [
         ("/v1/models/hp:predict", {"instances": [1.0, 2.0, 5.0]}),

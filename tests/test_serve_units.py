@@ -17,6 +17,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from smrt.errors import NotFoundError
 from smrt.saved_model import TensorSpec
 from smrt.serving import textproto
 from smrt.serving.batching import Batcher
@@ -27,7 +28,7 @@ from smrt.serving.config import (
     read_batching_parameters_file,
     read_model_config_file,
 )
-from smrt.serving.errors import BadRequestError, MethodNotAllowedError, NotFoundError
+from smrt.serving.errors import BadRequestError, MethodNotAllowedError
 from smrt.serving.metrics import Metrics
 from smrt.serving.server import Route, parse_route
 from smrt.serving.tensor_json import loads, predict_body, predict_inputs, to_array
@@ -431,7 +432,7 @@ def test_batcher_queue_limit_and_stop() -> None:
     first = batcher.submit({"x": np.ones((1, 2))})
     time.sleep(0.2)  # the batch thread is now inside the slow call
     queued = [batcher.submit({"x": np.ones((1, 2))}) for _ in range(2)]
-    from smrt.serving.errors import UnavailableError
+    from smrt.errors import UnavailableError
 
     with pytest.raises(UnavailableError, match=r"queue .* is full"):
         batcher.submit({"x": np.ones((1, 2))})

@@ -19,19 +19,18 @@ std::map<ErrorCode, PyObject*>& classes() {
 
 }  // namespace
 
+py::dict error_codes() {
+  py::dict codes;
+#define SMRT_ERROR_CODE_ITEM(name, value) codes[#name] = value;
+  SMRT_ERROR_CODES(SMRT_ERROR_CODE_ITEM)
+#undef SMRT_ERROR_CODE_ITEM
+  return codes;
+}
+
 void register_exceptions() {
   py::module_ errors = py::module_::import("smrt.errors");
   auto& table = classes();
-  const std::pair<ErrorCode, const char*> own[] = {
-      {ErrorCode::kSignatureNotFound, "SignatureNotFoundError"},
-      {ErrorCode::kInvalidInput, "InvalidInputError"},
-      {ErrorCode::kInputType, "InputTypeError"},
-      {ErrorCode::kModelNotFound, "ModelNotFoundError"},
-      {ErrorCode::kLibraryNotFound, "LibraryNotFoundError"},
-      {ErrorCode::kModelClosed, "ModelClosedError"},
-  };
-  for (const auto& [code, name] : own) table[code] = py::object(errors.attr(name)).release().ptr();
-  for (auto item : errors.attr("STATUS_ERRORS").cast<py::dict>()) {
+  for (auto item : errors.attr("ERRORS").cast<py::dict>()) {
     table[static_cast<ErrorCode>(item.first.cast<int>())] = item.second.inc_ref().ptr();
   }
 

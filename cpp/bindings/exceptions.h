@@ -5,6 +5,9 @@
 
 namespace smrt::bindings {
 
+// Maps each smrt::ErrorCode to smrt.errors.ERRORS[code]; call once at import.
 void register_exceptions();
+// {"kNotFound": 5, ...}: every C++ error code, for smrt.errors to be checked against.
+pybind11::dict error_codes();
 
 }  // namespace smrt::bindings

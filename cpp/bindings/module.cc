@@ -22,6 +22,7 @@ PYBIND11_MODULE(_core, m) {
   smrt::bindings::register_exceptions();
   m.attr("__version__") = SMRT_VERSION;
   m.attr("ALIGNMENT") = smrt::kTensorAlignment;
+  m.attr("ERROR_CODES") = smrt::bindings::error_codes();
 
   // Keeps the GIL: loading sets TF_CPP_MIN_LOG_LEVEL and briefly redirects stderr, which must
   // not race with Python threads touching either. It happens once per process.

@@ -166,7 +166,7 @@ Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, 
   auto* array = reinterpret_cast<PyArrayObject*>(array_owner.ptr());
   const std::vector<int64_t> dims = dims_of(array);
   const int rank = static_cast<int>(dims.size());
-  sig.check_input(index, spec.dtype, dims.data(), rank);
+  // Shapes are the core's to check, once, when the signature runs (Signature::run).
 
   auto* data = static_cast<char*>(PyArray_DATA(array));
   const auto nbytes = static_cast<std::size_t>(PyArray_NBYTES(array));
@@ -273,12 +273,10 @@ Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
   }
   if (!contiguous) throw py::error_already_set();
   std::vector<py::object> keep;
-  // Element types are checked before the shape, so a wrong type is reported as one.
   const std::vector<std::string_view> elements =
       string_elements(reinterpret_cast<PyArrayObject*>(contiguous.ptr()), sig, index, keep);
   const std::vector<int64_t> dims = dims_of(array);
   const int rank = static_cast<int>(dims.size());
-  sig.check_input(index, DType::kString, dims.data(), rank);
 
   Tensor t = Tensor::strings(dims.data(), rank);
   for (std::size_t i = 0; i < elements.size(); ++i) t.set_string(static_cast<int64_t>(i), elements[i]);

@@ -103,6 +103,7 @@ class PySignature {
   }
 
   void assign_named(const py::dict& named, std::vector<py::object>& values) const {
+    const auto bound = [&](std::size_t i) { return static_cast<bool>(values[i]); };
     for (auto item : named) {
       if (!PyUnicode_Check(item.first.ptr())) {
         throw InvalidInputError("input names of signature '" + sig_.key() + "' must be str, got " +
@@ -112,27 +113,16 @@ class PySignature {
       const char* name = PyUnicode_AsUTF8AndSize(item.first.ptr(), &size);
       if (!name) {  // lone surrogates: no input can have that name
         PyErr_Clear();
-        throw InvalidInputError("signature '" + sig_.key() + "' has no input " +
-                                std::string(py::repr(item.first)) + "; its inputs are: " + input_list());
+        const std::string shown = py::repr(item.first);  // '\ud800', quotes and all
+        sig_.throw_no_such_input(shown.substr(1, shown.size() - 2));
       }
-      const int index = sig_.input_index({name, static_cast<std::size_t>(size)});
-      if (index < 0) {
-        throw InvalidInputError("signature '" + sig_.key() + "' has no input '" + std::string(name, size) +
-                                "'; its inputs are: " + input_list());
-      }
-      if (values[index]) {
-        throw InvalidInputError("input '" + std::string(name, size) + "' of signature '" + sig_.key() + "' is given twice");
-      }
-      values[index] = py::reinterpret_borrow<py::object>(item.second);
+      values[sig_.bind_input({name, static_cast<std::size_t>(size)}, bound)] =
+          py::reinterpret_borrow<py::object>(item.second);
     }
   }
 
   void check_missing(const std::vector<py::object>& values) const {
-    std::string missing;
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      if (!values[i]) missing += (missing.empty() ? "'" : ", '") + sig_.inputs()[i].key + "'";
-    }
-    if (!missing.empty()) throw InvalidInputError("missing input " + missing + " of signature '" + sig_.key() + "'");
+    sig_.check_all_bound([&](std::size_t i) { return static_cast<bool>(values[i]); });
   }
 
   [[noreturn]] void fail_positional(std::size_t count) const {
@@ -172,7 +162,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& tags, 
 }  // namespace
 
 void register_model(py::module_& m) {
-  py::class_<PySignature>(m, "Signature")
+  py::class_<PySignature>(m, "NativeSignature")
       .def(py::init([](py::object model, const std::string& key) {
              return PySignature(model, model.cast<const Model&>().signature(key));
            }),
@@ -181,7 +171,7 @@ void register_model(py::module_& m) {
       .def("__call__", &PySignature::call)
       .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none());
 
-  py::class_<Model>(m, "Model")
+  py::class_<Model>(m, "NativeModel")
       .def(py::init(&load_model), py::arg("path"), py::arg("tags"), py::arg("intra_op_threads") = 0,
            py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
            py::arg("gpu_memory_fraction") = py::none(), py::arg("visible_devices") = "",

@@ -167,6 +167,17 @@ int Signature::input_index(std::string_view key) const noexcept {
   return -1;
 }
 
+void Signature::throw_no_such_input(std::string_view key) const {
+  std::string keys;
+  for (const auto& spec : info_.inputs) keys += (keys.empty() ? "" : ", ") + spec.key;
+  throw InvalidInputError("signature '" + info_.key + "' has no input '" + std::string(key) +
+                          "'; its inputs are: " + (keys.empty() ? "none" : keys));
+}
+
+void Signature::throw_given_twice(std::string_view key) const {
+  throw InvalidInputError("input '" + std::string(key) + "' of signature '" + info_.key + "' is given twice");
+}
+
 void Signature::throw_dtype_mismatch(std::size_t index, std::string_view got) const {
   const TensorSpec& spec = info_.inputs[index];
   throw InputTypeError("input '" + spec.key + "' of signature '" + info_.key + "' expects " +
@@ -226,22 +237,9 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const
 template <class Pairs>
 std::map<std::string, Tensor> Signature::run_named(const Pairs& inputs, const RunOptions& options) const {
   std::vector<const Tensor*> ordered(info_.inputs.size(), nullptr);
-  for (const auto& [key, tensor] : inputs) {
-    const int i = input_index(key);
-    if (i < 0) {
-      std::string expected;
-      for (const auto& spec : info_.inputs) expected += (expected.empty() ? "" : ", ") + spec.key;
-      throw InvalidInputError("signature '" + info_.key + "' has no input '" + std::string(key) +
-                              "'; its inputs are: " + expected);
-    }
-    if (ordered[static_cast<std::size_t>(i)]) {
-      throw InvalidInputError("input '" + std::string(key) + "' of signature '" + info_.key + "' is given twice");
-    }
-    ordered[static_cast<std::size_t>(i)] = &tensor;
-  }
-  for (std::size_t i = 0; i < ordered.size(); ++i) {
-    if (!ordered[i]) throw InvalidInputError("missing input '" + info_.inputs[i].key + "' of signature '" + info_.key + "'");
-  }
+  const auto bound = [&](std::size_t i) { return ordered[i] != nullptr; };
+  for (const auto& [key, tensor] : inputs) ordered[bind_input(key, bound)] = &tensor;
+  check_all_bound(bound);
   std::vector<Tensor> out(info_.outputs.size());
   run_pointers(ordered.data(), out.data(), options);
   std::map<std::string, Tensor> result;

@@ -10,7 +10,7 @@ and loads libtensorflow on first use (see :mod:`smrt.library`).
 
 from __future__ import annotations
 
-from . import errors, example, op_policy
+from . import errors, op_policy, tf_example
 from ._core import __version__
 from .errors import (
     DataLossError,
@@ -56,12 +56,12 @@ __all__ = [
     "aligned_allocation",
     "empty",
     "errors",
-    "example",
     "inspect",
     "is_aligned",
     "load",
     "load_library",
     "op_policy",
     "runtime_info",
+    "tf_example",
     "zeros",
 ]

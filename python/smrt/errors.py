@@ -12,9 +12,14 @@ from __future__ import annotations
 class Error(Exception):
     """Base class of every error smrt raises."""
 
+    code: int | None = None
+    """The C++ core's ErrorCode this class stands for (TensorFlow's TF_Code for 1..16), if any."""
+
 
 class SignatureNotFoundError(Error, KeyError):
     """The model has no callable signature with that key."""
+
+    code = 100
 
     def __str__(self) -> str:  # KeyError would repr() the message; show it as written.
         return str(self.args[0]) if self.args else ""
@@ -23,27 +28,37 @@ class SignatureNotFoundError(Error, KeyError):
 class InvalidInputError(Error, ValueError):
     """A missing or unexpected input, a wrong rank, or a fixed dimension that does not match."""
 
+    code = 101
+
 
 class InputTypeError(Error, TypeError):
     """An input of the wrong dtype, or an object that is not array-like."""
+
+    code = 102
 
 
 class ModelNotFoundError(Error, FileNotFoundError):
     """The SavedModel directory or its saved_model.pb does not exist."""
 
+    code = 103
+
 
 class LibraryNotFoundError(Error, ImportError):
     """No usable libtensorflow was found, or the one named could not be loaded."""
+
+    code = 104
 
 
 class ModelClosedError(Error, RuntimeError):
     """The model was closed; it can no longer run."""
 
+    code = 105
+
 
 class StatusError(Error):
     """An error with a TensorFlow status code (``code`` is TF_Code's value)."""
 
-    code: int = 2
+    code: int
 
 
 class CancelledError(StatusError):
@@ -126,16 +141,23 @@ class OpPolicyError(PermissionDeniedError):
         self.ops: dict[str, tuple[str, ...]] = dict(ops or {})
 
 
-STATUS_ERRORS: dict[int, type[StatusError]] = {
-    cls.code: cls
-    for cls in (
-        CancelledError, UnknownError, InvalidArgumentError, DeadlineExceededError,
-        NotFoundError, AlreadyExistsError, PermissionDeniedError, ResourceExhaustedError,
-        FailedPreconditionError, AbortedError, OutOfRangeError, UnimplementedError,
-        InternalError, UnavailableError, DataLossError, UnauthenticatedError,
-    )
+def _with_codes(cls: type[Error]) -> list[type[Error]]:
+    """``cls`` and its subclasses that declare a code of their own."""
+    found = [cls] if "code" in cls.__dict__ else []
+    for sub in cls.__subclasses__():
+        found += _with_codes(sub)
+    return found
+
+
+ERRORS: dict[int, type[Error]] = {
+    cls.code: cls for cls in _with_codes(Error) if cls.code is not None
 }
-"""TF_Code value -> the class raised for it."""
+"""The one table: error code (the C++ core's ErrorCode) -> the class raised for it."""
+
+STATUS_ERRORS: dict[int, type[StatusError]] = {
+    code: cls for code, cls in ERRORS.items() if issubclass(cls, StatusError)
+}
+"""TensorFlow's status codes (TF_Code values 1..16) -> their classes."""
 
 __all__ = [
     name for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, Error)

@@ -18,7 +18,7 @@ from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
 Outputs = dict[str, np.ndarray]
 
 
-class Signature(_core.Signature):
+class Signature(_core.NativeSignature):
     """One callable signature of a loaded model.
 
     Call it with NumPy arrays (or anything array-like) by input name, or with one positional
@@ -34,7 +34,7 @@ class Signature(_core.Signature):
 
     # Calling it runs the native __call__ directly: no Python frame on the per-call path.
 
-    def __init__(self, model: _core.Model, info: SignatureInfo) -> None:
+    def __init__(self, model: _core.NativeModel, info: SignatureInfo) -> None:
         super().__init__(model, info.key)
         self.info = info
 
@@ -60,7 +60,7 @@ class Signature(_core.Signature):
 class _Signatures(Mapping[str, Signature]):
     """model.signatures: the callable signatures by key."""
 
-    def __init__(self, native: _core.Model, signatures: dict[str, Signature]) -> None:
+    def __init__(self, native: _core.NativeModel, signatures: dict[str, Signature]) -> None:
         self._native = native
         self._signatures = signatures
 
@@ -87,7 +87,7 @@ class _Signatures(Mapping[str, Signature]):
 class Model:
     """A SavedModel loaded into a TensorFlow session. Use :func:`smrt.load` to make one."""
 
-    def __init__(self, native: _core.Model, path: str, tags: tuple[str, ...]) -> None:
+    def __init__(self, native: _core.NativeModel, path: str, tags: tuple[str, ...]) -> None:
         self._native = native
         self.path = path
         """The SavedModel directory."""
@@ -181,7 +181,7 @@ def load(
     if op_policy is not None:  # before TensorFlow is loaded or sees the model
         check(inspect(path, ops=True).meta_graph(tags), op_policy, path)
     load_library(library)
-    native = _core.Model(
+    native = _core.NativeModel(
         os.fsencode(path),
         list(tags),
         intra_op_threads=intra_op_threads,

@@ -7,30 +7,25 @@
 
 namespace smrt {
 
+// Every error code, once: (name, value). Codes 1..16 are TensorFlow's TF_Code values; 100 and
+// up are smrt's own, for errors a caller makes before TensorFlow is involved. The Python module
+// gets the same table (_core.ERROR_CODES), and each smrt.errors class names its code.
+#define SMRT_ERROR_CODES(X)                                                                 \
+  X(kCancelled, 1) X(kUnknown, 2) X(kInvalidArgument, 3) X(kDeadlineExceeded, 4)           \
+  X(kNotFound, 5) X(kAlreadyExists, 6) X(kPermissionDenied, 7) X(kResourceExhausted, 8)    \
+  X(kFailedPrecondition, 9) X(kAborted, 10) X(kOutOfRange, 11) X(kUnimplemented, 12)       \
+  X(kInternal, 13) X(kUnavailable, 14) X(kDataLoss, 15) X(kUnauthenticated, 16)            \
+  X(kSignatureNotFound, 100)                                                               \
+  X(kInvalidInput, 101)    /* missing/unexpected input, wrong rank or fixed dimension */   \
+  X(kInputType, 102)       /* wrong dtype, or a value that cannot be a tensor */           \
+  X(kModelNotFound, 103)   /* no such directory or saved_model.pb */                       \
+  X(kLibraryNotFound, 104) /* no usable libtensorflow */                                   \
+  X(kModelClosed, 105)
+
 enum class ErrorCode : int {
-  kCancelled = 1,
-  kUnknown = 2,
-  kInvalidArgument = 3,
-  kDeadlineExceeded = 4,
-  kNotFound = 5,
-  kAlreadyExists = 6,
-  kPermissionDenied = 7,
-  kResourceExhausted = 8,
-  kFailedPrecondition = 9,
-  kAborted = 10,
-  kOutOfRange = 11,
-  kUnimplemented = 12,
-  kInternal = 13,
-  kUnavailable = 14,
-  kDataLoss = 15,
-  kUnauthenticated = 16,
-  // smrt's own, for errors a caller makes before TensorFlow is involved.
-  kSignatureNotFound = 100,
-  kInvalidInput = 101,    // missing/unexpected input, wrong rank or fixed dimension
-  kInputType = 102,       // wrong dtype, or a value that cannot be a tensor
-  kModelNotFound = 103,   // no such directory or saved_model.pb
-  kLibraryNotFound = 104, // no usable libtensorflow
-  kModelClosed = 105,
+#define SMRT_ERROR_CODE_ENUM(name, value) name = value,
+  SMRT_ERROR_CODES(SMRT_ERROR_CODE_ENUM)
+#undef SMRT_ERROR_CODE_ENUM
 };
 
 class Error : public std::runtime_error {

@@ -86,6 +86,24 @@ class Signature {
   // Position of the input with this key in inputs(), or -1.
   int input_index(std::string_view key) const noexcept;
 
+  // Binding a call's inputs, given by key, to inputs() order, with the errors every front end
+  // reports alike. bind_input returns the position of `key`; it throws InvalidInputError for a
+  // key that is no input (naming the inputs there are) or one already bound (`bound(position)`
+  // true). check_all_bound throws InvalidInputError naming every input not bound.
+  template <class Bound>
+  std::size_t bind_input(std::string_view key, const Bound& bound) const {
+    const int position = input_index(key);
+    if (position < 0) throw_no_such_input(key);
+    if (bound(static_cast<std::size_t>(position))) throw_given_twice(key);
+    return static_cast<std::size_t>(position);
+  }
+  template <class Bound>
+  void check_all_bound(const Bound& bound) const {
+    for (std::size_t i = 0; i < info_.inputs.size(); ++i) {
+      if (!bound(i)) throw_missing(bound);
+    }
+  }
+
   // Runs with tensors keyed by input key; returns outputs keyed by output key. Thread-safe.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;
   // The same for a braced list, e.g. sig.run({{"x", Tensor::from_vector<float>({2, 3}, v)}}).
@@ -96,14 +114,26 @@ class Signature {
   void run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const;
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs, const RunOptions& options) const;
 
-  // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
-  // input `index`.
-  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank) const;
+  // InputTypeError: input `index` was given `got` (a dtype or a type's description).
   [[noreturn]] void throw_dtype_mismatch(std::size_t index, std::string_view got) const;
+  // InvalidInputError: no input is named `key`; names the inputs there are.
+  [[noreturn]] void throw_no_such_input(std::string_view key) const;
 
  private:
   friend class Model;
   Signature(SignatureInfo info, std::shared_ptr<Session> session);
+  // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
+  // input `index`.
+  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank) const;
+  [[noreturn]] void throw_given_twice(std::string_view key) const;
+  template <class Bound>
+  [[noreturn]] void throw_missing(const Bound& bound) const {
+    std::string missing;
+    for (std::size_t i = 0; i < info_.inputs.size(); ++i) {
+      if (!bound(i)) missing += (missing.empty() ? "'" : ", '") + info_.inputs[i].key + "'";
+    }
+    throw InvalidInputError("missing input " + missing + " of signature '" + info_.key + "'");
+  }
   void run_pointers(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const;
   template <class Pairs>
   std::map<std::string, Tensor> run_named(const Pairs& inputs, const RunOptions& options) const;

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 import smrt
-from smrt import example
+from smrt import tf_example
 from smrt.saved_model import SignatureInfo
 
 from .common import signature_of, tags_from_flag
@@ -127,7 +127,7 @@ def _examples(text: str) -> np.ndarray:
     rows = evaluate(text)
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise CliError(f"--input_examples value {text!r} must be a list of feature dicts")
-    return example.encode_batch(rows)
+    return tf_example.encode_batch(rows)
 
 
 def _cast_to_signature(feed: dict[str, Any], sig: SignatureInfo) -> dict[str, Any]:

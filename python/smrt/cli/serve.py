@@ -14,7 +14,18 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import replace
 from typing import Any
+
+from smrt.serving.config import (
+    BatchingOptions,
+    ModelConfig,
+    ServerOptions,
+    read_batching_parameters_file,
+    read_model_config_file,
+    single_model,
+)
+from smrt.serving.versions import default_loader
 
 from .common import tags_from_flag
 from .errors import CliError
@@ -112,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
                        "pip install 'smrt[serve]'") from None
     import asyncio
 
-    from smrt.serving import ModelServer, ServerOptions
-    from smrt.serving.server import run_until_signalled
-    from smrt.serving.versions import default_loader
+    from smrt.serving.server import ModelServer, run_until_signalled
 
     _configure_logging()
     log = logging.getLogger("smrt.serve")
@@ -150,9 +159,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models(args: argparse.Namespace) -> list[Any]:
-    from smrt.serving.config import read_model_config_file, single_model
-
+def _models(args: argparse.Namespace) -> list[ModelConfig]:
     tags = tuple(tags_from_flag(args.saved_model_tags))
     if args.model_config_file:
         if args.model_base_path:
@@ -163,11 +170,7 @@ def _models(args: argparse.Namespace) -> list[Any]:
     return [single_model(args.model_name, args.model_base_path, tags)]
 
 
-def _batching(args: argparse.Namespace) -> Any:
-    from dataclasses import replace
-
-    from smrt.serving.config import BatchingOptions, read_batching_parameters_file
-
+def _batching(args: argparse.Namespace) -> BatchingOptions | None:
     flags = {k: getattr(args, k) for k in ("max_batch_size", "batch_timeout_micros",
                                            "num_batch_threads") if getattr(args, k) is not None}
     if not args.enable_batching:

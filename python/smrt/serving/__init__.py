@@ -12,7 +12,21 @@ version directories) or from Python with :class:`ModelServer`. Needs the ``serve
 
 from __future__ import annotations
 
-from .config import BatchingOptions, ModelConfig, VersionPolicy
-from .server import ModelServer, ServerOptions
+from typing import TYPE_CHECKING, Any
+
+from .config import BatchingOptions, ModelConfig, ServerOptions, VersionPolicy
+
+if TYPE_CHECKING:
+    from .server import ModelServer
+
+
+def __getattr__(name: str) -> Any:
+    # The server needs aiohttp; everything else here (configuration, versions) does not.
+    if name == "ModelServer":
+        from .server import ModelServer
+
+        return ModelServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["BatchingOptions", "ModelConfig", "ModelServer", "ServerOptions", "VersionPolicy"]

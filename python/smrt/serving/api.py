@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from smrt import example
-from smrt.errors import InputTypeError, InvalidInputError
+from smrt import tf_example
+from smrt.errors import InputTypeError, InvalidInputError, NotFoundError
 from smrt.model import Signature
 from smrt.saved_model import TensorSpec, tf_dims
 
-from .errors import BadRequestError, NotFoundError, RequestTooLargeError
+from .errors import BadRequestError, RequestTooLargeError
 from .tensor_json import Json, decode_b64, dumps_tensors, is_b64
 from .versions import ServedVersion, VersionStatus
 
@@ -183,7 +183,7 @@ def serialize_examples(request: dict[str, Json], limit: int | None = None) -> np
 
 def _encode(features: dict[str, Json], where: str) -> bytes:
     try:
-        return example.encode(_features(features, where))
+        return tf_example.encode(_features(features, where))
     except (InvalidInputError, InputTypeError, UnicodeError) as e:  # lone surrogates
         raise BadRequestError(f"{where}: {e}") from None
 

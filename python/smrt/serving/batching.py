@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from smrt.errors import UnavailableError
 from smrt.model import Signature
 
 from .config import BatchingOptions
-from .errors import OverloadedError, UnavailableError
+from .errors import OverloadedError
 
 log = logging.getLogger("smrt.serve")
 

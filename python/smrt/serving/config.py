@@ -217,3 +217,38 @@ def _string(message: textproto.Message, key: str, where: str, default: str | Non
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {key} must be a string, not {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the server runs; the defaults are TF Serving's where it has one."""
+
+    num_threads: int = 4 * (os.cpu_count() or 1)
+    """Threads that parse requests, run models and encode replies."""
+    timeout_seconds: float = 30.0
+    """A request that has not been answered after this long gets HTTP 504."""
+    max_request_bytes: int = 64 << 20
+    """Larger bodies get HTTP 413 without being read."""
+    poll_wait_seconds: float = 1.0
+    """Seconds between looks for new versions; 0 looks once (at start), never again."""
+    batching: BatchingOptions | None = None
+    """Server-side batching for signatures with a leading batch dimension, if set."""
+    shutdown_grace_seconds: float = 30.0
+    """On SIGTERM, how long requests in flight may take to finish."""
+    inline_bytes: int = 4096
+    """With batching (the run happens in a batch thread), bodies up to this size are parsed
+    on the event loop: a thread hop would cost more than the parsing."""
+    max_parsing_bytes: int = 128 << 20
+    """Request bodies being read or parsed at once, in bytes (parsing JSON takes a bounded
+    multiple of the body); past it HTTP 503 with ``Retry-After: 1``. A single body is always
+    let through when no other is being parsed."""
+    max_queued_requests: int = 256
+    """Jobs that may wait for a free thread; past it HTTP 503 with ``Retry-After: 1``."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_threads", "max_request_bytes", "max_parsing_bytes",
+                     "timeout_seconds"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ServerOptions.{name} must be positive")
+        if self.max_queued_requests < 0:
+            raise ValueError("ServerOptions.max_queued_requests must not be negative")

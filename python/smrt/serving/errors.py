@@ -1,7 +1,9 @@
 """Errors of the REST server, each with the HTTP status TF Serving answers it with.
 
 The body of every error reply is ``{"error": "<message>"}``. smrt's own errors (a wrong dtype,
-a missing input, a TensorFlow status) are mapped by :func:`http_status`.
+a missing input, a TensorFlow status) are mapped by :func:`http_status`; a model, version,
+label or signature that is not there is the core's ``NotFoundError`` (404), a server that
+cannot take the request its ``UnavailableError`` (503), as in TF Serving's status codes.
 """
 
 from __future__ import annotations
@@ -24,12 +26,6 @@ class BadRequestError(ServingError, ValueError):
     status = 400
 
 
-class NotFoundError(ServingError, LookupError):
-    """No such model, version, label, signature or endpoint."""
-
-    status = 404
-
-
 class MethodNotAllowedError(ServingError):
     status = 405
 
@@ -44,13 +40,7 @@ class UnsupportedMediaTypeError(ServingError):
     status = 415
 
 
-class UnavailableError(ServingError):
-    """The server is shutting down, or the queue in front of a model is full."""
-
-    status = 503
-
-
-class OverloadedError(UnavailableError):
+class OverloadedError(errors.UnavailableError):
     """The server has as much work as its limits allow; the reply says ``Retry-After: 1``."""
 
     retry_after = 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -20,19 +19,18 @@ from typing import Any
 from aiohttp import web
 
 from smrt import errors as smrt_errors
+from smrt.errors import NotFoundError, UnavailableError
 from smrt.model import Signature
 
 from . import api, bodies, tensor_json
 from .admission import BoundedPool, ByteBudget, Reservation
 from .batching import Batcher, can_batch
-from .config import BatchingOptions, ModelConfig
+from .config import ModelConfig, ServerOptions
 from .errors import (
     MethodNotAllowedError,
-    NotFoundError,
     OverloadedError,
     RequestTimeoutError,
     RequestTooLargeError,
-    UnavailableError,
     client_input,
     http_status,
     safe_text,
@@ -86,41 +84,6 @@ def _version(text: str | None) -> int | None:
     if len(text) > 18:
         raise NotFoundError(f"no version {text}")
     return int(text)
-
-
-@dataclass(frozen=True)
-class ServerOptions:
-    """How the server runs; the defaults are TF Serving's where it has one."""
-
-    num_threads: int = 4 * (os.cpu_count() or 1)
-    """Threads that parse requests, run models and encode replies."""
-    timeout_seconds: float = 30.0
-    """A request that has not been answered after this long gets HTTP 504."""
-    max_request_bytes: int = 64 << 20
-    """Larger bodies get HTTP 413 without being read."""
-    poll_wait_seconds: float = 1.0
-    """Seconds between looks for new versions; 0 looks once (at start), never again."""
-    batching: BatchingOptions | None = None
-    """Server-side batching for signatures with a leading batch dimension, if set."""
-    shutdown_grace_seconds: float = 30.0
-    """On SIGTERM, how long requests in flight may take to finish."""
-    inline_bytes: int = 4096
-    """With batching (the run happens in a batch thread), bodies up to this size are parsed
-    on the event loop: a thread hop would cost more than the parsing."""
-    max_parsing_bytes: int = 128 << 20
-    """Request bodies being read or parsed at once, in bytes (parsing JSON takes a bounded
-    multiple of the body); past it HTTP 503 with ``Retry-After: 1``. A single body is always
-    let through when no other is being parsed."""
-    max_queued_requests: int = 256
-    """Jobs that may wait for a free thread; past it HTTP 503 with ``Retry-After: 1``."""
-
-    def __post_init__(self) -> None:
-        for name in ("num_threads", "max_request_bytes", "max_parsing_bytes",
-                     "timeout_seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"ServerOptions.{name} must be positive")
-        if self.max_queued_requests < 0:
-            raise ValueError("ServerOptions.max_queued_requests must not be negative")
 
 
 class ModelServer:

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smrt import errors
+from smrt.errors import NotFoundError
 from smrt.model import Model, load
 
 from .batching import Batcher
 from .config import ModelConfig
-from .errors import NotFoundError
 
 log = logging.getLogger("smrt.serve")
 

@@ -1,4 +1,4 @@
-"""Tests of smrt.example, checked against TensorFlow's own tf.train.Example.
+"""Tests of smrt.tf_example, checked against TensorFlow's own tf.train.Example.
 
 TensorFlow must never be imported in the pytest process, so one session-scoped fixture
 sends every expected Example (and smrt's encoding of it) to a single ``python -c``
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smrt import example
+from smrt import tf_example
 from smrt.errors import InputTypeError, InvalidInputError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -41,7 +41,7 @@ def B(*values: bytes) -> tuple[str, list[bytes]]:
 
 
 def _one(features: dict[str, Any]) -> Callable[[], list[bytes]]:
-    return lambda: [example.encode(features)]
+    return lambda: [tf_example.encode(features)]
 
 
 _RNG = np.random.default_rng(0)
@@ -204,17 +204,18 @@ CHECKS: dict[str, tuple[Callable[[], list[bytes]], list[dict[str, tuple[str, lis
         [{"f": F(*range(5000)), "s": B(b"x" * 300, b"y" * 20000)}],
     ),
     "encode_batch": (
-        lambda: list(example.encode_batch(_BATCH_ROWS)),
+        lambda: list(tf_example.encode_batch(_BATCH_ROWS)),
         [{"age": I(42), "tags": B(b"a", b"b"), "w": F(0.5, 1)}, {"age": I(-7), "tags": B()}, {}],
     ),
     "encode_columns": (
-        lambda: list(example.encode_columns(_COLUMNS)),
+        lambda: list(tf_example.encode_columns(_COLUMNS)),
         [
             {"x": I(2 * i, 2 * i + 1), "y": B(y.encode()), "z": F(i + 0.5), "e": F(), "o": B(o)}
             for i, (y, o) in enumerate([("a", b"p"), ("é", b"q"), ("c", b"r")])
         ],
     ),
-    "encode_columns_no_columns": (lambda: list(example.encode_columns({}, batch_size=2)), [{}, {}]),
+    "encode_columns_no_columns": (
+        lambda: list(tf_example.encode_columns({}, batch_size=2)), [{}, {}]),
 }
 
 _TF_SCRIPT = r"""
@@ -309,24 +310,24 @@ def test_matches_tensorflow(name: str, tf_results: dict[str, list[dict[str, Any]
 
 
 def test_batch_shapes() -> None:
-    batch = example.encode_batch(_BATCH_ROWS)
+    batch = tf_example.encode_batch(_BATCH_ROWS)
     assert batch.dtype == object
     assert batch.shape == (3,)
-    assert list(batch) == [example.encode(row) for row in _BATCH_ROWS]
-    assert example.encode_batch(iter([])).shape == (0,)
-    assert example.encode_batch(row for row in _BATCH_ROWS).shape == (3,)
-    columns = example.encode_columns(_COLUMNS, batch_size=3)
+    assert list(batch) == [tf_example.encode(row) for row in _BATCH_ROWS]
+    assert tf_example.encode_batch(iter([])).shape == (0,)
+    assert tf_example.encode_batch(row for row in _BATCH_ROWS).shape == (3,)
+    columns = tf_example.encode_columns(_COLUMNS, batch_size=3)
     assert columns.dtype == object
     assert columns.shape == (3,)
     rows = [{key: col[i] for key, col in _COLUMNS.items()} for i in range(3)]
-    assert list(columns) == list(example.encode_batch(rows))
-    assert example.encode_columns({}, batch_size=0).shape == (0,)
-    assert example.encode_columns({"x": np.zeros((0, 2))}).shape == (0,)
+    assert list(columns) == list(tf_example.encode_batch(rows))
+    assert tf_example.encode_columns({}, batch_size=0).shape == (0,)
+    assert tf_example.encode_columns({"x": np.zeros((0, 2))}).shape == (0,)
 
 
 def test_deterministic_key_order() -> None:
-    a = example.encode({"b": 1, "a": [2.0], "c": "x"})
-    assert a == example.encode({"c": "x", "a": [2.0], "b": 1})
+    a = tf_example.encode({"b": 1, "a": [2.0], "c": "x"})
+    assert a == tf_example.encode({"c": "x", "a": [2.0], "b": 1})
 
 
 @pytest.mark.parametrize(
@@ -360,7 +361,7 @@ def test_encode_errors(
     features: dict[Any, Any], error: type[Exception], key: str, detail: str
 ) -> None:
     with pytest.raises(error) as info:
-        example.encode(features)
+        tf_example.encode(features)
     assert info.type is error
     message = str(info.value)
     assert f"'{key}'" in message or key in message.split(), message
@@ -369,14 +370,14 @@ def test_encode_errors(
 
 def test_encode_not_a_mapping() -> None:
     with pytest.raises(InputTypeError) as info:
-        example.encode([("a", 1)])  # type: ignore[arg-type]
+        tf_example.encode([("a", 1)])  # type: ignore[arg-type]
     assert info.type is InputTypeError
     assert "list" in str(info.value)
 
 
 def test_encode_batch_error_names_row_and_key() -> None:
     with pytest.raises(InputTypeError) as info:
-        example.encode_batch([{"a": 1}, {"a": [1, "x"]}])
+        tf_example.encode_batch([{"a": 1}, {"a": [1, "x"]}])
     assert info.type is InputTypeError
     assert "row 1" in str(info.value)
     assert "'a'" in str(info.value)
@@ -399,11 +400,11 @@ def test_encode_columns_errors(
     columns: dict[Any, Any], batch_size: int | None, error: type[Exception], key: str
 ) -> None:
     with pytest.raises(error) as info:
-        example.encode_columns(columns, batch_size)
+        tf_example.encode_columns(columns, batch_size)
     assert info.type is error
     assert f"'{key}'" in str(info.value) or key in str(info.value).split(), str(info.value)
 
 
 def test_encode_columns_needs_batch_size_without_columns() -> None:
     with pytest.raises(InvalidInputError, match="batch_size"):
-        example.encode_columns({})
+        tf_example.encode_columns({})

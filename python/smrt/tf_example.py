@@ -3,8 +3,8 @@
 For signatures that take a batch of serialized examples (TF Serving classify/regress,
 estimator parsing signatures)::
 
-    from smrt import example
-    batch = example.encode_batch([{"age": 42, "tags": ["a", "b"]}, {"age": 7, "tags": "c"}])
+    from smrt import tf_example
+    batch = tf_example.encode_batch([{"age": 42, "tags": ["a", "b"]}, {"age": 7, "tags": "c"}])
 
 Each feature value becomes one ``Feature``:
 
