@@ -20,7 +20,7 @@ from smrt.serving.errors import (
     client_input,
     safe_text,
 )
-from smrt.serving.versions import ServedVersion
+from smrt.serving.versions import Hold, ServedVersion
 
 from .test_serve_units import FakeSignature
 
@@ -45,6 +45,40 @@ def test_byte_budget_lets_one_big_body_through_and_refuses_past_the_limit() -> N
     assert budget.used == 90
     b.release()
     assert budget.used == 0
+
+
+def test_a_claim_has_one_owner_and_is_given_back_once() -> None:
+    budget = ByteBudget(100)
+    with budget.reserve(60) as kept:  # the block owns it: given back when the block ends
+        assert budget.used == 60
+    assert budget.used == 0
+    with pytest.raises(RuntimeError), budget.reserve(60):  # also when the block fails
+        raise RuntimeError
+    assert budget.used == 0
+    with budget.reserve(60) as handed:
+        handed.hand_off()  # to work that gives it back when it is done
+    assert budget.used == 60
+    handed.release()
+    handed.release()  # once only
+    kept.release()
+    assert budget.used == 0
+    with budget.reserve(30) as passed:
+        passed.hand_off()  # to a caller, whose own block owns it from then on
+    with passed:
+        assert budget.used == 30
+    assert budget.used == 0
+
+
+def test_a_hold_keeps_a_retired_version_open() -> None:
+    model = FakeModel()
+    served = ServedVersion(1, model)  # type: ignore[arg-type]
+    served._acquire()
+    with Hold(served) as hold:
+        hold.hand_off()
+    served.retire()
+    assert not model.closed  # the work it was handed to is still running
+    hold.release()
+    assert model.closed
 
 
 def test_bounded_pool_refuses_jobs_past_its_queue() -> None:
@@ -89,7 +123,7 @@ def test_a_retired_version_keeps_its_batchers_until_its_last_request_is_done() -
     assert not model.closed
     future = batcher.submit({"x": np.ones((1, 2), np.float32)})  # the request, parsed late
     assert future.result(5)["y"].tolist() == [[2.0, 2.0]]
-    served.release()
+    served._release()
     assert model.closed
     with pytest.raises(Exception, match="being unloaded"):
         batcher.submit({"x": np.ones((1, 2), np.float32)})

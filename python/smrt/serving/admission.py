@@ -5,6 +5,8 @@ quick 503 (with ``Retry-After``) instead of growing memory or queues without lim
   costs a bounded multiple of the body (Python objects per JSON value), so bounding the bodies
   bounds the parsing memory of the whole server.
 * :class:`BoundedPool`: a thread pool whose queue of waiting jobs is bounded.
+* :class:`Claim`: what a request holds and gives back exactly once (its bytes here, its
+  model version in :mod:`.versions`), with one owner at a time.
 
 Both are thread-safe: bytes are given back from pool threads, jobs end in pool threads.
 """
@@ -56,14 +58,61 @@ class ByteBudget:
             self._used -= size
 
 
-class Reservation:
-    """Bytes held in a :class:`ByteBudget`; :meth:`release` gives them back, once."""
+C = TypeVar("C", bound="Claim")
 
-    def __init__(self, budget: ByteBudget) -> None:
-        self._budget = budget
-        self._size = 0
+
+class Claim:
+    """Something a request holds and must give back exactly once, from whichever thread its
+    work ends on: :meth:`release` is idempotent and thread-safe.
+
+    One owner at a time: the ``with`` block that entered it last gives it back when the block
+    ends, unless the block handed it (:meth:`hand_off`) to work that gives it back itself, e.g.
+    a pool job with ``future.add_done_callback(claim.release)``, or to a caller, whose own
+    ``with`` owns it from then on. So a claim is never given back while work still uses it,
+    nor kept when nothing does.
+    """
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._released = False
+        self._handed_off = False
+
+    def release(self, _: object = None) -> None:
+        """Gives the claim back; later calls do nothing. (The ignored argument lets it be a
+        future's done-callback.)"""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._give_back()
+
+    def hand_off(self) -> None:
+        """The block owning the claim passes it on: leaving the block no longer releases it."""
+        with self._lock:
+            self._handed_off = True
+
+    def __enter__(self: C) -> C:
+        with self._lock:
+            self._handed_off = False  # this block owns it now
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            handed_off = self._handed_off
+        if not handed_off:
+            self.release()
+
+    def _give_back(self) -> None:
+        raise NotImplementedError
+
+
+class Reservation(Claim):
+    """Bytes held in a :class:`ByteBudget`; :meth:`release` gives them back."""
+
+    def __init__(self, budget: ByteBudget) -> None:
+        super().__init__()
+        self._budget = budget
+        self._size = 0
 
     def grow(self, size: int) -> None:
         """Reserves ``size`` more bytes (a body arriving in chunks); may raise OverloadedError."""
@@ -73,12 +122,8 @@ class Reservation:
             self._budget._take(size, self._size)
             self._size += size
 
-    def release(self) -> None:
-        """Gives the bytes back; later calls do nothing."""
+    def _give_back(self) -> None:
         with self._lock:
-            if self._released:
-                return
-            self._released = True
             size, self._size = self._size, 0
         self._budget._give(size)
 

@@ -36,7 +36,7 @@ from .errors import (
     safe_text,
 )
 from .metrics import Metrics
-from .versions import Loader, ServedModel, ServedVersion, default_loader
+from .versions import Hold, Loader, ServedModel, ServedVersion, default_loader
 
 log = logging.getLogger("smrt.serve")
 
@@ -221,11 +221,8 @@ class ModelServer:
                 body = tensor_json.dumps(api.status_reply(model.status(route.version,
                                                                        route.label)))
             elif route.api == "metadata":
-                served = model.acquire(route.version, route.label)
-                try:
-                    body = tensor_json.dumps(api.metadata_reply(model.name, served))
-                finally:
-                    served.release()
+                with model.acquire(route.version, route.label) as hold:
+                    body = tensor_json.dumps(api.metadata_reply(model.name, hold.served))
             else:
                 if self._stopping:
                     raise UnavailableError("the server is shutting down")
@@ -234,14 +231,10 @@ class ModelServer:
                 # has ended (and freed its thread) by the time the client reads the 504.
                 timeout = self.options.timeout_seconds
                 deadline = time.monotonic() + timeout - min(0.05, timeout / 10)
-                try:
-                    served = model.acquire(route.version, route.label)
-                except BaseException:
-                    reservation.release()
-                    raise
-                body = await asyncio.wait_for(
-                    self._infer(route, served, payload, reservation, deadline),
-                    self.options.timeout_seconds)
+                # Both claims are given back here unless _infer hands them to its work.
+                with reservation, model.acquire(route.version, route.label) as hold:
+                    body = await asyncio.wait_for(
+                        self._infer(route, hold, payload, reservation, deadline), timeout)
             return _json_response(body)
         except (asyncio.TimeoutError, smrt_errors.DeadlineExceededError):
             return _error_response(RequestTimeoutError(
@@ -262,75 +255,61 @@ class ModelServer:
                 f"the request body ({length} bytes) is larger than the limit of {limit} bytes")
         encoding = (bodies.encoding_of(request.headers.get("Content-Encoding"))
                     if self._raw_bodies else None)
-        reservation = self._parsing.reserve(length or 0)
-        try:
-            if length is not None:
-                body = await request.read()
-            else:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in request.content.iter_any():
-                    size += len(chunk)
-                    if size > limit:
-                        raise RequestTooLargeError(
-                            f"the request body is larger than the limit of {limit} bytes")
-                    reservation.grow(len(chunk))
-                    chunks.append(chunk)
-                body = b"".join(chunks)
+        with self._parsing.reserve(length or 0) as reservation:
+            try:
+                if length is not None:
+                    body = await request.read()
+                else:
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in request.content.iter_any():
+                        size += len(chunk)
+                        if size > limit:
+                            raise RequestTooLargeError(
+                                f"the request body is larger than the limit of {limit} bytes")
+                        reservation.grow(len(chunk))
+                        chunks.append(chunk)
+                    body = b"".join(chunks)
+            except web.HTTPRequestEntityTooLarge:
+                raise RequestTooLargeError(
+                    f"the request body is larger than the limit of {limit} bytes") from None
             if encoding is not None:  # inflated in a thread, each megabyte reserved as made
                 body = await asyncio.wrap_future(self._pool.submit(
                     bodies.decode, body, encoding, limit, reservation.grow))
+            reservation.hand_off()  # to the caller
             return body, reservation
-        except web.HTTPRequestEntityTooLarge:
-            reservation.release()
-            raise RequestTooLargeError(
-                f"the request body is larger than the limit of {limit} bytes") from None
-        except BaseException:
-            reservation.release()
-            raise
 
-    async def _infer(self, route: Route, served: ServedVersion, body: bytes,
-                     reservation: Reservation, deadline: float) -> bytes:
-        """Runs one predict/classify/regress request. Owns ``served``'s hold and the body's
-        ``reservation``: each is given back when the work using it is done (even if the
-        client's wait was cut short), or here if no work took it over."""
-        released = handed_bytes = False
+    async def _infer(self, route: Route, hold: Hold, body: bytes, reservation: Reservation,
+                     deadline: float) -> bytes:
+        """Runs one predict/classify/regress request. The caller owns ``hold`` (the version)
+        and ``reservation`` (the body's bytes); this hands each to the work that uses it, which
+        gives it back when done, even if the client's wait was cut short."""
+        served = hold.served
         parsed: ParsedPredict | None = None
-
-        def release(_: object = None) -> None:
-            served.release()
-
-        try:
-            if route.api == "predict" and served.batchers:
-                if len(body) <= self.options.inline_bytes:
-                    parsed = _parse_predict(served, body, reservation, deadline)
-                else:
-                    parse = self._pool.submit(_parse_predict, served, body, reservation,
-                                              deadline)
-                    handed_bytes = True
-                    parse.add_done_callback(lambda _: reservation.release())
-                    parsed = await asyncio.shield(asyncio.wrap_future(parse))
-                signature, inputs, rows = parsed
-                batcher = served.batchers.get(signature.key)
-                if batcher is not None:
-                    submit = self._pool.submit(_submit_holding, batcher, inputs, served,
-                                               deadline)
-                    released = True  # from here on the batch task owns the hold
-                    future = await asyncio.shield(asyncio.wrap_future(submit))
-                    outputs = await asyncio.wrap_future(future)
-                    return await asyncio.wrap_future(
-                        self._pool.submit(_encode_predict, outputs, rows, admit=False))
-            job: Future[bytes] = self._pool.submit(
-                _run_job, route.api, served, body, reservation, deadline, parsed)
-            released = handed_bytes = True
-            job.add_done_callback(release)
-            job.add_done_callback(lambda _: reservation.release())
-            return await asyncio.wrap_future(job)
-        finally:
-            if not released:
-                served.release()
-            if not handed_bytes:
-                reservation.release()
+        if route.api == "predict" and served.batchers:
+            if len(body) <= self.options.inline_bytes:
+                parsed = _parse_predict(served, body, reservation, deadline)
+            else:
+                parse = self._pool.submit(_parse_predict, served, body, reservation, deadline)
+                reservation.hand_off()
+                parse.add_done_callback(reservation.release)
+                parsed = await asyncio.shield(asyncio.wrap_future(parse))
+            signature, inputs, rows = parsed
+            batcher = served.batchers.get(signature.key)
+            if batcher is not None:
+                submit = self._pool.submit(_submit_holding, batcher, inputs, hold, deadline)
+                hold.hand_off()  # the batch gives it back when its run is done
+                future = await asyncio.shield(asyncio.wrap_future(submit))
+                outputs = await asyncio.wrap_future(future)
+                return await asyncio.wrap_future(
+                    self._pool.submit(_encode_predict, outputs, rows, admit=False))
+        job: Future[bytes] = self._pool.submit(
+            _run_job, route.api, served, body, reservation, deadline, parsed)
+        hold.hand_off()
+        reservation.hand_off()
+        job.add_done_callback(hold.release)
+        job.add_done_callback(reservation.release)
+        return await asyncio.wrap_future(job)
 
 
 ParsedPredict = tuple[Signature, dict[str, Any], bool]
@@ -381,15 +360,15 @@ def _check_deadline(deadline: float) -> None:
         raise RequestTimeoutError("the request timed out before a thread could take it")
 
 
-def _submit_holding(batcher: Batcher, inputs: dict[str, Any], served: ServedVersion,
+def _submit_holding(batcher: Batcher, inputs: dict[str, Any], hold: Hold,
                     deadline: float) -> Future[dict[str, Any]]:
-    """Queues a request in a batcher; ``served`` is released when its batch is done."""
+    """Queues a request in a batcher; ``hold`` is given back when its batch is done."""
     try:
         future = batcher.submit(inputs, deadline)
     except BaseException:
-        served.release()
+        hold.release()
         raise
-    future.add_done_callback(lambda _: served.release())
+    future.add_done_callback(hold.release)
     return future
 
 

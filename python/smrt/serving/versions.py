@@ -22,6 +22,7 @@ from smrt import errors
 from smrt.errors import NotFoundError
 from smrt.model import Model, load
 
+from .admission import Claim
 from .batching import Batcher
 from .config import ModelConfig
 
@@ -43,8 +44,8 @@ class VersionStatus:
 
 
 class ServedVersion:
-    """A loaded version. Requests hold it (:meth:`ServedModel.acquire`, :meth:`release`), so
-    that a retired version is closed only after the last request using it is done."""
+    """A loaded version. Requests hold it (:meth:`ServedModel.acquire` gives a :class:`Hold`),
+    so that a retired version is closed only after the last request using it is done."""
 
     def __init__(self, version: int, model: Model) -> None:
         self.version = version
@@ -59,8 +60,8 @@ class ServedVersion:
         with self._lock:
             self._in_flight += 1
 
-    def release(self) -> None:
-        """Ends one request's hold (see :meth:`ServedModel.acquire`); thread-safe."""
+    def _release(self) -> None:
+        """Ends one request's hold (:meth:`Hold.release`); thread-safe."""
         with self._lock:
             self._in_flight -= 1
             close = self._retired and self._in_flight == 0
@@ -82,6 +83,19 @@ class ServedVersion:
         for batcher in self.batchers.values():
             batcher.stop()
         self.model.close()
+
+
+class Hold(Claim):
+    """One request's hold on a served version (:attr:`served`): the version is not closed
+    while any hold on it is kept. A :class:`~.admission.Claim`: given back exactly once, by
+    its one owner."""
+
+    def __init__(self, served: ServedVersion) -> None:
+        super().__init__()
+        self.served = served
+
+    def _give_back(self) -> None:
+        self.served._release()
 
 
 def _version_dirs(base_path: str) -> dict[int, str]:
@@ -132,16 +146,16 @@ class ServedModel:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def acquire(self, version: int | None = None, label: str | None = None) -> ServedVersion:
-        """The version a request asked for (default: the highest serving), held for the
-        request: call its :meth:`~ServedVersion.release` when done with it.
+    def acquire(self, version: int | None = None, label: str | None = None) -> Hold:
+        """A hold on the version a request asked for (default: the highest serving), for
+        ``with model.acquire(...) as hold:`` (see :class:`~.admission.Claim` to hand it on).
 
         Raises NotFoundError (HTTP 404) for a version or label that is not being served.
         """
         with self._lock:
             served = self._lookup(version, label)
             served._acquire()
-        return served
+        return Hold(served)
 
     def _lookup(self, version: int | None, label: str | None) -> ServedVersion:
         if label is not None:
