@@ -58,15 +58,24 @@ def _loop(stop: threading.Event, send: Sender, seed: int) -> None:
         send(session, rng)
 
 
-@pytest.mark.slow
-def test_soak_hot_swaps_under_good_bad_and_hostile_traffic(zoo: Zoo, tmp_path: Path) -> None:
+def _batching_server(zoo: Zoo, tmp_path: Path, *, poll_seconds: str,
+                     batch_timeout_micros: str) -> tuple[Path, list[str], ServerProcess]:
+    """A batching server of model hp at version 1 (half_plus_three), and the two sources
+    versions alternate between."""
     base = tmp_path / "hp"
     base.mkdir()
     sources = [zoo.path("half_plus_two"), zoo.path("half_plus_three")]
     _publish(base, 1, sources[1])
     server = ServerProcess("--model_name", "hp", "--model_base_path", str(base),
-                           "--file_system_poll_wait_seconds", "0.2", "--enable_batching",
-                           "--batch_timeout_micros", "2000", "--access_log=false")
+                           "--file_system_poll_wait_seconds", poll_seconds, "--enable_batching",
+                           "--batch_timeout_micros", batch_timeout_micros, "--access_log=false")
+    return base, sources, server
+
+
+@pytest.mark.slow
+def test_soak_hot_swaps_under_good_bad_and_hostile_traffic(zoo: Zoo, tmp_path: Path) -> None:
+    base, sources, server = _batching_server(zoo, tmp_path, poll_seconds="0.2",
+                                             batch_timeout_micros="2000")
     url = f"{server.url}/v1/models/hp"
     stop = threading.Event()
     failed_good: list[str] = []
@@ -154,13 +163,8 @@ def test_soak_hot_swaps_under_good_bad_and_hostile_traffic(zoo: Zoo, tmp_path: P
 def test_hot_swaps_with_batching_drop_nothing(zoo: Zoo, tmp_path: Path) -> None:
     """Requests that hold the old version while they parse (large bodies go to the pool)
     still reach its batcher after the swap: no 503 'being unloaded', no failure at all."""
-    base = tmp_path / "hp"
-    base.mkdir()
-    sources = [zoo.path("half_plus_two"), zoo.path("half_plus_three")]
-    _publish(base, 1, sources[1])
-    server = ServerProcess("--model_name", "hp", "--model_base_path", str(base),
-                           "--file_system_poll_wait_seconds", "0.05", "--enable_batching",
-                           "--batch_timeout_micros", "5000", "--access_log=false")
+    base, sources, server = _batching_server(zoo, tmp_path, poll_seconds="0.05",
+                                             batch_timeout_micros="5000")
     stop = threading.Event()
     replies: Counter[int] = Counter()
     errors: list[str] = []
