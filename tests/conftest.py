@@ -5,6 +5,7 @@ script, and cached under pytest's cache directory."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -109,3 +110,11 @@ def assert_same(actual: np.ndarray, expected: np.ndarray, what: str) -> None:
                                    rtol=1e-5, atol=1e-6, err_msg=what)
     else:
         np.testing.assert_array_equal(actual, expected, err_msg=what)
+
+
+def libtensorflow() -> str:
+    """The libtensorflow_cc.so.2 of the installed tensorflow wheel, for the C++ tests."""
+    spec = importlib.util.find_spec("tensorflow")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    return str(Path(next(iter(spec.submodule_search_locations))) / "libtensorflow_cc.so.2")

@@ -11,7 +11,7 @@ import pytest
 from smrt.cli import main
 
 from .conftest import Zoo
-from .test_cli_show import cli_argv, saved_model_cli_outputs
+from .golden import cli_argv, saved_model_cli_outputs
 
 SERVE = {"tag_set": "serve", "signature_def": "serving_default"}
 

@@ -14,7 +14,7 @@ from smrt.cli import main
 from smrt.cli.scan import CHECKPOINT_OPS, DEFAULT_OPS, STRICT_OPS, strict_ops
 
 from .conftest import Zoo
-from .test_cli_show import cli_argv, saved_model_cli_outputs
+from .golden import cli_argv, saved_model_cli_outputs
 
 MODELS = ["add_one", "keras_mobilenet", "module_no_signatures", "multiple_signatures",
           "control_flow", "parse_example", "two_tag_sets"]

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,12 +12,12 @@ import pytest
 from smrt.cli import main
 
 from .conftest import Zoo
+from .golden import cli_argv, saved_model_cli_outputs
 from .protowire import field as _field
 from .protowire import fields as _fields
 from .protowire import join as _join
 from .protowire import varint as _varint
 
-GOLDEN_SCRIPT = Path(__file__).with_name("saved_model_cli_golden.py")
 MODELS = ["add_one", "keras_mobilenet", "module_no_signatures", "module_with_signature",
           "multiple_signatures", "stateful", "control_flow", "parse_example", "all_dtypes",
           "dynamic_shapes", "two_tag_sets"]
@@ -44,22 +41,6 @@ def golden(zoo: Zoo) -> dict[tuple[str, str], str]:
     texts = saved_model_cli_outputs([("show", zoo.path(n), c) for n, c in requests])
     return {(name, json.dumps(combo, sort_keys=True)): text
             for (name, combo), text in zip(requests, texts, strict=True)}
-
-
-def saved_model_cli_outputs(requests: list[tuple[str, str, dict[str, object]]]) -> list[str]:
-    """What saved_model_cli printed for each (command, model_dir, flags), from one TF process."""
-    result = subprocess.run(
-        [sys.executable, str(GOLDEN_SCRIPT)], input=json.dumps(requests),
-        capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
-
-
-def cli_argv(command: str, model_dir: str, combo: dict[str, object]) -> list[str]:
-    argv = [command, "--dir", model_dir]
-    for flag, value in combo.items():
-        argv += [f"--{flag}"] if value is True else [f"--{flag}", str(value)]
-    return argv
 
 
 def smrt_show(capsys: pytest.CaptureFixture[str], model_dir: str, combo: dict[str, object]) -> str:

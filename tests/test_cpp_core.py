@@ -9,8 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .conftest import Zoo
-from .test_cpp_embedding import libtensorflow
+from .conftest import Zoo, libtensorflow
 
 ROOT = Path(__file__).resolve().parent.parent
 

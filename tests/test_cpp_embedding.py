@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from smrt.cli import cmake_dir
 
-from .conftest import Zoo
+from .conftest import Zoo, libtensorflow
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cpp"
 
@@ -29,13 +28,6 @@ def smrt_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     f"-DCMAKE_PREFIX_PATH={cmake_dir()}"], check=True, capture_output=True)
     subprocess.run([cmake, "--build", str(build), "-j2"], check=True, capture_output=True)
     return build / "smrt_run"
-
-
-def libtensorflow() -> str:
-    spec = importlib.util.find_spec("tensorflow")
-    assert spec is not None
-    assert spec.submodule_search_locations
-    return str(Path(next(iter(spec.submodule_search_locations))) / "libtensorflow_cc.so.2")
 
 
 def run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -348,6 +348,16 @@ def test_out_of_range_python_int_for_an_int32_scalar(zoo: Zoo, loaded: Any, valu
     assert_still_runs(model, zoo, "control_flow")
 
 
+@pytest.mark.parametrize("value", [[np.int64(300)], [np.int64(-1)], [1, np.int64(2**40)]])
+def test_numpy_integers_that_do_not_fit_are_refused(zoo: Zoo, value: object) -> None:
+    sig = smrt.load(zoo.path("all_dtypes")).signatures["serving_default"]
+    inputs = {k: np.zeros(len(value), spec.numpy_dtype) for k, spec in sig.inputs.items()}  # type: ignore[arg-type]
+    inputs["s"] = np.array([b"s"] * len(value), dtype=object)  # type: ignore[arg-type]
+    inputs["u8"] = value
+    with pytest.raises(smrt.InputTypeError, match=r"'u8'.*does not hold"):
+        sig(**inputs)
+
+
 # --- TensorFlow errors while running -------------------------------------------------------
 
 
@@ -415,6 +425,13 @@ def test_empty_saved_model_pb(tmp_path: Path, open_model: Any) -> None:
     pb.write_bytes(b"")
     with raises(smrt.DataLossError, smrt.StatusError, str(pb), "empty"):
         open_model(tmp_path)
+
+
+def test_saved_model_pb_that_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "saved_model.pb").mkdir()
+    for call in (smrt.inspect, smrt.load):
+        with pytest.raises(smrt.DataLossError, match="not a regular file"):
+            call(tmp_path)
 
 
 @opener

@@ -9,6 +9,7 @@ serving_default: x + x (not x for bool, x + x joined for strings); all_dtypes' s
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -168,6 +169,21 @@ def test_python_int_list_for_every_numeric_dtype(loaded: Any, kind: str) -> None
     np.testing.assert_array_equal(out.astype(np.complex128), [0, 2, 100])
 
 
+def test_array_conversion_that_frees_another_input(zoo: Zoo) -> None:
+    with smrt.load(zoo.path("dynamic_shapes")) as model:
+        sig = model.signatures["serving_default"]
+        inputs: dict[str, object] = {}
+
+        class DropsZ:
+            def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+                inputs.pop("z", None)  # the caller's last reference to z
+                [np.full(2, 7.0, np.float32) for _ in range(50)]  # reuse its memory
+                return np.zeros((1, 1, 3), np.float32)
+
+        inputs.update(x=DropsZ(), z=np.array([1.0, 2.0], np.float32))
+        np.testing.assert_array_equal(sig(inputs)["w"], [2.0, 4.0])
+
+
 # --- strings -------------------------------------------------------------------------------
 
 STRINGS = ["", "é", "ünïcødé ✓, and longer than 22 bytes", "a\0b", "\0lead", "x" * 100]
@@ -262,6 +278,19 @@ def test_string_outputs_are_object_arrays_of_bytes(loaded: Any) -> None:
     assert out["name"].dtype == object
     assert out["name"].tolist() == ["név".encode(), b""]
     assert all(type(v) is bytes for v in out["name"].tolist())
+
+
+def test_bytearray_and_memoryview_string_elements(zoo: Zoo) -> None:
+    with smrt.load(zoo.path("multiple_signatures")) as model:
+        parse = model.signatures["serving_default"]
+        for value, expected in ((bytearray(b"2.5"), 2.5), (memoryview(b"1.5"), 1.5)):
+            element = np.empty((), dtype=object)
+            element[()] = value
+            assert parse(string_input=element)["output_0"] == expected
+        with smrt.load(zoo.path("parse_example")) as examples:
+            batch = np.empty(1, dtype=object)  # (NumPy would unpack a bytearray in a list)
+            batch[0] = bytearray(smrt.tf_example.encode({"x": [1.0]}))
+            assert examples(examples=batch)["x"].tolist() == [[1.0]]
 
 
 # --- memory layout -------------------------------------------------------------------------
@@ -401,6 +430,20 @@ def test_inputs_of_every_dtype_are_unchanged(
     assert_outputs_of(before, out)
 
 
+def test_input_kept_by_a_variable_warns_and_later_inputs_are_copied(zoo: Zoo) -> None:
+    with smrt.load(zoo.path("stateful")) as model:
+        mutate, read = model.signatures["mutate"], model.signatures["read"]
+        first = smrt.aligned(np.array(5.0, np.float32))
+        with pytest.warns(RuntimeWarning, match="'mutate' kept a reference"):
+            mutate(new_v=first)
+        second = smrt.aligned(np.array(6.0, np.float32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            mutate(new_v=second)  # copied now: no warning
+        second[...] = -1.0
+        assert read()["v"] == 6.0
+
+
 # --- outputs -------------------------------------------------------------------------------
 
 
@@ -449,6 +492,24 @@ def test_outputs_survive_the_model_being_closed_and_deleted(zoo: Zoo) -> None:
         got[...] = got[::-1]  # still writable memory
     del views
     gc.collect()
+
+
+def test_writing_an_output_never_changes_the_model(zoo: Zoo) -> None:
+    # Outputs that TensorFlow still holds (a graph constant, a variable) come back as copies.
+    with smrt.load(zoo.path("control_flow")) as model:
+        first = model(x=np.int32(-1))["y"]
+        first[...] = 99
+        assert model(x=np.int32(-1))["y"] == -1
+    with smrt.load(zoo.path("stateful")) as model:
+        model.signatures["read"]()["v"][...] = 1234.0
+        assert model.signatures["read"]()["v"] == 1.0
+
+
+def test_fresh_outputs_are_still_zero_copy_views(zoo: Zoo) -> None:
+    with smrt.load(zoo.path("add_one")) as model:
+        y = model(smrt.zeros((2, 3), np.float32))["y"]
+        assert type(y.base).__name__ == "PyCapsule"
+        assert y.flags.writeable
 
 
 # --- bfloat16 ------------------------------------------------------------------------------

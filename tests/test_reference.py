@@ -15,7 +15,7 @@ MODELS = [
 
 
 # 'mutate' assigns its input to a variable: smrt warns once and copies from then on (tested in
-# test_review_regressions); here only the values matter.
+# test_inputs); here only the values matter.
 @pytest.mark.filterwarnings("ignore:signature 'mutate' kept a reference:RuntimeWarning")
 @pytest.mark.parametrize("name", MODELS)
 def test_outputs_match_tensorflow(zoo: Zoo, name: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -64,3 +66,53 @@ def test_close_waits_for_calls_in_flight(zoo: Zoo) -> None:
         results = [f.result() for f in futures]  # every call either ran fully or was refused
     assert model.closed
     assert all(r >= 0 for r in results)
+
+
+def test_first_bfloat16_use_from_two_threads_does_not_deadlock(zoo: Zoo, run_python) -> None:
+    # ml_dtypes must not be imported before the threads race to the first bfloat16 input.
+    out = run_python(f"""
+import sys, threading, smrt
+assert "ml_dtypes" not in sys.modules
+sig = smrt.load({zoo.path("all_dtypes")!r}).signatures["serving_default"]
+import numpy as np
+inputs = {{k: np.zeros(2, spec.numpy_dtype if k != "bf16" else np.float32)
+          for k, spec in sig.inputs.items()}}
+inputs["s"] = [b"a", b"b"]
+results = []
+def call():
+    results.append(sig(**{{**inputs, "bf16": [1.5, 2.5]}})["o_bf16"].tolist())
+threads = [threading.Thread(target=call) for _ in range(2)]
+[t.start() for t in threads]
+[t.join(60) for t in threads]
+print(sum(not t.is_alive() for t in threads), results[0])
+""")
+    assert out.strip() == "2 [3.0, 5.0]"
+
+
+def test_close_finishes_while_threads_keep_calling(zoo: Zoo) -> None:
+    model = smrt.load(zoo.path("add_one"))
+    sig = model.signatures["serving_default"]
+    x = smrt.zeros((256, 1024), np.float32)
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                sig(x=x)
+            except smrt.ModelClosedError:
+                return
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    closer = threading.Thread(target=model.close)
+    closer.start()
+    closer.join(10)
+    finished = not closer.is_alive()
+    stop.set()
+    for t in threads:
+        t.join()
+    closer.join()
+    assert finished, "close() was starved by calls in flight"
+    assert model.closed

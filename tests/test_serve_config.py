@@ -1,0 +1,144 @@
+"""smrt serve's config files: the text-proto parser, --model_config_file, version policies
+and --batching_parameters_file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smrt.serving import textproto
+from smrt.serving.config import (
+    BatchingOptions,
+    ConfigError,
+    VersionPolicy,
+    read_batching_parameters_file,
+    read_model_config_file,
+)
+
+
+def test_textproto_parses_tf_serving_config_syntax() -> None:
+    text = """
+    # a comment
+    model_config_list {
+      config {
+        name: 'a' "b"   # adjacent strings concatenate
+        base_path: "/m/\\x41\\n"
+        model_version_policy: { specific { versions: [1, 0x2, 3] } }
+        version_labels < key: "stable" value: -1 >;
+        ratio: 1.5e3 flag: true enum_value: LATEST
+      }
+      config { name: "c" }
+    }
+    """
+    root = textproto.parse(text)
+    (config_list,) = root["model_config_list"]
+    first, second = config_list["config"]
+    assert first["name"] == ["ab"]
+    assert first["base_path"] == ["/m/A\n"]
+    assert first["model_version_policy"] == [{"specific": [{"versions": [1, 2, 3]}]}]
+    assert first["version_labels"] == [{"key": ["stable"], "value": [-1]}]
+    assert first["ratio"] == [1500.0]
+    assert first["flag"] == [True]
+    assert first["enum_value"] == ["LATEST"]
+    assert second == {"name": ["c"]}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("config {", r"missing '\}'"),
+    ("name \"x\"", "expected ':'"),
+    ("name: }", "expected a value"),
+    ("name: @", r"cfg: unexpected character '@' \(line 1\)"),
+    ("a: 1\n\nb: ?", r"unexpected character '\?' \(line 3\)"),
+    ("{ }", "expected a field name"),
+])
+def test_textproto_errors_say_where(text: str, message: str) -> None:
+    with pytest.raises(textproto.TextProtoError, match=message):
+        textproto.parse(text, "cfg")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "models.config"
+    path.write_text(text)
+    return path
+
+
+def test_model_config_file(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    path = _write(tmp_path, f"""
+    model_config_list {{
+      config {{ name: "a" base_path: "{tmp_path / 'a'}" model_platform: "tensorflow" }}
+      config {{
+        name: "b" base_path: "{tmp_path / 'b'}"
+        model_version_policy {{ latest {{ num_versions: 2 }} }}
+        version_labels {{ key: "stable" value: 4 }}
+        version_labels {{ key: "canary" value: 5 }}
+      }}
+    }}""")
+    a, b = read_model_config_file(path, ("serve", "gpu"))
+    assert (a.name, a.base_path, a.policy, a.tags) == (
+        "a", str(tmp_path / "a"), VersionPolicy(), ("serve", "gpu"))
+    assert b.policy == VersionPolicy("latest", num_versions=2)
+    assert b.labels == {"stable": 4, "canary": 5}
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("", "no models"),
+    ("model_config_list { }", "no models"),
+    ("model_config_list { config { base_path: 'BASE' } }", "missing name"),
+    ("model_config_list { config { name: 'a' } }", "missing base_path"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE/nope' } }", "is not a directory"),
+    ("model_config_list { config { name: 'a/b' base_path: 'BASE' } }", "not a model name"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE' model_platform: 'pytorch' } }",
+     "model_platform 'pytorch' is not served"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE' colour: 1 } }",
+     "unknown field.*colour"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE' } config { name: 'a' "
+     "base_path: 'BASE' } }", "configured twice: a"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE' "
+     "model_version_policy { latest { num_versions: 0 } } } }", "positive integer"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE' "
+     "model_version_policy { specific { } } } }", "one or more versions"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE' "
+     "model_version_policy { all { } latest { } } } }", "one of latest, all, specific"),
+    ("model_config_list { config { name: 'a' base_path: 'BASE' "
+     "version_labels { key: 'x' } } }", "version_labels needs"),
+    ("model_config_list { config { name: 1 base_path: 'BASE' } }", "name must be a string"),
+    ("custom_model_config { }", "unknown field.*custom_model_config"),
+])
+def test_model_config_file_errors(tmp_path: Path, body: str, message: str) -> None:
+    path = _write(tmp_path, body.replace("BASE", str(tmp_path)))
+    with pytest.raises(ConfigError, match=message):
+        read_model_config_file(path)
+
+
+def test_model_config_file_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_model_config_file(tmp_path / "nope.config")
+
+
+def test_version_policies() -> None:
+    found = [3, 1, 10, 2]
+    assert VersionPolicy().select(found) == [10]
+    assert VersionPolicy("latest", num_versions=2).select(found) == [3, 10]
+    assert VersionPolicy("all").select(found) == [1, 2, 3, 10]
+    assert VersionPolicy("specific", versions=(2, 7)).select(found) == [2]
+    assert VersionPolicy().select([]) == []
+
+
+def test_batching_parameters_file(tmp_path: Path) -> None:
+    path = tmp_path / "batching.config"
+    path.write_text("max_batch_size { value: 128 }\nbatch_timeout_micros { value: 0 }\n"
+                    "num_batch_threads { value: 4 }\npad_variable_length_inputs: true\n")
+    assert read_batching_parameters_file(path) == BatchingOptions(
+        max_batch_size=128, batch_timeout_micros=0, num_batch_threads=4)
+    path.write_text("max_batch_size { value: 0 }")
+    with pytest.raises(ConfigError, match="max_batch_size must be at least 1"):
+        read_batching_parameters_file(path)
+    path.write_text("max_batch_size { value: 'big' }")
+    with pytest.raises(ConfigError, match="must be an integer"):
+        read_batching_parameters_file(path)
+    path.write_text("max_batch_sizes { value: 1 }")
+    with pytest.raises(ConfigError, match="unknown field"):
+        read_batching_parameters_file(path)
