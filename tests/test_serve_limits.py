@@ -22,7 +22,7 @@ from smrt.serving.errors import (
 )
 from smrt.serving.versions import Hold, ServedVersion
 
-from .test_serve_units import FakeSignature
+from .fakes import FakeSignature
 
 
 def test_byte_budget_lets_one_big_body_through_and_refuses_past_the_limit() -> None:
