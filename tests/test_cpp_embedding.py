@@ -98,3 +98,13 @@ def test_library_directory_in_the_environment(smrt_run: Path, zoo: Zoo) -> None:
                           capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 1
     assert "$SMRT_LIBTENSORFLOW names the directory" in done.stderr
+
+
+def test_help_and_usage_errors(smrt_run: Path) -> None:
+    done = run(smrt_run, "--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: smrt_run MODEL_DIR [options]\n")
+    assert "--input KEY=FILE.npy" in done.stdout
+    done = run(smrt_run)
+    assert done.returncode == 2
+    assert done.stderr.startswith("smrt_run: no MODEL_DIR given\nusage: smrt_run")

@@ -19,7 +19,21 @@
 
 namespace {
 
+const char kUsage[] =
+    "usage: smrt_run MODEL_DIR [options]\n"
+    "Loads a SavedModel, runs a signature once on inputs from .npy files (or generated to fit\n"
+    "it), prints the outputs, then times calls from several threads.\n"
+    "  --signature KEY       the signature to run (default: serving_default, or the only one)\n"
+    "  --tags serve,gpu      the MetaGraph's tag-set (default: serve)\n"
+    "  --input KEY=FILE.npy  an input from a little-endian, C-order .npy file (repeatable)\n"
+    "  --batch N             the size of unknown dimensions of generated inputs (default: 1)\n"
+    "  --iterations N        calls to time (default: 100)\n"
+    "  --threads T           threads making them (default: 1)\n"
+    "  --library PATH        libtensorflow to use (a file or a directory)\n"
+    "  --help                this text\n";
+
 struct Options {
+  bool help = false;
   std::string dir, signature, library;
   std::vector<std::string> tags{"serve"};
   std::map<std::string, std::string> npy_files;
@@ -44,6 +58,10 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
       return argv[++i];
     };
+    if (arg == "--help" || arg == "-h") {
+      o.help = true;
+      return o;
+    }
     if (arg == "--signature") o.signature = value();
     else if (arg == "--tags") o.tags = split(value(), ',');
     else if (arg == "--library") o.library = value();
@@ -58,7 +76,7 @@ Options parse(int argc, char** argv) {
     } else if (o.dir.empty() && arg.rfind("--", 0) != 0) o.dir = arg;
     else throw std::invalid_argument("unknown argument " + arg);
   }
-  if (o.dir.empty()) throw std::invalid_argument("usage: smrt_run MODEL_DIR [options]");
+  if (o.dir.empty()) throw std::invalid_argument(std::string("no MODEL_DIR given\n") + kUsage);
   if (o.threads < 1 || o.iterations < 0 || o.batch < 0) throw std::invalid_argument("bad count");
   return o;
 }
@@ -147,6 +165,10 @@ void print(const std::string& key, const smrt::Tensor& t) {
 int main(int argc, char** argv) {
   try {
     const Options o = parse(argc, argv);
+    if (o.help) {
+      std::cout << kUsage;
+      return 0;
+    }
     if (!o.library.empty()) smrt::runtime::load_library(o.library);
     const smrt::Model model = smrt::Model::load(o.dir, o.tags);
     const smrt::Signature& sig = o.signature.empty() ? model.default_signature() : model.signature(o.signature);

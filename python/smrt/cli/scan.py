@@ -81,18 +81,23 @@ def run(args: argparse.Namespace) -> int:
         denylist = denylist_from_flag(args.op_denylist)
         if args.strict:
             denylist |= strict_ops(meta.reachable_ops or ())
-        lines, hit = scan_lines(meta, denylist)
+        lines, hit = scan_lines(meta, denylist, summarize=args.strict)
         print("\n".join(lines))
         found = found or hit
     return 1 if found else 0
 
 
-def scan_lines(meta: MetaGraphInfo, denylist: frozenset[str]) -> tuple[list[str], bool]:
+def scan_lines(meta: MetaGraphInfo, denylist: frozenset[str],
+               summarize: bool = False) -> tuple[list[str], bool]:
     """saved_model_cli's line for one MetaGraph, then where each denylisted op is; and whether
-    any was found."""
+    any was found. A clean MetaGraph's line lists the denylist, as saved_model_cli's does,
+    unless ``summarize`` (``--strict``'s hundred-odd ops would make one very long line)."""
     hits = findings(meta, denylist)
     tags = list(meta.tags)
     if not hits:
+        if summarize:
+            return [f"MetaGraph with tag set {tags!r} does not contain any of the "
+                    f"{len(denylist)} denylisted ops (--strict; see smrt.op_policy)"], False
         return [f"MetaGraph with tag set {tags!r} does not contain the default denylisted ops: "
                 f"{set_text(denylist)}"], False
     return [f"MetaGraph with tag set {tags!r} contains the following denylisted ops: "
