@@ -266,6 +266,9 @@ def test_start_up_errors_are_one_clear_line(zoo: Zoo, tmp_path: Path) -> None:
         "--model_base_path", str(tmp_path), "--rest_api_num_threads", "0")
     assert "need --enable_batching" in _start_fails(
         "--model_base_path", str(tmp_path), "--max_batch_size", "8")
+    err = _start_fails("--model_base_path", zoo.path("half_plus_two"))  # a version, not a base
+    assert f"is itself a SavedModel; the base path holds numbered version directories (here: " \
+        f"{Path(zoo.path('half_plus_two')).parent})" in err
     broken = tmp_path / "broken"
     shutil.copytree(zoo.path("half_plus_two"), broken / "1")
     (broken / "1" / "saved_model.pb").write_bytes(b"")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -121,8 +122,15 @@ class ModelServer:
                     f"model {model.name}: version {failed[0].version} failed to load: "
                     f"{failed[0].error_message}")
             if not model.serving_versions:
+                base = model.config.base_path
+                if os.path.isfile(os.path.join(base, "saved_model.pb")):
+                    # A common slip: the version directory given instead of its parent.
+                    parent = os.path.dirname(os.path.normpath(base))
+                    raise smrt_errors.Error(
+                        f"model {model.name}: the base path {base} is itself a SavedModel; "
+                        f"the base path holds numbered version directories (here: {parent})")
                 log.warning("model %s: no version under %s yet; waiting for one", model.name,
-                            model.config.base_path)
+                            base)
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.options.max_request_bytes)
