@@ -145,8 +145,10 @@ class PySignature {
 };
 
 // Concrete function `name` with its flat user inputs (anything array-like, converted as a
-// signature's inputs are: aligned arrays lent without a copy); returns its flat outputs.
-py::list call_function(const Model& model, const std::string& name, const py::sequence& values) {
+// signature's inputs are; with `lend`, aligned arrays reach TensorFlow without a copy). Returns
+// its flat outputs, and whether TensorFlow handed every lent array back (false: it kept one,
+// e.g. assigned it to a variable, which now shares that array's memory).
+py::tuple call_function(const Model& model, const std::string& name, const py::sequence& values, bool lend) {
   std::vector<TensorSpec> specs;
   {
     py::gil_scoped_release release;
@@ -162,7 +164,7 @@ py::list call_function(const Model& model, const std::string& name, const py::se
     std::vector<Tensor> inputs(specs.size());
     for (std::size_t i = 0; i < specs.size(); ++i) {
       py::object value = values[i];
-      inputs[i] = to_tensor(value.ptr(), specs[i], name, &loans);
+      inputs[i] = to_tensor(value.ptr(), specs[i], name, lend ? &loans : nullptr);
     }
     std::vector<Tensor> outputs;
     {
@@ -174,14 +176,8 @@ py::list call_function(const Model& model, const std::string& name, const py::se
       if (!array) throw py::error_already_set();
       result.append(py::reinterpret_steal<py::object>(array));
     }
-  }
-  if (!loans.all_returned()) {
-    const std::string message = "concrete function '" + name + "' kept a reference to an input array after the "
-                                "call (for example, it assigned the input to a variable), so the model now shares "
-                                "that array's memory: do not modify it.";
-    if (PyErr_WarnEx(PyExc_RuntimeWarning, message.c_str(), 1) < 0) throw py::error_already_set();
-  }
-  return result;
+  }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
+  return py::make_tuple(result, loans.all_returned());
 }
 
 Model load_model(const std::string& path, const std::vector<std::string>& tags, int intra_op_threads,
@@ -232,7 +228,7 @@ void register_model(py::module_& m) {
         const ObjectTree* tree = model.object_tree();
         return tree ? object_tree_to_python(*tree) : py::object(py::none());
       })
-      .def("call_function", &call_function, py::arg("name"), py::arg("inputs"))
+      .def("call_function", &call_function, py::arg("name"), py::arg("inputs"), py::arg("lend") = true)
       .def("read_variable", [](const Model& model, int node) {
         Tensor value;
         {

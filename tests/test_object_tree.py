@@ -1,0 +1,173 @@
+"""model.root: the restored object tree, run in smrt's session (issue 17). Every expected value
+is what TensorFlow's own restored object returned for the same calls (tests/model_zoo.py
+``_record_calls``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import smrt
+from smrt.errors import NoMatchingFunctionError
+
+from .conftest import Zoo, assert_same
+
+
+@pytest.fixture
+def fresh(zoo: Zoo) -> Iterator[dict[str, smrt.Model]]:
+    """Models loaded for one test only: these tests change variables."""
+    models: dict[str, smrt.Model] = {}
+
+    def get(name: str) -> smrt.Model:
+        models[name] = smrt.load(zoo.path(name))
+        return models[name]
+
+    yield get  # type: ignore[misc]
+    for model in models.values():
+        model.close()
+
+
+def test_custom_model_section_of_the_guide(zoo: Zoo, fresh) -> None:
+    """The SavedModel guide's "custom model" section, call for call."""
+    tf = zoo.tf_calls("module_guide")
+    model = fresh("module_guide")
+    imported = model.root
+    assert_same(imported(3.0), tf["call"], "imported(3.)")
+    assert imported.mutate(2.0) is None
+    assert_same(imported(np.float32(3.0)), tf["call_after_mutate"], "imported(3.) after mutate")
+    assert float(imported(3.0)) == 6.0
+    with pytest.raises(NoMatchingFunctionError) as raised:
+        imported([3.0])
+    message = str(raised.value)
+    assert "root.__call__" in message
+    assert "Option 1:" in message
+    assert "TensorSpec(shape=(), dtype=tf.float32, name='x')" in message
+    assert isinstance(raised.value, TypeError)
+    assert isinstance(raised.value, smrt.Error)
+    assert np.asarray(imported.v) == 2.0
+    assert imported.v.numpy() == tf["v"]
+
+
+def test_vector_concrete_function_traced_before_saving(zoo: Zoo, fresh) -> None:
+    tf = zoo.tf_calls("module_vector_trace")
+    imported = fresh("module_vector_trace").root
+    imported.mutate(new_v=2.0)  # by keyword
+    assert_same(imported(3.0), tf["call_after_mutate"], "scalar")
+    assert_same(imported(np.array([3.0], np.float32)), tf["vector_after_mutate"], "vector")
+    assert_same(imported(x=[3.0, 4.0]), np.array([6.0, 8.0], np.float32), "a list, by keyword")
+    with pytest.raises(NoMatchingFunctionError, match="Option 2:"):
+        imported(np.zeros((1, 1), np.float32))  # neither () nor (None,)
+    with pytest.raises(NoMatchingFunctionError):
+        imported(np.array([3.0]))  # float64 arrays are not converted, as in TensorFlow
+
+
+def test_signature_and_function_share_the_variables(zoo: Zoo, fresh) -> None:
+    tf = zoo.tf_calls("module_with_signature")
+    model = fresh("module_with_signature")
+    model.root.mutate(2.0)
+    out = model.signatures["serving_default"](x=np.float32(3.0))
+    assert_same(out["output_0"], tf["signature_after_mutate/output_0"], "signature after mutate")
+    assert np.asarray(model.root.v) == 2.0
+    ones = np.ones((2, 2), np.float32)
+    assert_same(model.root(ones), np.full((2, 2), 2.0, np.float32), "unknown rank")
+    # model(...) is the default signature when there is one.
+    assert set(model(x=np.float32(1.0))) == {"output_0"}
+
+
+def test_unknown_rank_concrete_function(zoo: Zoo, fresh) -> None:
+    tf = zoo.tf_calls("module_no_signatures")
+    imported = fresh("module_no_signatures").root
+    assert_same(imported(3.0), tf["call"], "scalar")
+    imported.mutate(np.float32(2.0))
+    assert_same(imported([3.0]), tf["vector_after_mutate"], "vector")
+    ones = np.ones((2, 1, 2), np.float32)
+    assert_same(imported(ones), np.full((2, 1, 2), 2.0, np.float32), "rank 3")
+
+
+def test_model_call_falls_back_to_root_call(fresh) -> None:
+    model = fresh("module_no_signatures")
+    assert not model.signatures
+    assert float(model(3.0)) == 3.0
+    model.root.mutate(4.0)
+    assert float(model(x=1.0)) == 4.0
+
+
+def test_nested_modules(zoo: Zoo, fresh) -> None:
+    tf = zoo.tf_calls("nested_modules")
+    root = fresh("nested_modules").root
+    x = np.array([1.0], np.float32)
+    out = root(x)
+    assert set(out) == {"s", "t"}
+    assert isinstance(out["t"], tuple)
+    assert_same(out["s"], tf["call_x/s"], "s")
+    assert_same(out["t"][0], tf["call_x/t/0"], "t[0]")
+    assert_same(out["t"][1], tf["call_x/t/1"], "t[1]")
+    out = root(x, y=np.float32(2.0))
+    assert_same(out["t"][1], tf["call_xy/t/1"], "with y")
+    assert_same(root.inner.f([1.0, 2.0]), tf["f"], "inner.f")
+    assert root.alias is root.inner
+    assert root.bump() is None
+    assert_same(root(x)["s"], tf["call_after_bump/s"], "after bump")
+    assert_same(root.v.numpy(), tf["v"], "v")
+    assert_same(np.asarray(getattr(getattr(root.lst, "1"), "a.b/c")), tf["lst_1"], "escaped key")
+    # Same-named variables are told apart by their paths.
+    assert root.inner.w.name == root.inner.b.name == "w"
+    assert root.inner.b.shape == (2,)
+    assert root.inner.b.dtype == np.float32
+    assert_same(np.asarray(root.inner.b), np.array([1.0, 2.0], np.float32), "inner.b")
+    with pytest.raises(AttributeError, match="no saved child 'nope'"):
+        root.nope  # noqa: B018
+
+
+def test_keras_layer_variables_and_serve(zoo: Zoo, fresh) -> None:
+    tf = zoo.tf_calls("keras_dense")
+    model = fresh("keras_dense")
+    root = model.root
+    assert_same(root.serve(tf["x"]), tf["serve"], "serve")
+    variables = root.variables
+    assert_same(np.asarray(getattr(variables, "0")), tf["kernel"], "kernel")
+    assert_same(getattr(variables, "1").numpy(), tf["bias"], "bias")
+    (case,) = zoo.cases("keras_dense")
+    out = model.signatures[case.signature](**case.inputs)
+    for key, expected in case.outputs.items():
+        assert_same(out[key], expected, key)
+
+
+def test_calls_from_threads(fresh) -> None:
+    """The call op is added once, whichever thread gets there first."""
+    root = fresh("module_vector_trace").root
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for i in range(20):
+                assert float(root(np.float32(i))) == float(i)
+                assert root(np.array([i], np.float32))[0] == i
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_closed_model(fresh) -> None:
+    model = fresh("module_no_signatures")
+    root = model.root
+    model.close()
+    with pytest.raises(smrt.ModelClosedError):
+        root(3.0)
+    with pytest.raises(smrt.ModelClosedError):
+        root.v.numpy()
+
+
+def test_tf1_model_has_no_root(fresh) -> None:
+    model = fresh("two_tag_sets")
+    with pytest.raises(smrt.NotFoundError, match="no object graph"):
+        model.root  # noqa: B018
