@@ -300,10 +300,21 @@ class _Outer(tf.Module):
         self.alias = self.inner  # a second path to the same objects
         self.v = tf.Variable(1.0, name="w")
         self.lst = [tf.Variable(3.0), {"a.b/c": tf.Variable(4.0)}]  # escaped checkpoint keys
+        self.offsets = tf.constant([5.0, 6.0])  # captured as a SavedConstant
+        self.table = tf.lookup.StaticHashTable(  # a resource smrt cannot bind yet
+            tf.lookup.KeyValueTensorInitializer(tf.constant(["a"]), tf.constant([1])), -1)
 
     @tf.function
     def __call__(self, x, y=None):
         return {"s": x * self.v, "t": (self.inner.f(x), x if y is None else x + y)}
+
+    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+    def offset(self, x):
+        return x + self.offsets
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def look(self, keys):
+        return self.table.lookup(keys)
 
     @tf.function(input_signature=[])
     def bump(self):
@@ -324,6 +335,7 @@ def build_nested_modules(path: Path) -> list[Case]:
         "call_x": imported(tf.constant([1.0])),
         "call_xy": imported(tf.constant([1.0]), y=tf.constant(2.0)),
         "f": imported.inner.f(tf.constant([1.0, 2.0])),
+        "offset": imported.offset(tf.constant([1.0, 2.0])),
     }
     imported.bump()
     calls["call_after_bump"] = imported(tf.constant([1.0]))

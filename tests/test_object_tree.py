@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import smrt
-from smrt.errors import NoMatchingFunctionError
+from smrt.errors import NoMatchingFunctionError, UnimplementedError
 
 from .conftest import Zoo, assert_same
 
@@ -120,6 +120,12 @@ def test_nested_modules(zoo: Zoo, fresh) -> None:
     assert_same(np.asarray(root.inner.b), np.array([1.0, 2.0], np.float32), "inner.b")
     with pytest.raises(AttributeError, match="no saved child 'nope'"):
         root.nope  # noqa: B018
+    # A captured constant is bound to the graph's Const; a lookup table is not bound yet.
+    assert_same(root.offset([1.0, 2.0]), tf["offset"], "offset")
+    with pytest.raises(UnimplementedError, match="not a variable or a constant"):
+        root.look(["a"])
+    with pytest.raises(UnimplementedError, match="not a variable or a constant"):
+        root.look(["a"])  # the same error again: nothing half-added is used
 
 
 def test_keras_layer_variables_and_serve(zoo: Zoo, fresh) -> None:

@@ -403,28 +403,29 @@ const ConcreteFunctionSpec& concrete_function(const ObjectTree* tree, const std:
   throw StatusError(ErrorCode::kNotFound, "the model at '" + path + "' has no concrete function '" + name + "'");
 }
 
-// The VarHandleOp bound to variable `node`, or an UnimplementedError saying why there is none.
-TF_Output bound_variable(const ObjectTree& tree, int node, TF_Graph* graph, const std::string& needed_by) {
+// What captured input `node` is bound to: a variable's VarHandleOp (for a DT_RESOURCE input)
+// or a constant's Const op; an error saying why when there is none.
+TF_Output bound_capture(const ObjectTree& tree, int node, DType dtype, TF_Graph* graph, const std::string& needed_by) {
+  using Kind = SavedObjectInfo::Kind;
   if (node < 0 || static_cast<std::size_t>(node) >= tree.nodes.size()) {
     throw StatusError(ErrorCode::kDataLoss, needed_by + " captures object " + std::to_string(node) + ", which is not in the object graph");
   }
   const SavedObjectInfo& object = tree.nodes[static_cast<std::size_t>(node)];
-  if (object.kind != SavedObjectInfo::Kind::kVariable) {
+  const bool variable = object.kind == Kind::kVariable && dtype == DType::kResource;
+  const bool constant = object.kind == Kind::kConstant && dtype != DType::kResource;
+  if (!variable && !constant) {
     throw StatusError(ErrorCode::kUnimplemented, needed_by + " captures " + node_label(tree, node) +
-                                                     ", which is not a variable: smrt binds only variables yet");
+                                                     ", which is not a variable or a constant: smrt cannot bind it yet");
   }
-  TF_Operation* op = object.graph_variable.empty() ? nullptr : tf::api().TF_GraphOperationByName(graph, object.graph_variable.c_str());
-  if (!op) {
-    throw StatusError(ErrorCode::kUnimplemented, needed_by + " uses " + node_label(tree, node) +
-                                                     ", which the SavedModel's restore op does not tie to a graph variable");
+  const std::string& op_name = variable ? object.graph_variable : object.graph_operation;
+  TF_Operation* op = op_name.empty() ? nullptr : tf::api().TF_GraphOperationByName(graph, op_name.c_str());
+  if (!op || tf::api().TF_OperationNumOutputs(op) < 1) {
+    throw StatusError(ErrorCode::kUnimplemented,
+                      needed_by + " uses " + node_label(tree, node) +
+                          (variable ? ", which the SavedModel's restore op does not tie to a graph variable"
+                                    : ", whose graph operation '" + op_name + "' is not in the loaded graph"));
   }
   return TF_Output{op, 0};
-}
-
-std::string dtype_list(const std::vector<DType>& dtypes) {
-  std::string out;
-  for (DType d : dtypes) out += (out.empty() ? "" : ", ") + std::string(dtype_name(d));
-  return out;
 }
 
 // Adds the call of concrete function `name` to the graph (the caller holds the ObjectCalls
@@ -454,12 +455,7 @@ CallEndpoints add_call(const ObjectTree& tree, const std::string& name, const Co
   }
   std::vector<TF_Output> captured;
   for (std::size_t i = 0; i < n_captured; ++i) {
-    if (spec.input_dtypes[call.inputs.size() + i] != DType::kResource) {
-      throw StatusError(ErrorCode::kUnimplemented, label + " captures a " +
-                                                       std::string(dtype_name(spec.input_dtypes[call.inputs.size() + i])) +
-                                                       " tensor: smrt binds only variables yet");
-    }
-    captured.push_back(bound_variable(tree, spec.bound_inputs[i], graph, label));
+    captured.push_back(bound_capture(tree, spec.bound_inputs[i], spec.input_dtypes[call.inputs.size() + i], graph, label));
   }
   const auto& api = tf::api();
   tf::Status status;
@@ -577,7 +573,10 @@ Tensor Model::read_variable(int node) const {
     if (auto found = object_calls_->reads.find(node); found != object_calls_->reads.end()) {
       read = found->second;
     } else {
-      const TF_Output handle = bound_variable(*tree, node, session_->graph(), label);
+      if (object.kind != SavedObjectInfo::Kind::kVariable) {
+        throw StatusError(ErrorCode::kNotFound, label + ": it is not a variable");
+      }
+      const TF_Output handle = bound_capture(*tree, node, DType::kResource, session_->graph(), label);
       if (object.dtype == DType::kInvalid) throw StatusError(ErrorCode::kDataLoss, label + ": it has no dtype");
       const auto& api = tf::api();
       tf::Status status;

@@ -218,6 +218,7 @@ struct SavedObject {
   std::vector<std::string> argument_keywords;
   wire::Merged function_spec;  // SavedFunction.function_spec = 2 / SavedBareConcreteFunction's = 4
   wire::Merged variable;       // SavedVariable, when member == 7
+  wire::Merged constant;       // SavedConstant, when member == 9
 };
 
 SavedObject read_object(std::string_view message) {
@@ -245,6 +246,7 @@ SavedObject read_object(std::string_view message) {
       object.argument_keywords.clear();
       object.function_spec.clear();
       object.variable.clear();
+      object.constant.clear();
     }
     object.member = r.field();
     if (r.field() == 6 || r.field() == 8) {
@@ -266,6 +268,9 @@ SavedObject read_object(std::string_view message) {
     } else if (r.field() == 7 && r.type() == wire::kLengthDelimited) {
       object.kind = SavedObject::kOther;
       object.variable.add(r.bytes());
+    } else if (r.field() == 9 && r.type() == wire::kLengthDelimited) {
+      object.kind = SavedObject::kOther;
+      object.constant.add(r.bytes());
     } else {
       object.kind = SavedObject::kOther;
       r.skip();
@@ -725,6 +730,12 @@ ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& g
       info.children.emplace_back(std::move(name), node);
     }
     if (info.kind == SavedObjectInfo::Kind::kVariable) read_variable(object.variable.view(), info);
+    if (info.kind == SavedObjectInfo::Kind::kConstant) {
+      for_each_field(object.constant.view(), [&](Reader& c) {  // SavedConstant{operation = 1}
+        if (c.field() == 1) info.graph_operation = std::string(c.utf8());
+        else c.skip();
+      });
+    }
     info.concrete_functions = std::move(object.concrete_functions);
     info.argument_keywords = std::move(object.argument_keywords);
     if (object.function_spec.present()) info.fullargspec = read_fullargspec(object.function_spec.view());

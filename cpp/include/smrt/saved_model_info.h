@@ -103,6 +103,8 @@ struct SavedObjectInfo {
   // restore op fills from that key ("" when the file does not establish one).
   std::string checkpoint_key;
   std::string graph_variable;
+  // kConstant: SavedConstant.operation, the graph's Const op holding its value.
+  std::string graph_operation;
   // kFunction / kBareConcreteFunction: the concrete functions, and for a tf.function its
   // FunctionSpec's fullargspec (a "FullArgSpec" named tuple; kUnset when absent).
   std::vector<std::string> concrete_functions;
