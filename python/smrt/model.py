@@ -102,6 +102,7 @@ class Model:
         """The callable signatures by key (``__saved_model_init_op`` is not one)."""
         self._default: Signature | None = None
         self._root: RestoredObject | None = None
+        self._call_root = False  # no default signature: model(...) is root.__call__
 
     @property
     def root(self) -> RestoredObject:
@@ -125,11 +126,14 @@ class Model:
         without one calls its root object's saved ``__call__`` (``model.root(...)``) if it has
         one."""
         if self._default is None:
+            if self._call_root:
+                return self.root(*args, **inputs)
             try:
                 self._default = self.signatures[self._native.default_signature().key]
             except SignatureNotFoundError:
                 if not self._root_callable():
                     raise
+                self._call_root = True
                 return self.root(*args, **inputs)
         return self._default(*args, **inputs)
 
