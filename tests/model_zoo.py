@@ -312,6 +312,14 @@ class _Outer(tf.Module):
     def offset(self, x):
         return x + self.offsets
 
+    @tf.function(input_signature=[{
+        "a": tf.TensorSpec([None], tf.float32),
+        "b": (tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)),
+    }])
+    def combine(self, inputs):
+        scale, count = inputs["b"]
+        return inputs["a"] * scale + tf.cast(count, tf.float32), count + 1
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def look(self, keys):
         return self.table.lookup(keys)
@@ -336,6 +344,8 @@ def build_nested_modules(path: Path) -> list[Case]:
         "call_xy": imported(tf.constant([1.0]), y=tf.constant(2.0)),
         "f": imported.inner.f(tf.constant([1.0, 2.0])),
         "offset": imported.offset(tf.constant([1.0, 2.0])),
+        "combine": imported.combine({"a": tf.constant([1.0, 2.0]),
+                                     "b": (tf.constant(3.0), tf.constant(4))}),
     }
     imported.bump()
     calls["call_after_bump"] = imported(tf.constant([1.0]))

@@ -13,6 +13,7 @@ import pytest
 
 import smrt
 from smrt.errors import NoMatchingFunctionError, UnimplementedError
+from smrt.objects import Function
 
 from .conftest import Zoo, assert_same
 from .protowire import edit, fields, halves, join
@@ -123,12 +124,47 @@ def test_nested_modules(zoo: Zoo, fresh) -> None:
     assert_same(np.asarray(root.inner.b), np.array([1.0, 2.0], np.float32), "inner.b")
     with pytest.raises(AttributeError, match="no saved child 'nope'"):
         root.nope  # noqa: B018
+    # Nested inputs (a dict holding a tuple), flattened as TensorFlow's nest does.
+    a = np.array([1.0, 2.0], np.float32)
+    out = root.combine({"a": a, "b": (3.0, 4)})
+    assert isinstance(out, tuple)
+    assert_same(out[0], tf["combine/0"], "combine[0]")
+    assert_same(out[1], tf["combine/1"], "combine[1]")
+    assert_same(root.combine(inputs={"b": [3.0, 4], "a": [1.0, 2.0]})[0], tf["combine/0"], "kw")
+    with pytest.raises(NoMatchingFunctionError):
+        root.combine({"a": a, "b": (3.0, 4.5)})  # 4.5 is no int32
+    with pytest.raises(NoMatchingFunctionError):
+        root.combine({"a": a})
     # A captured constant is bound to the graph's Const; a lookup table is not bound yet.
     assert_same(root.offset([1.0, 2.0]), tf["offset"], "offset")
     with pytest.raises(UnimplementedError, match="not a variable or a constant"):
         root.look(["a"])
     with pytest.raises(UnimplementedError, match="not a variable or a constant"):
         root.look(["a"])  # the same error again: nothing half-added is used
+
+
+def test_functions_and_their_traces(zoo: Zoo, fresh) -> None:
+    """obj.__call__ is the saved function, as in TensorFlow; its traces (bare concrete
+    functions) are callable too, positionally or by their keywords."""
+    tf = zoo.tf_calls("module_guide")
+    root = fresh("module_guide").root
+    call = root.__call__
+    assert isinstance(call, Function)
+    assert len(call.concrete_functions) == 1
+    trace = call.trace_0
+    assert_same(trace(3.0), tf["call"], "trace_0")
+    assert root.mutate.trace_0(new_v=2.0) is None
+    assert float(call(x=3.0)) == 6.0
+
+
+def test_keras_mobilenet_serve(zoo: Zoo, fresh) -> None:
+    """Every one of MobileNet's variables is bound: serve gives what TensorFlow gave."""
+    (case,) = zoo.cases("keras_mobilenet")
+    model = fresh("keras_mobilenet")
+    (x,) = case.inputs.values()
+    (expected,) = case.outputs.values()
+    assert_same(model.root.serve(x), expected, "serve")
+    assert len(model.root.variables._children) > 100
 
 
 def test_keras_layer_variables_and_serve(zoo: Zoo, fresh) -> None:

@@ -70,6 +70,14 @@ class RestoredObject:
     def _children(self) -> dict[str, int]:
         return dict(self._tree.nodes[self._node]["children"])
 
+    def __getattribute__(self, name: str) -> Any:
+        # obj.__call__ is the saved function (as in TensorFlow), obj(...) still calls it.
+        if name == "__call__":
+            child = object.__getattribute__(self, "_children").get("__call__")
+            if child is not None and child >= 0:
+                return object.__getattribute__(self, "_tree").get(child)
+        return object.__getattribute__(self, name)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name != "__call__":
             raise AttributeError(name)
