@@ -259,3 +259,14 @@ def test_unbound_variable_is_a_typed_error(zoo: Zoo, tmp_path: Path) -> None:
             model.root(3.0)
         with pytest.raises(UnimplementedError, match="does not tie to a graph variable"):
             model.root.u.numpy()
+
+
+def test_python_values_convert_as_signature_inputs_do(fresh) -> None:
+    root = fresh("nested_modules").root
+    a = np.array([1.0, 2.0], np.float32)
+    with pytest.raises(smrt.InputTypeError, match="range"):
+        root.combine({"a": a, "b": (3.0, 2**40)})  # an int kind, but not an int32 value
+    assert_same(root.combine({"a": [1, 2], "b": (True, 1)})[0], np.array([2.0, 3.0], np.float32),
+                "ints and bools to float32")
+    with pytest.raises(NoMatchingFunctionError):
+        root.combine({"a": ["x"], "b": (1.0, 1)})

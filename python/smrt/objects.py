@@ -146,44 +146,43 @@ def _is_python_scalar(value: Any) -> bool:
 
 
 def _fits(value: Any, spec: TensorSpecValue) -> Any:
-    """``value`` as what smrt feeds for ``spec``, or _NoMatch."""
+    """``value`` as what smrt feeds for ``spec``, or _NoMatch. Arrays must have its dtype;
+    Python values and lists of them fit when their kind converts (the core then converts them
+    as a signature's inputs, refusing integers out of the dtype's range)."""
     want: np.dtype[Any] | None = numpy_dtype(spec.dtype.name)
     if want is not None and want.kind == "O":
         want = None  # a string tensor: str, bytes, or arrays of them
+    fed: Any = value  # what the core converts: the caller's array itself, so it can be lent
     if isinstance(value, (np.ndarray, np.generic)):
-        array = np.asarray(value)
+        array = fed = np.asarray(value)
         if want is None:
             if array.dtype.kind not in "OSU":
                 raise _NoMatch
         elif array.dtype != want:
             raise _NoMatch
     elif isinstance(value, Variable):
-        array = value.numpy()
+        array = fed = value.numpy()
         if want is not None and array.dtype != want:
             raise _NoMatch
     else:
         try:
             text = isinstance(value, (str, bytes))
-            natural = np.asarray(value, dtype=object) if text else np.asarray(value)
+            array = np.asarray(value, dtype=object) if text else np.asarray(value)
         except (ValueError, TypeError):
             raise _NoMatch from None
+        got = array.dtype.kind
         if want is None:
-            if natural.dtype.kind not in "OSU":
+            if got not in "OSU":
                 raise _NoMatch
-            array = np.asarray(value, dtype=object)
-        else:
-            got = natural.dtype.kind
-            same_kind = (got == want.kind or (got in "biu" and want.kind in "fc")
-                         or (got == "f" and want.kind == "c")
-                         or (got in "iu" and want.kind in "iu"))
-            if got in "OSU" or not same_kind:
-                raise _NoMatch
-            array = natural.astype(want)
+        elif got in "OSU" or not (got == want.kind or (got in "biu" and want.kind in "fc")
+                                  or (got == "f" and want.kind == "c")
+                                  or (got in "iu" and want.kind in "iu")):
+            raise _NoMatch
     dims = spec.shape.dims
     if dims is not None and (array.ndim != len(dims) or any(
             d not in (None, -1) and d != n for d, n in zip(dims, array.shape, strict=True))):
         raise _NoMatch
-    return array
+    return fed
 
 
 def _flatten(value: Any, spec: Any, out: list[Any]) -> None:
@@ -298,7 +297,8 @@ class Function(RestoredObject):
             lend = name not in self._tree.copying
             outputs, returned = self._tree.native.call_function(name, flat, lend)
             if not returned:
-                self._kept_input(name, [a for a in flat if _is_given(a, args, kwargs)])
+                self._kept_input(name, [a for a in flat if isinstance(a, np.ndarray)
+                                        and _is_given(a, args, kwargs)])
             if not concrete["has_outputs"]:
                 return None
             return _rebuild(concrete["output_signature"], outputs)
