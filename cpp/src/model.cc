@@ -511,6 +511,7 @@ std::vector<TensorSpec> Model::function_inputs(const std::string& name) const {
 
 std::vector<Tensor> Model::call_function(const std::string& name, const std::vector<Tensor>& inputs) const {
   const ConcreteFunctionSpec& spec = concrete_function(object_tree(), name, path_);
+  if (!session_) throw ModelClosedError("the model is closed (moved from)");
   std::shared_ptr<const CallEndpoints> call;
   {
     std::shared_lock<std::shared_mutex> session_lock(session_->mutex());
@@ -563,6 +564,7 @@ Tensor Model::read_variable(int node) const {
   if (!tree || node < 0 || static_cast<std::size_t>(node) >= tree->nodes.size()) {
     throw StatusError(ErrorCode::kNotFound, "the model at '" + path_ + "' has no object " + std::to_string(node));
   }
+  if (!session_) throw ModelClosedError("the model is closed (moved from)");
   const SavedObjectInfo& object = tree->nodes[static_cast<std::size_t>(node)];
   const std::string label = "reading " + node_label(*tree, node);
   TF_Output read{};
