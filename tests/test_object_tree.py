@@ -202,6 +202,35 @@ def test_calls_from_threads(fresh) -> None:
     assert not errors
 
 
+def test_first_calls_while_a_signature_runs(fresh) -> None:
+    """Adding a call to the graph while other threads run the signature and read variables."""
+    model = fresh("module_with_signature")
+    signature = model.signatures["serving_default"]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run_signature() -> None:
+        try:
+            while not stop.is_set():
+                assert float(signature(x=np.float32(1.0))["output_0"]) in (1.0, 5.0)
+                assert float(np.asarray(model.root.v)) in (1.0, 5.0)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run_signature) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        assert_same(model.root(np.ones(3, np.float32)), np.ones(3, np.float32), "vector")
+        model.root.mutate(5.0)
+        assert float(model.root(2.0)) == 10.0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors
+
+
 def test_closed_model(fresh) -> None:
     model = fresh("module_no_signatures")
     root = model.root
