@@ -1,8 +1,13 @@
 // SavedObjectGraph{nodes=1 SavedObject, concrete_functions=2 map<string, SavedConcreteFunction>}
-// SavedObject{children=1 ObjectReference{node_id=1, local_name=2}, function=6
-//   SavedFunction{concrete_functions=1}, bare_concrete_function=8
-//   SavedBareConcreteFunction{concrete_function_name=1, argument_keywords=2}}
-// SavedConcreteFunction{canonicalized_input_signature=3 StructuredValue}
+// SavedObject{children=1 ObjectReference{node_id=1, local_name=2}, and the `kind` oneof:
+//   user_object=4, asset=5, function=6 SavedFunction{concrete_functions=1, function_spec=2
+//   FunctionSpec{fullargspec=1 StructuredValue}}, variable=7 SavedVariable{dtype=1, shape=2,
+//   name=6}, bare_concrete_function=8 SavedBareConcreteFunction{concrete_function_name=1,
+//   argument_keywords=2, function_spec=4}, constant=9 SavedConstant{operation=1},
+//   resource=10, captured_tensor=12}
+// SavedConcreteFunction{bound_inputs=2 (int32 node ids), canonicalized_input_signature=3,
+//   output_signature=4 (StructuredValues)}
+// SaverDef{restore_op_name=3}: the restore function ties checkpoint keys to graph variables.
 // StructuredValue{none_value=1, float64_value=11 (double), int64_value=12 (sint64),
 //   string_value=13, bool_value=14, tensor_shape_value=31, tensor_dtype_value=32,
 //   tensor_spec_value=33 {name=1, shape=2, dtype=3}, type_spec_value=34
