@@ -56,6 +56,12 @@ class Zoo:
                 (entry.inputs if direction == "in" else entry.outputs)[tensor] = array
         return [cases[k] for k in sorted(cases, key=lambda c: int(c[1:]))]
 
+    def tf_calls(self, name: str) -> dict[str, np.ndarray]:
+        """What TensorFlow's restored object tree returned for the calls the zoo made on
+        ``name`` (model_zoo.py ``_record_calls``), by call and nested position."""
+        with np.load(self.root / f"{name}.tf_calls.npz", allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+
 
 @pytest.fixture(scope="session")
 def zoo(request: pytest.FixtureRequest) -> Zoo:

@@ -213,17 +213,162 @@ def _custom_module() -> tuple[CustomModule, tf.types.experimental.ConcreteFuncti
 def build_module_no_signatures(path: Path) -> list[Case]:
     module, _ = _custom_module()
     _save(path, module=module)
+    _custom_module_calls(path, vector=True)
     return []
 
 
 def build_module_with_signature(path: Path) -> list[Case]:
     module, call = _custom_module()
     _save(path, call, module=module)
+    _custom_module_calls(path, vector=True)
     vector = np.array([1.0, 2.0, 3.0], dtype=np.float32)
     return [
         ("serving_default", {"x": np.array(3.0, np.float32)}),
         ("serving_default", {"x": vector}),
     ]
+
+
+def _record_calls(path: Path, calls: dict[str, object]) -> None:
+    """What TensorFlow's restored object tree returned for calls tests/test_object_tree.py
+    replays, as <name>.tf_calls.npz beside the model: nested outputs flattened to keys
+    "call/key/0" (dict keys sorted, as TensorFlow's nest orders them); None is left out."""
+    arrays: dict[str, np.ndarray] = {}
+
+    def add(key: str, value: object) -> None:
+        if isinstance(value, dict):
+            for k in sorted(value):
+                add(f"{key}/{k}", value[k])
+        elif isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                add(f"{key}/{i}", item)
+        elif value is not None:
+            arrays[key] = _to_numpy(tf.convert_to_tensor(value))
+
+    for key, value in calls.items():
+        add(key, value)
+    np.savez(path.parent / f"{path.name}.tf_calls.npz", **arrays)
+
+
+def _custom_module_calls(path: Path, vector: bool) -> None:
+    """The guide's sequence on TensorFlow's restored module: call, mutate, call again."""
+    imported = tf.saved_model.load(str(path))
+    calls: dict[str, object] = {"call": imported(tf.constant(3.0))}
+    imported.mutate(tf.constant(2.0))
+    calls["call_after_mutate"] = imported(tf.constant(3.0))
+    if vector:
+        calls["vector_after_mutate"] = imported(tf.constant([3.0]))
+    if "serving_default" in imported.signatures:
+        calls["signature_after_mutate"] = imported.signatures["serving_default"](x=tf.constant(3.0))
+    calls["v"] = imported.v
+    _record_calls(path, calls)
+
+
+def build_module_guide(path: Path) -> list[Case]:
+    """The guide's module exactly: traced once, with a scalar, so a vector finds no function."""
+    module = CustomModule()
+    module(tf.constant(0.0))
+    _save(path, module=module)
+    _custom_module_calls(path, vector=False)
+    return []
+
+
+def build_module_vector_trace(path: Path) -> list[Case]:
+    """The guide's module with a `[None]` concrete function traced before saving."""
+    module = CustomModule()
+    module(tf.constant(0.0))
+    module.__call__.get_concrete_function(tf.TensorSpec([None], tf.float32))
+    _save(path, module=module)
+    _custom_module_calls(path, vector=True)
+    return []
+
+
+class _Inner(tf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = tf.Variable(2.0, name="w")
+        self.b = tf.Variable([1.0, 2.0], name="w")  # the same name as w: only paths tell them apart
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def f(self, x):
+        return x * self.w + self.b
+
+
+class _Outer(tf.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = _Inner()
+        self.alias = self.inner  # a second path to the same objects
+        self.v = tf.Variable(1.0, name="w")
+        self.lst = [tf.Variable(3.0), {"a.b/c": tf.Variable(4.0)}]  # escaped checkpoint keys
+        self.offsets = tf.constant([5.0, 6.0])  # captured as a SavedConstant
+        self.table = tf.lookup.StaticHashTable(  # a resource smrt cannot bind yet
+            tf.lookup.KeyValueTensorInitializer(tf.constant(["a"]), tf.constant([1])), -1)
+
+    @tf.function
+    def __call__(self, x, y=None):
+        return {"s": x * self.v, "t": (self.inner.f(x), x if y is None else x + y)}
+
+    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+    def offset(self, x):
+        return x + self.offsets
+
+    @tf.function(input_signature=[{
+        "a": tf.TensorSpec([None], tf.float32),
+        "b": (tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)),
+    }])
+    def combine(self, inputs):
+        scale, count = inputs["b"]
+        return inputs["a"] * scale + tf.cast(count, tf.float32), count + 1
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def look(self, keys):
+        return self.table.lookup(keys)
+
+    @tf.function(input_signature=[])
+    def bump(self):
+        self.v.assign_add(1.0)
+        self.lst[1]["a.b/c"].assign_add(self.lst[0])
+
+
+def build_nested_modules(path: Path) -> list[Case]:
+    """Nested tf.Modules, an alias, same-named variables, a list and a dict with a key that
+    needs escaping; __call__ traced with and without its optional argument, and a method that
+    returns nothing."""
+    module = _Outer()
+    module(tf.constant([1.0]))
+    module(tf.constant([1.0]), tf.constant(2.0))
+    _save(path, module=module)
+    imported = tf.saved_model.load(str(path))
+    calls: dict[str, object] = {
+        "call_x": imported(tf.constant([1.0])),
+        "call_xy": imported(tf.constant([1.0]), y=tf.constant(2.0)),
+        "f": imported.inner.f(tf.constant([1.0, 2.0])),
+        "offset": imported.offset(tf.constant([1.0, 2.0])),
+        "combine": imported.combine({"a": tf.constant([1.0, 2.0]),
+                                     "b": (tf.constant(3.0), tf.constant(4))}),
+    }
+    imported.bump()
+    calls["call_after_bump"] = imported(tf.constant([1.0]))
+    calls["v"] = imported.v
+    calls["lst_1"] = imported.lst[1]["a.b/c"]
+    _record_calls(path, calls)
+    return []
+
+
+def build_keras_dense(path: Path) -> list[Case]:
+    """A small Keras model exported for serving: its `serve` function and layer variables."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    model.export(str(path), verbose=False)
+    x = _rng().random((4, 3), dtype=np.float32)
+    imported = tf.saved_model.load(str(path))
+    _record_calls(path, {"x": x, "serve": imported.serve(tf.constant(x)),
+                         "kernel": model.layers[0].kernel, "bias": model.layers[0].bias})
+    sig = imported.signatures["serving_default"]
+    (input_key,) = sig.structured_input_signature[1]
+    return [("serving_default", {input_key: x})]
 
 
 def build_multiple_signatures(path: Path) -> list[Case]:
@@ -562,6 +707,10 @@ MODELS: dict[str, Builder] = {
     "keras_mobilenet": build_keras_mobilenet,
     "module_no_signatures": build_module_no_signatures,
     "module_with_signature": build_module_with_signature,
+    "module_guide": build_module_guide,
+    "module_vector_trace": build_module_vector_trace,
+    "nested_modules": build_nested_modules,
+    "keras_dense": build_keras_dense,
     "multiple_signatures": build_multiple_signatures,
     "stateful": build_stateful,
     "control_flow": build_control_flow,

@@ -92,11 +92,14 @@ def test_init_op_is_not_a_callable_signature(zoo: Zoo, loaded: Any) -> None:
     assert_still_runs(model, zoo, "add_one")
 
 
-def test_model_without_signatures_has_no_default(zoo: Zoo) -> None:
+def test_model_without_signatures_calls_its_root(zoo: Zoo) -> None:
+    """No default signature: model(...) is the root object's saved __call__ (issue 17), whose
+    errors are typed too."""
     with smrt.load(zoo.path("module_no_signatures")) as model:
         assert list(model.signatures) == []
-        with raises(smrt.SignatureNotFoundError, KeyError, "serving_default"):
-            model(x=np.float32(1))
+        assert float(model(x=np.float32(1))) == 1.0
+        with raises(smrt.NoMatchingFunctionError, TypeError, "root.__call__", "Option 1:"):
+            model(y=np.float32(1))
 
 
 # --- input names and counts ----------------------------------------------------------------

@@ -83,11 +83,17 @@ std::string describe_dtype(PyArray_Descr* descr) {
   return std::string(s);
 }
 
-const TensorSpec& spec_of(const Signature& sig, std::size_t index) { return sig.inputs()[index]; }
+// One input being converted: its spec, and what errors call it (built only on error).
+struct Input {
+  const TensorSpec& spec;
+  const char* owner_kind;     // "signature", "concrete function"
+  const std::string& owner;   // its key or name
 
-std::string input_label(const Signature& sig, std::size_t index) {
-  return "input '" + spec_of(sig, index).key + "' of signature '" + sig.key() + "'";
-}
+  std::string label() const { return "input '" + spec.key + "' of " + owner_kind + " '" + owner + "'"; }
+  [[noreturn]] void throw_dtype_mismatch(std::string_view got) const {
+    throw InputTypeError(label() + " expects " + std::string(dtype_name(spec.dtype)) + ", got " + std::string(got));
+  }
+};
 
 void destroy_tensor_capsule(PyObject* capsule) {
   Tensor owned(static_cast<TF_Tensor*>(PyCapsule_GetPointer(capsule, "smrt.Tensor")));
@@ -101,13 +107,13 @@ std::vector<int64_t> dims_of(PyArrayObject* array) {
 }
 
 // Throws unless every value of integer array `array` fits integer dtype `want`.
-void check_int_range(PyArrayObject* array, PyArray_Descr* want, const Signature& sig, std::size_t index) {
+void check_int_range(PyArrayObject* array, PyArray_Descr* want, const Input& in) {
   if (PyArray_SIZE(array) == 0) return;
   py::handle values(reinterpret_cast<PyObject*>(array));
   py::object info = py::module_::import("numpy").attr("iinfo")(py::handle(reinterpret_cast<PyObject*>(want)));
   py::object lo = values.attr("min")(), hi = values.attr("max")();
   if (lo < info.attr("min") || hi > info.attr("max")) {
-    throw InputTypeError(input_label(sig, index) + " expects " + describe_dtype(want) + ", whose range [" +
+    throw InputTypeError(in.label() + " expects " + describe_dtype(want) + ", whose range [" +
                          std::string(py::str(info.attr("min"))) + ", " + std::string(py::str(info.attr("max"))) +
                          "] does not hold the values given (" + std::string(py::str(lo)) + " to " +
                          std::string(py::str(hi)) + ")");
@@ -117,25 +123,25 @@ void check_int_range(PyArrayObject* array, PyArray_Descr* want, const Signature&
 // An ndarray of the signature's dtype for `value`. Arrays and NumPy scalars carry a dtype that
 // must match exactly; anything else (Python scalars, lists, objects with __array__) converts
 // if NumPy's same_kind casting allows, or if integers fit the integer dtype.
-py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t index, PyArray_Descr* want) {
+py::object as_typed_array(PyObject* value, const Input& in, PyArray_Descr* want) {
   if (PyArray_Check(value)) {
     // By type number: byte order is not the dtype's business (the copy path swaps it), and
     // int64/longlong are one type on LP64.
     if (!PyArray_EquivTypenums(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value))->type_num, want->type_num)) {
-      sig.throw_dtype_mismatch(index, describe_dtype(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value))));
+      in.throw_dtype_mismatch(describe_dtype(PyArray_DESCR(reinterpret_cast<PyArrayObject*>(value))));
     }
     return py::reinterpret_borrow<py::object>(value);
   }
   if (PyArray_IsScalar(value, Generic)) {
     py::object array = py::reinterpret_steal<py::object>(PyArray_FromScalar(value, nullptr));
     if (!array) throw py::error_already_set();
-    return as_typed_array(array.ptr(), sig, index, want);
+    return as_typed_array(array.ptr(), in, want);
   }
   // Python scalars, lists, objects with __array__: check the kind NumPy infers, then convert.
   py::object natural = py::reinterpret_steal<py::object>(PyArray_FromAny(value, nullptr, 0, 0, 0, nullptr));
   if (!natural) {
     clear_conversion_error();
-    sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
+    in.throw_dtype_mismatch("a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
   }
   auto* natural_array = reinterpret_cast<PyArrayObject*>(natural.ptr());
   PyArray_Descr* got = PyArray_DESCR(natural_array);
@@ -143,9 +149,9 @@ py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t ind
   // integer conversion whose values all fit (checked below; NumPy's cast would wrap).
   const bool int_to_int = PyTypeNum_ISINTEGER(got->type_num) && PyTypeNum_ISINTEGER(want->type_num);
   if (got->type_num == NPY_OBJECT || !(int_to_int || PyArray_CanCastTypeTo(got, want, NPY_SAME_KIND_CASTING))) {
-    sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + " of " + describe_dtype(got));
+    in.throw_dtype_mismatch("a " + std::string(Py_TYPE(value)->tp_name) + " of " + describe_dtype(got));
   }
-  if (int_to_int && !PyArray_EquivTypenums(got->type_num, want->type_num)) check_int_range(natural_array, want, sig, index);
+  if (int_to_int && !PyArray_EquivTypenums(got->type_num, want->type_num)) check_int_range(natural_array, want, in);
   Py_INCREF(want);  // PyArray_FromArray steals it
   py::object converted = py::reinterpret_steal<py::object>(
       PyArray_FromArray(natural_array, want, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST));
@@ -153,16 +159,16 @@ py::object as_typed_array(PyObject* value, const Signature& sig, std::size_t ind
   return converted;
 }
 
-Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans) {
-  const TensorSpec& spec = spec_of(sig, index);
+Tensor numeric_tensor(PyObject* value, const Input& in, Loans* loans) {
+  const TensorSpec& spec = in.spec;
   py::object want_owner = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(numpy_descr(spec.dtype)));
   if (!want_owner) {
-    throw InputTypeError(input_label(sig, index) + " has dtype " + std::string(dtype_name(spec.dtype)) +
+    throw InputTypeError(in.label() + " has dtype " + std::string(dtype_name(spec.dtype)) +
                          (spec.dtype == DType::kBFloat16 ? ", which needs the ml_dtypes package (pip install ml_dtypes)"
                                                          : ", which smrt cannot feed from NumPy"));
   }
   auto* want = reinterpret_cast<PyArray_Descr*>(want_owner.ptr());
-  py::object array_owner = as_typed_array(value, sig, index, want);
+  py::object array_owner = as_typed_array(value, in, want);
   auto* array = reinterpret_cast<PyArrayObject*>(array_owner.ptr());
   const std::vector<int64_t> dims = dims_of(array);
   const int rank = static_cast<int>(dims.size());
@@ -192,7 +198,7 @@ Tensor numeric_tensor(PyObject* value, const Signature& sig, std::size_t index, 
 
 // The UTF-8 (str) or raw (bytes) contents of one string element; `keep` holds anything made
 // for it, so the view stays valid.
-std::string_view string_element(PyObject* item, const Signature& sig, std::size_t index,
+std::string_view string_element(PyObject* item, const Input& in,
                                 std::vector<py::object>& keep) {
   if (PyBytes_Check(item)) return {PyBytes_AS_STRING(item), static_cast<std::size_t>(PyBytes_GET_SIZE(item))};
   if (PyUnicode_Check(item)) {
@@ -200,7 +206,7 @@ std::string_view string_element(PyObject* item, const Signature& sig, std::size_
     const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);  // cached in the str object
     if (!utf8) {
       clear_conversion_error();
-      throw InputTypeError(input_label(sig, index) + " holds a str that is not valid Unicode");
+      throw InputTypeError(in.label() + " holds a str that is not valid Unicode");
     }
     return {utf8, static_cast<std::size_t>(size)};
   }
@@ -208,13 +214,13 @@ std::string_view string_element(PyObject* item, const Signature& sig, std::size_
     PyObject* bytes = PyBytes_FromObject(item);
     if (!bytes) throw py::error_already_set();
     keep.push_back(py::reinterpret_steal<py::object>(bytes));
-    return string_element(bytes, sig, index, keep);
+    return string_element(bytes, in, keep);
   }
-  sig.throw_dtype_mismatch(index, "an element of type " + std::string(Py_TYPE(item)->tp_name));
+  in.throw_dtype_mismatch("an element of type " + std::string(Py_TYPE(item)->tp_name));
 }
 
 // The bytes of every element of a NumPy S, U or object array, in C order.
-std::vector<std::string_view> string_elements(PyArrayObject* flat, const Signature& sig, std::size_t index,
+std::vector<std::string_view> string_elements(PyArrayObject* flat, const Input& in,
                                               std::vector<py::object>& keep) {
   const int type = PyArray_TYPE(flat);
   const char* data = static_cast<const char*>(PyArray_DATA(flat));
@@ -232,20 +238,20 @@ std::vector<std::string_view> string_elements(PyArrayObject* flat, const Signatu
       while (chars > 0 && ucs4[chars - 1] == 0) --chars;
       // CPython trusts the caller here: a code point past U+10FFFF would become bad UTF-8.
       if (std::any_of(ucs4, ucs4 + chars, [](Py_UCS4 c) { return c > 0x10ffff; })) {
-        throw InputTypeError(input_label(sig, index) + " holds a str element that is not valid Unicode");
+        throw InputTypeError(in.label() + " holds a str element that is not valid Unicode");
       }
       PyObject* text = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, ucs4, static_cast<Py_ssize_t>(chars));
       if (!text) throw py::error_already_set();
       keep.push_back(py::reinterpret_steal<py::object>(text));
-      out[i] = string_element(text, sig, index, keep);
+      out[i] = string_element(text, in, keep);
     } else {
-      out[i] = string_element(*reinterpret_cast<PyObject* const*>(item), sig, index, keep);
+      out[i] = string_element(*reinterpret_cast<PyObject* const*>(item), in, keep);
     }
   }
   return out;
 }
 
-Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
+Tensor string_tensor(PyObject* value, const Input& in) {
   // Anything but an ndarray becomes an object array, so each element keeps its Python type:
   // NumPy's own inference would turn [1, b"x"] into b"1", b"x" and strip bytes' trailing NULs.
   py::object array_owner = py::reinterpret_borrow<py::object>(value);
@@ -254,13 +260,13 @@ Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
         PyArray_FromAny(value, PyArray_DescrFromType(NPY_OBJECT), 0, 0, 0, nullptr));
     if (!array_owner) {
       clear_conversion_error();
-      sig.throw_dtype_mismatch(index, "a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
+      in.throw_dtype_mismatch("a " + std::string(Py_TYPE(value)->tp_name) + ", which is not array-like");
     }
   }
   auto* array = reinterpret_cast<PyArrayObject*>(array_owner.ptr());
   const int type = PyArray_TYPE(array);
   if (type != NPY_OBJECT && type != NPY_STRING && type != NPY_UNICODE) {
-    sig.throw_dtype_mismatch(index, describe_dtype(PyArray_DESCR(array)));
+    in.throw_dtype_mismatch(describe_dtype(PyArray_DESCR(array)));
   }
   py::object contiguous;
   if (type == NPY_UNICODE && !PyArray_ISNOTSWAPPED(array)) {
@@ -274,13 +280,18 @@ Tensor string_tensor(PyObject* value, const Signature& sig, std::size_t index) {
   if (!contiguous) throw py::error_already_set();
   std::vector<py::object> keep;
   const std::vector<std::string_view> elements =
-      string_elements(reinterpret_cast<PyArrayObject*>(contiguous.ptr()), sig, index, keep);
+      string_elements(reinterpret_cast<PyArrayObject*>(contiguous.ptr()), in, keep);
   const std::vector<int64_t> dims = dims_of(array);
   const int rank = static_cast<int>(dims.size());
 
   Tensor t = Tensor::strings(dims.data(), rank);
   for (std::size_t i = 0; i < elements.size(); ++i) t.set_string(static_cast<int64_t>(i), elements[i]);
   return t;
+}
+
+Tensor convert(PyObject* value, const Input& in, Loans* loans) {
+  if (in.spec.dtype == DType::kString) return string_tensor(value, in);
+  return numeric_tensor(value, in, loans);
 }
 
 }  // namespace
@@ -320,8 +331,11 @@ bool Loans::all_returned() const {
 }
 
 Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans) {
-  if (spec_of(sig, index).dtype == DType::kString) return string_tensor(value, sig, index);
-  return numeric_tensor(value, sig, index, loans);
+  return convert(value, Input{sig.inputs()[index], "signature", sig.key()}, loans);
+}
+
+Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& function, Loans* loans) {
+  return convert(value, Input{spec, "concrete function", function}, loans);
 }
 
 PyObject* to_numpy(Tensor tensor, const std::string& key) {

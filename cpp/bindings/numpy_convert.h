@@ -44,6 +44,8 @@ class Loans {
 // With `loans`, an aligned C-contiguous array is lent to TensorFlow in place; without, or for
 // any other input, it is copied once.
 Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans);
+// The same for flat input `spec` of concrete function `function` (errors name it).
+Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& function, Loans* loans);
 
 // A new NumPy array for output `tensor`: a view of its buffer when TensorFlow holds no other
 // reference to it, else a copy (a graph constant or a variable must not be written through);

@@ -172,7 +172,55 @@ py::object reachable_ops_to_python(const std::map<std::string, std::vector<std::
   return types().mapping_proxy(out);
 }
 
+const char* kind_name(SavedObjectInfo::Kind kind) {
+  using Kind = SavedObjectInfo::Kind;
+  switch (kind) {
+    case Kind::kUserObject: return "user_object";
+    case Kind::kAsset: return "asset";
+    case Kind::kFunction: return "function";
+    case Kind::kVariable: return "variable";
+    case Kind::kBareConcreteFunction: return "bare_concrete_function";
+    case Kind::kConstant: return "constant";
+    case Kind::kResource: return "resource";
+    case Kind::kCapturedTensor: return "captured_tensor";
+    case Kind::kOther: break;
+  }
+  return "other";
+}
+
 }  // namespace
+
+py::object object_tree_to_python(const ObjectTree& tree) {
+  py::list nodes;
+  for (const SavedObjectInfo& node : tree.nodes) {
+    py::dict out;
+    out["kind"] = kind_name(node.kind);
+    py::list children;
+    for (const auto& [name, id] : node.children) children.append(py::make_tuple(py::str(name), id));
+    out["children"] = children;
+    if (node.kind == SavedObjectInfo::Kind::kVariable) {
+      out["dtype"] = dtype_text(node.dtype);
+      out["shape"] = shape_to_python(node.shape, node.unknown_rank, Unknown::kNegative);
+      out["name"] = node.variable_name;
+      out["checkpoint_key"] = node.checkpoint_key;
+      out["bound"] = !node.graph_variable.empty();
+    }
+    out["concrete_functions"] = py::cast(node.concrete_functions);
+    out["argument_keywords"] = py::cast(node.argument_keywords);
+    out["fullargspec"] = structured_to_python(node.fullargspec);
+    nodes.append(out);
+  }
+  py::dict concrete;
+  for (const auto& [name, spec] : tree.concrete_functions) {
+    if (!spec.in_library) continue;  // not callable: TensorFlow's loader would fail on it
+    py::dict out;
+    out["input_signature"] = structured_to_python(spec.input_signature);
+    out["output_signature"] = structured_to_python(spec.output_signature);
+    out["has_outputs"] = !spec.output_dtypes.empty();
+    concrete[py::str(name)] = out;
+  }
+  return py::make_tuple(nodes, concrete);
+}
 
 py::object meta_graph_to_python(const MetaGraphInfo& meta) {
   py::dict signatures;

@@ -12,4 +12,10 @@ namespace smrt::bindings {
 // only.
 pybind11::object meta_graph_to_python(const MetaGraphInfo& meta);
 
+// The object tree as (nodes, concrete_functions): each node a dict (kind, children as
+// (local_name, node id), a variable's dtype/shape/name/checkpoint_key/bound, a function's
+// concrete_functions, argument_keywords and fullargspec); each callable concrete function a
+// dict (input_signature, output_signature as smrt.saved_model values, has_outputs).
+pybind11::object object_tree_to_python(const ObjectTree& tree);
+
 }  // namespace smrt::bindings

@@ -144,6 +144,42 @@ class PySignature {
   std::unique_ptr<std::atomic<bool>> lend_inputs_ = std::make_unique<std::atomic<bool>>(true);
 };
 
+// Concrete function `name` with its flat user inputs (anything array-like, converted as a
+// signature's inputs are; with `lend`, aligned arrays reach TensorFlow without a copy). Returns
+// its flat outputs, and whether TensorFlow handed every lent array back (false: it kept one,
+// e.g. assigned it to a variable, which now shares that array's memory).
+py::tuple call_function(const Model& model, const std::string& name, const py::sequence& values, bool lend) {
+  std::vector<TensorSpec> specs;
+  {
+    py::gil_scoped_release release;
+    specs = model.function_inputs(name);
+  }
+  if (values.size() != specs.size()) {
+    throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(specs.size()) +
+                            " flat inputs, got " + std::to_string(values.size()));
+  }
+  py::list result;
+  Loans loans;  // declared before the inputs: it must outlive them
+  {
+    std::vector<Tensor> inputs(specs.size());
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      py::object value = values[i];
+      inputs[i] = to_tensor(value.ptr(), specs[i], name, lend ? &loans : nullptr);
+    }
+    std::vector<Tensor> outputs;
+    {
+      py::gil_scoped_release release;
+      outputs = model.call_function(name, inputs);
+    }
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+      PyObject* array = to_numpy(std::move(outputs[i]), "output " + std::to_string(i) + " of '" + name + "'");
+      if (!array) throw py::error_already_set();
+      result.append(py::reinterpret_steal<py::object>(array));
+    }
+  }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
+  return py::make_tuple(result, loans.all_returned());
+}
+
 Model load_model(const std::string& path, const std::vector<std::string>& tags, int intra_op_threads,
                  int inter_op_threads, std::optional<bool> gpu_memory_growth,
                  std::optional<double> gpu_memory_fraction, const std::string& visible_devices,
@@ -188,6 +224,21 @@ void register_model(py::module_& m) {
       .def("default_signature", [](py::object self) {
         return PySignature(self, self.cast<const Model&>().default_signature());
       })
+      .def("object_tree", [](const Model& model) -> py::object {
+        const ObjectTree* tree = model.object_tree();
+        return tree ? object_tree_to_python(*tree) : py::object(py::none());
+      })
+      .def("call_function", &call_function, py::arg("name"), py::arg("inputs"), py::arg("lend") = true)
+      .def("read_variable", [](const Model& model, int node) {
+        Tensor value;
+        {
+          py::gil_scoped_release release;
+          value = model.read_variable(node);
+        }
+        PyObject* array = to_numpy(std::move(value), "variable");
+        if (!array) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(array);
+      }, py::arg("node"))
       .def("close", [](Model& model) {
         py::gil_scoped_release release;  // waits for runs in flight, which may need the GIL to finish
         model.close();

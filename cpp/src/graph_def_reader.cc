@@ -71,14 +71,43 @@ AttrFunctions read_attr_value(std::string_view attr_value, int depth) {
   return out;
 }
 
-NodeInfo read_node(std::string_view node_def) {
+// AttrValue{tensor = 8 TensorProto{string_val = 8}}: the strings, when `tensor` is the oneof's
+// member (a later member replaces it; occurrences of it merge, so their strings concatenate).
+std::vector<std::string> read_string_values(std::string_view attr_value) {
+  uint32_t member = 0;
+  Merged tensor;
+  for_each_field(attr_value, [&](Reader& a) {
+    const uint32_t field = a.field();
+    if (field < 1 || field > 10) {
+      a.skip();
+      return;
+    }
+    if (field != member) tensor.clear();
+    member = field;
+    if (field == 8) tensor.add(a.bytes());
+    else a.skip();
+  });
+  std::vector<std::string> strings;
+  for_each_field(tensor.view(), [&](Reader& t) {
+    if (t.field() == 8) strings.emplace_back(t.bytes());
+    else t.skip();
+  });
+  return strings;
+}
+
+NodeInfo read_node(std::string_view node_def, bool details) {
   NodeInfo node;
   std::map<std::string, Merged> attrs;
   for_each_field(node_def, [&](Reader& n) {
-    if (n.field() == 2) node.op = std::string(n.utf8());
+    if (n.field() == 1) node.name = std::string(n.utf8());
+    else if (n.field() == 2) node.op = std::string(n.utf8());
+    else if (n.field() == 3 && details) node.inputs.emplace_back(n.utf8());
     else if (n.field() == 5) add_map_entry(n.bytes(), attrs);
     else n.skip();
   });
+  if (details && node.op == "Const") {
+    if (auto value = attrs.find("value"); value != attrs.end()) node.string_values = read_string_values(value->second.view());
+  }
   for (const auto& [key, value] : attrs) {
     AttrFunctions functions = read_attr_value(value.view(), 0);
     if (key == "f" && functions.is_func) node.f_function = functions.direct.front();
@@ -88,17 +117,43 @@ NodeInfo read_node(std::string_view node_def) {
   return node;
 }
 
-FunctionDefInfo read_function(std::string_view function_def) {
+// ArgDef{name = 1, type = 3, type_attr = 4, number_attr = 5, type_list_attr = 6}: its name and
+// DataType, or 0 (DT_INVALID) when an attr types it.
+std::pair<std::string, int> read_arg(std::string_view arg_def) {
+  std::string name;
+  int type = 0;
+  bool by_attr = false;
+  for_each_field(arg_def, [&](Reader& a) {
+    if (a.field() == 1) name = std::string(a.utf8());
+    else if (a.field() == 3) type = static_cast<int>(static_cast<int32_t>(a.int64()));
+    else if (a.field() >= 4 && a.field() <= 6) by_attr |= !a.bytes().empty();
+    else a.skip();
+  });
+  return {std::move(name), by_attr ? 0 : type};
+}
+
+FunctionDefInfo read_function(std::string_view function_def, bool details) {
   FunctionDefInfo function;
   Merged signature;  // an OpDef: a later occurrence renames only if it carries a name
   for_each_field(function_def, [&](Reader& f) {
     if (f.field() == 1) signature.add(f.bytes());
-    else if (f.field() == 3) function.nodes.push_back(read_node(f.bytes()));
+    else if (f.field() == 3) function.nodes.push_back(read_node(f.bytes(), details));
     else f.skip();
   });
-  for_each_field(signature.view(), [&](Reader& s) {  // OpDef{name = 1}
-    if (s.field() == 1) function.name = std::string(s.utf8());
-    else s.skip();
+  for_each_field(signature.view(), [&](Reader& s) {  // OpDef{name = 1, input_arg = 2, output_arg = 3}
+    if (s.field() == 1) {
+      function.name = std::string(s.utf8());
+    } else if ((s.field() == 2 || s.field() == 3) && details) {
+      auto [name, type] = read_arg(s.bytes());
+      if (s.field() == 2) {
+        function.input_names.push_back(std::move(name));
+        function.input_types.push_back(type);
+      } else {
+        function.output_types.push_back(type);
+      }
+    } else {
+      s.skip();
+    }
   });
   return function;
 }
@@ -115,16 +170,16 @@ std::pair<std::string, std::string> read_gradient(std::string_view gradient_def)
 
 }  // namespace
 
-GraphDefInfo read_graph_def(std::string_view graph_def) {
+GraphDefInfo read_graph_def(std::string_view graph_def, bool details) {
   GraphDefInfo graph;
   Merged library;
   for_each_field(graph_def, [&](Reader& r) {
-    if (r.field() == 1) graph.nodes.push_back(read_node(r.bytes()));
+    if (r.field() == 1) graph.nodes.push_back(read_node(r.bytes(), details));
     else if (r.field() == 2) library.add(r.bytes());
     else r.skip();
   });
   for_each_field(library.view(), [&](Reader& lib) {
-    if (lib.field() == 1) graph.functions.push_back(read_function(lib.bytes()));
+    if (lib.field() == 1) graph.functions.push_back(read_function(lib.bytes(), details));
     else if (lib.field() == 2) graph.gradients.push_back(read_gradient(lib.bytes()));
     else lib.skip();
   });

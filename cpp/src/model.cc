@@ -1,8 +1,10 @@
 #include "smrt/model.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <shared_mutex>
 
 #include "smrt/runtime.h"
@@ -266,7 +268,7 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options) {
-  SavedModelInfo info = inspect(dir);
+  SavedModelInfo info = inspect(dir, /*with_ops=*/false, /*with_functions=*/false, /*with_tree=*/true);
   const MetaGraphInfo& meta = info.meta_graph(tags);
   const std::string config = options.serialize();
   const auto& api = tf::api();
@@ -287,6 +289,7 @@ Model Model::load(const std::string& dir, const std::vector<std::string>& tags, 
   model.path_ = dir;
   model.meta_graph_ = meta;
   model.session_ = std::make_shared<Session>(session.get(), graph.get(), dir);
+  model.object_calls_ = std::make_shared<ObjectCalls>();
   session.release();  // the Session owns both now
   graph.release();
   for (const SignatureInfo& sig : model.meta_graph_.signatures) {
@@ -323,6 +326,284 @@ const Signature& Model::default_signature() const {
   if (signatures_.count("serving_default")) return signature("serving_default");
   if (signatures_.size() == 1) return signatures_.begin()->second;
   return signature("serving_default");  // throws, listing the signatures there are
+}
+
+// --- The object tree: concrete functions and variables, added to the graph at first use ----
+
+// One concrete function's call in the graph: Placeholders for its user inputs, then a
+// StatefulPartitionedCall of it whose captured inputs are the session's own VarHandleOps.
+struct CallEndpoints {
+  std::vector<TensorSpec> inputs;  // flat user inputs
+  std::vector<TF_Output> feeds;
+  std::vector<TF_Output> fetches;
+  TF_Operation* call = nullptr;
+};
+
+struct Model::ObjectCalls {
+  std::mutex mutex;  // adding to the graph, and the maps below
+  std::map<std::string, std::shared_ptr<const CallEndpoints>> calls;
+  std::map<std::string, std::string> failed;  // name -> why it cannot be called
+  std::map<int, TF_Output> reads;             // variable node -> its ReadVariableOp
+};
+
+namespace {
+
+// TensorFlow's nest order: sequences in order, dicts by sorted key, named tuples by field.
+void flatten_specs(const StructuredValue& v, std::vector<TensorSpec>& out, const std::string& function) {
+  using Kind = StructuredValue::Kind;
+  switch (v.kind) {
+    case Kind::kTensorSpec: {
+      TensorSpec spec;
+      spec.key = v.string.empty() ? "input_" + std::to_string(out.size()) : v.string;
+      spec.dtype = v.dtype;
+      spec.shape = v.shape;
+      spec.unknown_rank = v.unknown_rank;
+      out.push_back(std::move(spec));
+      return;
+    }
+    case Kind::kList:
+    case Kind::kTuple:
+    case Kind::kNamedTuple:
+      for (const auto& item : v.items) flatten_specs(item, out, function);
+      return;
+    case Kind::kDict: {
+      std::vector<std::size_t> order(v.keys.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return v.keys[a] < v.keys[b]; });
+      for (std::size_t i : order) flatten_specs(v.items[i], out, function);
+      return;
+    }
+    case Kind::kBoundedTensorSpec:
+    case Kind::kTypeSpec:
+    case Kind::kTensor:
+      throw StatusError(ErrorCode::kUnimplemented, "concrete function '" + function +
+                                                       "' takes a composite or bounded tensor, which smrt does not call yet");
+    default:
+      return;  // Python values (None, numbers, strings) are no inputs
+  }
+}
+
+std::string node_label(const ObjectTree& tree, int node) {
+  const SavedObjectInfo& object = tree.nodes[static_cast<std::size_t>(node)];
+  std::string label = "object " + std::to_string(node);
+  if (!object.checkpoint_key.empty()) {
+    label += " ('" + object.checkpoint_key.substr(0, object.checkpoint_key.rfind("/.ATTRIBUTES")) + "')";
+  } else if (!object.variable_name.empty()) {
+    label += " (variable '" + object.variable_name + "')";
+  }
+  return label;
+}
+
+const ConcreteFunctionSpec& concrete_function(const ObjectTree* tree, const std::string& name, const std::string& path) {
+  if (tree) {
+    if (auto it = tree->concrete_functions.find(name); it != tree->concrete_functions.end() && it->second.in_library) {
+      return it->second;
+    }
+  }
+  throw StatusError(ErrorCode::kNotFound, "the model at '" + path + "' has no concrete function '" + name + "'");
+}
+
+// What captured input `node` is bound to: a variable's VarHandleOp (for a DT_RESOURCE input)
+// or a constant's Const op; an error saying why when there is none.
+TF_Output bound_capture(const ObjectTree& tree, int node, DType dtype, TF_Graph* graph, const std::string& needed_by) {
+  using Kind = SavedObjectInfo::Kind;
+  if (node < 0 || static_cast<std::size_t>(node) >= tree.nodes.size()) {
+    throw StatusError(ErrorCode::kDataLoss, needed_by + " captures object " + std::to_string(node) + ", which is not in the object graph");
+  }
+  const SavedObjectInfo& object = tree.nodes[static_cast<std::size_t>(node)];
+  const bool variable = object.kind == Kind::kVariable && dtype == DType::kResource;
+  const bool constant = object.kind == Kind::kConstant && dtype != DType::kResource;
+  if (!variable && !constant) {
+    throw StatusError(ErrorCode::kUnimplemented, needed_by + " captures " + node_label(tree, node) +
+                                                     ", which is not a variable or a constant: smrt cannot bind it yet");
+  }
+  const std::string& op_name = variable ? object.graph_variable : object.graph_operation;
+  TF_Operation* op = op_name.empty() ? nullptr : tf::api().TF_GraphOperationByName(graph, op_name.c_str());
+  if (!op || tf::api().TF_OperationNumOutputs(op) < 1) {
+    throw StatusError(ErrorCode::kUnimplemented,
+                      needed_by + " uses " + node_label(tree, node) +
+                          (variable ? ", which the SavedModel's restore op does not tie to a graph variable"
+                                    : ", whose graph operation '" + op_name + "' is not in the loaded graph"));
+  }
+  return TF_Output{op, 0};
+}
+
+// Adds the call of concrete function `name` to the graph (the caller holds the ObjectCalls
+// lock and a shared lock of the session). Everything is checked before the first node is added.
+CallEndpoints add_call(const ObjectTree& tree, const std::string& name, const ConcreteFunctionSpec& spec, TF_Graph* graph) {
+  const std::string label = "concrete function '" + name + "'";
+  CallEndpoints call;
+  flatten_specs(spec.input_signature, call.inputs, name);
+  const std::size_t n_captured = spec.bound_inputs.size();
+  if (spec.input_dtypes.size() != call.inputs.size() + n_captured) {
+    throw StatusError(ErrorCode::kDataLoss, label + " takes " + std::to_string(spec.input_dtypes.size()) +
+                                                " inputs, but its signature and captures make " +
+                                                std::to_string(call.inputs.size() + n_captured));
+  }
+  for (std::size_t i = 0; i < call.inputs.size(); ++i) {
+    if (spec.input_dtypes[i] != call.inputs[i].dtype) {
+      throw StatusError(ErrorCode::kDataLoss, label + "'s input " + std::to_string(i) + " is " +
+                                                  std::string(dtype_name(spec.input_dtypes[i])) + " but its signature says " +
+                                                  std::string(dtype_name(call.inputs[i].dtype)));
+    }
+  }
+  for (DType d : spec.input_dtypes) {
+    if (d == DType::kInvalid) throw StatusError(ErrorCode::kUnimplemented, label + " has an input of no fixed dtype");
+  }
+  for (DType d : spec.output_dtypes) {
+    if (d == DType::kInvalid) throw StatusError(ErrorCode::kUnimplemented, label + " has an output of no fixed dtype");
+  }
+  std::vector<TF_Output> captured;
+  for (std::size_t i = 0; i < n_captured; ++i) {
+    captured.push_back(bound_capture(tree, spec.bound_inputs[i], spec.input_dtypes[call.inputs.size() + i], graph, label));
+  }
+  const auto& api = tf::api();
+  tf::Status status;
+  const std::string prefix = "smrt/call/" + name;
+  std::vector<TF_Output> all_inputs;
+  for (std::size_t i = 0; i < call.inputs.size(); ++i) {
+    TF_OperationDescription* desc = api.TF_NewOperation(graph, "Placeholder", (prefix + "/input_" + std::to_string(i)).c_str());
+    api.TF_SetAttrType(desc, "dtype", static_cast<int>(call.inputs[i].dtype));
+    TF_Operation* op = api.TF_FinishOperation(desc, status.get());
+    status.throw_if_error("adding an input of " + label + " to the graph");
+    call.feeds.push_back(TF_Output{op, 0});
+    all_inputs.push_back(TF_Output{op, 0});
+  }
+  all_inputs.insert(all_inputs.end(), captured.begin(), captured.end());
+  std::vector<int> tin, tout;
+  for (DType d : spec.input_dtypes) tin.push_back(static_cast<int>(d));
+  for (DType d : spec.output_dtypes) tout.push_back(static_cast<int>(d));
+  TF_OperationDescription* desc = api.TF_NewOperation(graph, "StatefulPartitionedCall", prefix.c_str());
+  api.TF_AddInputList(desc, all_inputs.data(), static_cast<int>(all_inputs.size()));
+  api.TF_SetAttrTypeList(desc, "Tin", tin.data(), static_cast<int>(tin.size()));
+  api.TF_SetAttrTypeList(desc, "Tout", tout.data(), static_cast<int>(tout.size()));
+  api.TF_SetAttrFuncName(desc, "f", name.data(), name.size());
+  call.call = api.TF_FinishOperation(desc, status.get());
+  status.throw_if_error("adding the call of " + label + " to the graph");
+  for (std::size_t i = 0; i < tout.size(); ++i) call.fetches.push_back(TF_Output{call.call, static_cast<int>(i)});
+  return call;
+}
+
+void check_function_input(const std::string& name, const TensorSpec& spec, const Tensor& t) {
+  const std::string label = "input '" + spec.key + "' of concrete function '" + name + "'";
+  if (!t) throw InvalidInputError(label + " is an empty Tensor");
+  if (t.dtype() != spec.dtype) {
+    throw InputTypeError(label + " expects " + std::string(dtype_name(spec.dtype)) + ", got " + std::string(dtype_name(t.dtype())));
+  }
+  if (spec.unknown_rank) return;
+  const int rank = t.rank();
+  std::vector<int64_t> dims(static_cast<std::size_t>(rank));
+  for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
+  bool fits = static_cast<std::size_t>(rank) == spec.shape.size();
+  for (int i = 0; fits && i < rank; ++i) fits = spec.shape[static_cast<std::size_t>(i)] < 0 || spec.shape[static_cast<std::size_t>(i)] == dims[static_cast<std::size_t>(i)];
+  if (!fits) {
+    throw InvalidInputError(label + " expects shape " + spec_shape_string(spec) + ", got " + shape_string(dims.data(), rank));
+  }
+}
+
+}  // namespace
+
+std::vector<TensorSpec> Model::function_inputs(const std::string& name) const {
+  std::vector<TensorSpec> specs;
+  flatten_specs(concrete_function(object_tree(), name, path_).input_signature, specs, name);
+  return specs;
+}
+
+std::vector<Tensor> Model::call_function(const std::string& name, const std::vector<Tensor>& inputs) const {
+  const ConcreteFunctionSpec& spec = concrete_function(object_tree(), name, path_);
+  if (!session_) throw ModelClosedError("the model is closed (moved from)");
+  std::shared_ptr<const CallEndpoints> call;
+  {
+    std::shared_lock<std::shared_mutex> session_lock(session_->mutex());
+    if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
+    std::lock_guard<std::mutex> lock(object_calls_->mutex);
+    if (auto found = object_calls_->calls.find(name); found != object_calls_->calls.end()) {
+      call = found->second;
+    } else if (auto failed = object_calls_->failed.find(name); failed != object_calls_->failed.end()) {
+      throw StatusError(ErrorCode::kUnimplemented, failed->second);
+    } else {
+      try {
+        call = std::make_shared<const CallEndpoints>(add_call(*object_tree(), name, spec, session_->graph()));
+      } catch (const Error& e) {
+        // Nodes already added stay: later calls must not add them again.
+        object_calls_->failed.emplace(name, e.what());
+        throw;
+      }
+      object_calls_->calls.emplace(name, call);
+    }
+  }
+  if (inputs.size() != call->inputs.size()) {
+    throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(call->inputs.size()) +
+                            " flat inputs, got " + std::to_string(inputs.size()));
+  }
+  std::vector<TF_Tensor*> in_values(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    check_function_input(name, call->inputs[i], inputs[i]);
+    in_values[i] = inputs[i].get();
+  }
+  std::vector<TF_Tensor*> out_values(call->fetches.size(), nullptr);
+  const TF_Operation* targets[] = {call->call};
+  const bool as_target = call->fetches.empty();
+  const auto& api = tf::api();
+  tf::Status status;
+  {
+    std::shared_lock<std::shared_mutex> lock(session_->mutex());
+    if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
+    api.TF_SessionRun(session_->session(), nullptr, call->feeds.data(), in_values.data(), static_cast<int>(in_values.size()),
+                      call->fetches.data(), out_values.data(), static_cast<int>(out_values.size()),
+                      as_target ? targets : nullptr, as_target ? 1 : 0, nullptr, status.get());
+  }
+  std::vector<Tensor> outputs;
+  for (TF_Tensor* t : out_values) outputs.emplace_back(t);
+  if (!status.ok()) status.throw_if_error("calling concrete function '" + name + "'");
+  return outputs;
+}
+
+Tensor Model::read_variable(int node) const {
+  const ObjectTree* tree = object_tree();
+  if (!tree || node < 0 || static_cast<std::size_t>(node) >= tree->nodes.size()) {
+    throw StatusError(ErrorCode::kNotFound, "the model at '" + path_ + "' has no object " + std::to_string(node));
+  }
+  if (!session_) throw ModelClosedError("the model is closed (moved from)");
+  const SavedObjectInfo& object = tree->nodes[static_cast<std::size_t>(node)];
+  const std::string label = "reading " + node_label(*tree, node);
+  TF_Output read{};
+  {
+    std::shared_lock<std::shared_mutex> session_lock(session_->mutex());
+    if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
+    std::lock_guard<std::mutex> lock(object_calls_->mutex);
+    if (auto found = object_calls_->reads.find(node); found != object_calls_->reads.end()) {
+      read = found->second;
+    } else {
+      if (object.kind != SavedObjectInfo::Kind::kVariable) {
+        throw StatusError(ErrorCode::kNotFound, label + ": it is not a variable");
+      }
+      const TF_Output handle = bound_capture(*tree, node, DType::kResource, session_->graph(), label);
+      if (object.dtype == DType::kInvalid) throw StatusError(ErrorCode::kDataLoss, label + ": it has no dtype");
+      const auto& api = tf::api();
+      tf::Status status;
+      TF_OperationDescription* desc =
+          api.TF_NewOperation(session_->graph(), "ReadVariableOp", ("smrt/read_variable/" + std::to_string(node)).c_str());
+      api.TF_AddInput(desc, handle);
+      api.TF_SetAttrType(desc, "dtype", static_cast<int>(object.dtype));
+      TF_Operation* op = api.TF_FinishOperation(desc, status.get());
+      status.throw_if_error(label);
+      read = TF_Output{op, 0};
+      object_calls_->reads.emplace(node, read);
+    }
+  }
+  TF_Tensor* value = nullptr;
+  const auto& api = tf::api();
+  tf::Status status;
+  {
+    std::shared_lock<std::shared_mutex> lock(session_->mutex());
+    if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
+    api.TF_SessionRun(session_->session(), nullptr, nullptr, nullptr, 0, &read, &value, 1, nullptr, 0, nullptr,
+                      status.get());
+  }
+  Tensor out(value);
+  if (!status.ok()) status.throw_if_error(label);
+  return out;
 }
 
 void Model::close() {

@@ -1,8 +1,13 @@
 // SavedObjectGraph{nodes=1 SavedObject, concrete_functions=2 map<string, SavedConcreteFunction>}
-// SavedObject{children=1 ObjectReference{node_id=1, local_name=2}, function=6
-//   SavedFunction{concrete_functions=1}, bare_concrete_function=8
-//   SavedBareConcreteFunction{concrete_function_name=1, argument_keywords=2}}
-// SavedConcreteFunction{canonicalized_input_signature=3 StructuredValue}
+// SavedObject{children=1 ObjectReference{node_id=1, local_name=2}, and the `kind` oneof:
+//   user_object=4, asset=5, function=6 SavedFunction{concrete_functions=1, function_spec=2
+//   FunctionSpec{fullargspec=1 StructuredValue}}, variable=7 SavedVariable{dtype=1, shape=2,
+//   name=6}, bare_concrete_function=8 SavedBareConcreteFunction{concrete_function_name=1,
+//   argument_keywords=2, function_spec=4}, constant=9 SavedConstant{operation=1},
+//   resource=10, captured_tensor=12}
+// SavedConcreteFunction{bound_inputs=2 (int32 node ids), canonicalized_input_signature=3,
+//   output_signature=4 (StructuredValues)}
+// SaverDef{restore_op_name=3}: the restore function ties checkpoint keys to graph variables.
 // StructuredValue{none_value=1, float64_value=11 (double), int64_value=12 (sint64),
 //   string_value=13, bool_value=14, tensor_shape_value=31, tensor_dtype_value=32,
 //   tensor_spec_value=33 {name=1, shape=2, dtype=3}, type_spec_value=34
@@ -213,8 +218,12 @@ std::size_t cost(const StructuredValue& v) {
 struct SavedObject {
   std::vector<std::pair<std::string, uint64_t>> children;  // (local_name, node_id)
   enum { kOther, kFunction, kBare } kind = kOther;
+  uint32_t member = 0;  // the field number of the `kind` oneof's member, 0 if none
   std::vector<std::string> concrete_functions;
   std::vector<std::string> argument_keywords;
+  wire::Merged function_spec;  // SavedFunction.function_spec = 2 / SavedBareConcreteFunction's = 4
+  wire::Merged variable;       // SavedVariable, when member == 7
+  wire::Merged constant;       // SavedConstant, when member == 9
 };
 
 SavedObject read_object(std::string_view message) {
@@ -229,30 +238,46 @@ SavedObject read_object(std::string_view message) {
         else c.skip();
       });
       object.children.emplace_back(std::move(name), node);
-    } else if (r.field() == 6 || r.field() == 8) {
-      // The `kind` oneof: the last member set wins.
+      return;
+    }
+    const bool oneof = (r.field() >= 4 && r.field() <= 10) || r.field() == 12;
+    if (!oneof) {
+      r.skip();
+      return;
+    }
+    // The `kind` oneof: another member replaces what was set; the same one merges.
+    if (object.member != r.field()) {
+      object.concrete_functions.clear();
+      object.argument_keywords.clear();
+      object.function_spec.clear();
+      object.variable.clear();
+      object.constant.clear();
+    }
+    object.member = r.field();
+    if (r.field() == 6 || r.field() == 8) {
       const bool bare = r.field() == 8;
-      const std::string_view body = r.bytes();
-      if (object.kind != (bare ? SavedObject::kBare : SavedObject::kFunction)) {
-        object.concrete_functions.clear();
-        object.argument_keywords.clear();
-      }
       object.kind = bare ? SavedObject::kBare : SavedObject::kFunction;
-      for_each_field(body, [&](Reader& f) {
+      for_each_field(r.bytes(), [&](Reader& f) {
         if (f.field() == 1) {
           std::string name(f.utf8());
           if (bare) object.concrete_functions.assign(1, std::move(name));  // a singular field
           else object.concrete_functions.push_back(std::move(name));
         } else if (f.field() == 2 && bare) {
           object.argument_keywords.emplace_back(f.utf8());
+        } else if (f.field() == (bare ? 4u : 2u)) {
+          object.function_spec.add(f.bytes());
         } else {
           f.skip();
         }
       });
-    } else if ((r.field() >= 4 && r.field() <= 10) || r.field() == 12) {
-      r.skip();  // another member of the `kind` oneof replaces a function
+    } else if (r.field() == 7 && r.type() == wire::kLengthDelimited) {
       object.kind = SavedObject::kOther;
+      object.variable.add(r.bytes());
+    } else if (r.field() == 9 && r.type() == wire::kLengthDelimited) {
+      object.kind = SavedObject::kOther;
+      object.constant.add(r.bytes());
     } else {
+      object.kind = SavedObject::kOther;
       r.skip();
     }
   });
@@ -463,6 +488,285 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, const GraphDefI
   std::stable_sort(info.functions.begin(), info.functions.end(),
                    [](const FunctionInfo& a, const FunctionInfo& b) { return a.name < b.name; });
   return info;
+}
+
+namespace {
+
+// TensorFlow's checkpoint names an object by its path from the root, each local name escaped
+// (trackable_utils.escape_local_name: "." -> "..", "/" -> ".S").
+std::string escape_local_name(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '.') out += "..";
+    else if (c == '/') out += ".S";
+    else out += c;
+  }
+  return out;
+}
+
+// Each node's parent on its first path from the root, breadth first over children in file
+// order, as TensorFlow's ObjectGraphView._breadth_first_traversal finds it: (parent, the
+// child's index in it); (-1, 0) for the root and for nodes the root does not reach.
+std::vector<std::pair<int, std::size_t>> first_parents(const std::vector<SavedObjectInfo>& nodes) {
+  std::vector<std::pair<int, std::size_t>> parents(nodes.size(), {-1, 0});
+  std::vector<bool> seen(nodes.size(), false);
+  if (nodes.empty()) return parents;
+  seen[0] = true;
+  std::vector<int> queue{0};
+  for (std::size_t next = 0; next < queue.size(); ++next) {
+    const int node = queue[next];
+    const auto& children = nodes[static_cast<std::size_t>(node)].children;
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      const int child = children[i].second;
+      if (child < 0 || seen[static_cast<std::size_t>(child)]) continue;
+      seen[static_cast<std::size_t>(child)] = true;
+      parents[static_cast<std::size_t>(child)] = {node, i};
+      queue.push_back(child);
+    }
+  }
+  return parents;
+}
+
+// The checkpoint key of `node` ("" when the root does not reach it, or when the keys would
+// cost more than `budget` bytes in all: a file of deep chains cannot make them quadratic).
+std::string checkpoint_key(const std::vector<SavedObjectInfo>& nodes,
+                           const std::vector<std::pair<int, std::size_t>>& parents, int node, std::size_t& budget) {
+  std::vector<const std::string*> names;
+  for (int at = node; at != 0; at = parents[static_cast<std::size_t>(at)].first) {
+    const auto [parent, index] = parents[static_cast<std::size_t>(at)];
+    if (parent < 0) return "";
+    const std::string& name = nodes[static_cast<std::size_t>(parent)].children[index].first;
+    if (name.size() + 1 > budget) return "";
+    budget -= name.size() + 1;
+    names.push_back(&name);
+  }
+  if (names.empty()) return "";
+  std::string key;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) key += escape_local_name(**it) + "/";
+  return key + ".ATTRIBUTES/VARIABLE_VALUE";
+}
+
+// "node:out:3" -> ("node", "out", 3) for a FunctionDef's data input; nothing for a control
+// input or any other form.
+struct FunctionInput {
+  std::string node, output;
+  long index = 0;
+};
+std::optional<FunctionInput> split_function_input(const std::string& input) {
+  if (input.empty() || input[0] == '^') return std::nullopt;
+  const auto first = input.find(':');
+  if (first == std::string::npos) return FunctionInput{input, "", -1};  // a function argument
+  const auto second = input.find(':', first + 1);
+  if (second == std::string::npos) return std::nullopt;
+  const std::string digits = input.substr(second + 1);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return FunctionInput{input.substr(0, first), input.substr(first + 1, second - first - 1), std::stol(digits)};
+}
+
+// A graph node's data input "node" or "node:0" -> "node"; "" for anything else.
+std::string graph_input_node(const std::string& input) {
+  if (input.empty() || input[0] == '^') return "";
+  const auto colon = input.find(':');
+  if (colon == std::string::npos) return input;
+  return input.compare(colon, std::string::npos, ":0") == 0 ? input.substr(0, colon) : "";
+}
+
+// SaverDef{restore_op_name = 3}.
+std::string restore_op_name(std::string_view saver_def) {
+  std::string name;
+  for_each_field(saver_def, [&](Reader& r) {
+    if (r.field() == 3) name = std::string(r.utf8());
+    else r.skip();
+  });
+  const auto colon = name.find(':');
+  return colon == std::string::npos ? name : name.substr(0, colon);
+}
+
+// checkpoint key -> the graph's VarHandleOp that the restore op assigns that key's value to.
+// Followed in the restore function (the restore op's `f`): RestoreV2(prefix, tensor_names
+// Const, ...), AssignVariableOp(<arg>, Identity*(RestoreV2:tensors:j)), and the restore op's
+// input for <arg>. Keys that any step leaves ambiguous are left out: no binding beats a wrong one.
+std::map<std::string, std::string> restored_variables(const GraphDefInfo& graph, std::string_view saver_def) {
+  std::map<std::string, std::string> bound;
+  const std::string restore_name = restore_op_name(saver_def);
+  if (restore_name.empty()) return bound;
+  std::map<std::string, const NodeInfo*> graph_nodes;
+  std::set<std::string> duplicate_nodes;
+  for (const NodeInfo& node : graph.nodes) {
+    if (!graph_nodes.emplace(node.name, &node).second) duplicate_nodes.insert(node.name);
+  }
+  auto restore = graph_nodes.find(restore_name);
+  if (restore == graph_nodes.end() || duplicate_nodes.count(restore_name) || restore->second->f_function.empty()) {
+    return bound;
+  }
+  const NodeInfo& call = *restore->second;
+  const FunctionDefInfo* function = nullptr;
+  for (const auto& f : graph.functions) {
+    if (f.name == call.f_function) function = &f;  // a later duplicate wins, as in the library
+  }
+  if (!function) return bound;
+  std::vector<std::string> call_inputs;  // data inputs only, in order
+  for (const auto& input : call.inputs) {
+    if (!input.empty() && input[0] != '^') call_inputs.push_back(input);
+  }
+  std::map<std::string, const NodeInfo*> nodes;
+  std::set<std::string> duplicates;
+  for (const NodeInfo& node : function->nodes) {
+    if (!nodes.emplace(node.name, &node).second) duplicates.insert(node.name);
+  }
+  const auto unique = [&](const std::string& name) -> const NodeInfo* {
+    auto it = nodes.find(name);
+    return it == nodes.end() || duplicates.count(name) ? nullptr : it->second;
+  };
+  std::map<std::string, long> arg_position;  // -1: two args of that name
+  for (std::size_t i = 0; i < function->input_names.size(); ++i) {
+    auto [it, fresh] = arg_position.emplace(function->input_names[i], static_cast<long>(i));
+    if (!fresh) it->second = -1;
+  }
+  std::map<std::string, int> keys_seen;  // a key restored twice is ambiguous
+  for (const NodeInfo& assign : function->nodes) {
+    if (assign.op != "AssignVariableOp" || assign.inputs.size() < 2) continue;
+    // The value: through Identity nodes to RestoreV2:tensors:j.
+    auto value = split_function_input(assign.inputs[1]);
+    for (int hops = 0; value && value->index >= 0 && hops < 16; ++hops) {
+      const NodeInfo* node = unique(value->node);
+      if (!node || node->op != "Identity" || node->inputs.empty()) break;
+      value = split_function_input(node->inputs[0]);
+    }
+    if (!value || value->output != "tensors") continue;
+    const NodeInfo* restore_v2 = unique(value->node);
+    if (!restore_v2 || restore_v2->op != "RestoreV2" || restore_v2->inputs.size() < 2) continue;
+    const auto names = split_function_input(restore_v2->inputs[1]);
+    const NodeInfo* names_node = names && names->index == 0 ? unique(names->node) : nullptr;
+    if (!names_node || names_node->op != "Const") continue;
+    if (value->index >= static_cast<long>(names_node->string_values.size())) continue;
+    const std::string& key = names_node->string_values[static_cast<std::size_t>(value->index)];
+    // The variable: a function argument, fed by the restore op's input in that position.
+    const auto handle = split_function_input(assign.inputs[0]);
+    if (!handle || handle->index != -1) continue;
+    const auto arg = arg_position.find(handle->node);
+    if (arg == arg_position.end() || arg->second < 0) continue;
+    const auto position = static_cast<std::size_t>(arg->second);
+    if (position >= call_inputs.size()) continue;
+    const std::string var_name = graph_input_node(call_inputs[position]);
+    auto var = graph_nodes.find(var_name);
+    if (var == graph_nodes.end() || duplicate_nodes.count(var_name) || var->second->op != "VarHandleOp") continue;
+    if (++keys_seen[key] == 1) bound[key] = var_name;
+    else bound.erase(key);
+  }
+  return bound;
+}
+
+SavedObjectInfo::Kind kind_of(uint32_t member) {
+  using Kind = SavedObjectInfo::Kind;
+  switch (member) {
+    case 4: return Kind::kUserObject;
+    case 5: return Kind::kAsset;
+    case 6: return Kind::kFunction;
+    case 7: return Kind::kVariable;
+    case 8: return Kind::kBareConcreteFunction;
+    case 9: return Kind::kConstant;
+    case 10: return Kind::kResource;
+    case 12: return Kind::kCapturedTensor;
+    default: return Kind::kOther;
+  }
+}
+
+// SavedVariable{dtype = 1, shape = 2, name = 6}.
+void read_variable(std::string_view message, SavedObjectInfo& info) {
+  wire::Merged shape;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 1) info.dtype = read_dtype(r);
+    else if (r.field() == 2) shape.add(r.bytes());
+    else if (r.field() == 6) info.variable_name = std::string(r.utf8());
+    else r.skip();
+  });
+  wire::read_tensor_shape(shape.view(), info.shape, info.unknown_rank);
+}
+
+// FunctionSpec{fullargspec = 1 StructuredValue}.
+StructuredValue read_fullargspec(std::string_view function_spec) {
+  StructuredValue spec;
+  for_each_field(function_spec, [&](Reader& r) {
+    if (r.field() == 1) merge_value(r.bytes(), spec, 0);
+    else r.skip();
+  });
+  finish_value(spec);
+  return spec;
+}
+
+// SavedConcreteFunction{bound_inputs = 2 (packed or not), canonicalized_input_signature = 3,
+// output_signature = 4}.
+ConcreteFunctionSpec read_concrete_function(std::string_view message) {
+  ConcreteFunctionSpec spec;
+  for_each_field(message, [&](Reader& r) {
+    if (r.field() == 2) {
+      if (r.type() == wire::kLengthDelimited) {
+        Reader packed(r.bytes());
+        while (!packed.at_end()) spec.bound_inputs.push_back(static_cast<int>(static_cast<int32_t>(packed.varint())));
+      } else {
+        spec.bound_inputs.push_back(static_cast<int>(static_cast<int32_t>(r.int64())));
+      }
+    } else if (r.field() == 3) {
+      merge_value(r.bytes(), spec.input_signature, 0);
+    } else if (r.field() == 4) {
+      merge_value(r.bytes(), spec.output_signature, 0);
+    } else {
+      r.skip();
+    }
+  });
+  finish_value(spec.input_signature);
+  finish_value(spec.output_signature);
+  return spec;
+}
+
+}  // namespace
+
+ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& graph_def, std::string_view saver_def) {
+  ObjectTree tree;
+  const ObjectGraphBytes graph = split_object_graph(object_graph);
+  tree.nodes.reserve(graph.nodes.size());
+  for (std::string_view bytes : graph.nodes) {
+    SavedObject object = read_object(bytes);
+    SavedObjectInfo info;
+    info.kind = kind_of(object.member);
+    for (auto& [name, id] : object.children) {
+      const int node = id < graph.nodes.size() ? static_cast<int>(id) : -1;  // -1: not there
+      info.children.emplace_back(std::move(name), node);
+    }
+    if (info.kind == SavedObjectInfo::Kind::kVariable) read_variable(object.variable.view(), info);
+    if (info.kind == SavedObjectInfo::Kind::kConstant) {
+      for_each_field(object.constant.view(), [&](Reader& c) {  // SavedConstant{operation = 1}
+        if (c.field() == 1) info.graph_operation = std::string(c.utf8());
+        else c.skip();
+      });
+    }
+    info.concrete_functions = std::move(object.concrete_functions);
+    info.argument_keywords = std::move(object.argument_keywords);
+    if (object.function_spec.present()) info.fullargspec = read_fullargspec(object.function_spec.view());
+    tree.nodes.push_back(std::move(info));
+  }
+  std::map<std::string, const FunctionDefInfo*> library;
+  for (const auto& f : graph_def.functions) library[f.name] = &f;  // a later duplicate wins
+  for (const auto& [name, bytes] : graph.concrete) {
+    ConcreteFunctionSpec spec = read_concrete_function(bytes.view());
+    if (auto f = library.find(name); f != library.end()) {
+      spec.in_library = true;
+      for (int t : f->second->input_types) spec.input_dtypes.push_back(static_cast<DType>(t));
+      for (int t : f->second->output_types) spec.output_dtypes.push_back(static_cast<DType>(t));
+    }
+    tree.concrete_functions.emplace(name, std::move(spec));
+  }
+  const auto parents = first_parents(tree.nodes);
+  const auto restored = restored_variables(graph_def, saver_def);
+  std::size_t budget = 4096 + 4 * object_graph.size();
+  for (std::size_t i = 0; i < tree.nodes.size(); ++i) {
+    SavedObjectInfo& node = tree.nodes[i];
+    if (node.kind != SavedObjectInfo::Kind::kVariable) continue;
+    node.checkpoint_key = checkpoint_key(tree.nodes, parents, static_cast<int>(i), budget);
+    if (auto var = restored.find(node.checkpoint_key); var != restored.end()) node.graph_variable = var->second;
+  }
+  return tree;
 }
 
 }  // namespace smrt::detail

@@ -31,4 +31,10 @@ ObjectGraphInfo read_object_graph(std::string_view object_graph, const GraphDefI
 // function objects), duplicates included. Throws wire::WireError on malformed bytes.
 std::vector<std::string> concrete_function_names(std::string_view object_graph);
 
+// The whole object graph (nodes, concrete functions with their FunctionDefs' arg types) and
+// each variable's binding to the graph's VarHandleOp through the checkpoint key the restore op
+// (`saver_def`'s restore_op_name) assigns it from. Linear in the sizes; throws
+// wire::WireError on malformed bytes. `graph_def` must be read with details.
+ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& graph_def, std::string_view saver_def);
+
 }  // namespace smrt::detail

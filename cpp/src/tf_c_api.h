@@ -14,6 +14,7 @@ struct TF_Graph;
 struct TF_Operation;
 struct TF_Session;
 struct TF_SessionOptions;
+struct TF_OperationDescription;
 // Serialized protos in and out (RunOptions, RunMetadata...): caller-owned bytes.
 struct TF_Buffer {
   const void* data;
@@ -63,6 +64,13 @@ struct Api {
   X(void, TF_DeleteGraph, (TF_Graph*))                                                            \
   X(TF_Operation*, TF_GraphOperationByName, (TF_Graph*, const char*))                             \
   X(int, TF_OperationNumOutputs, (TF_Operation*))                                                 \
+  X(TF_OperationDescription*, TF_NewOperation, (TF_Graph*, const char*, const char*))             \
+  X(void, TF_AddInput, (TF_OperationDescription*, TF_Output))                                     \
+  X(void, TF_AddInputList, (TF_OperationDescription*, const TF_Output*, int))                     \
+  X(void, TF_SetAttrType, (TF_OperationDescription*, const char*, int))                           \
+  X(void, TF_SetAttrTypeList, (TF_OperationDescription*, const char*, const int*, int))           \
+  X(void, TF_SetAttrFuncName, (TF_OperationDescription*, const char*, const char*, size_t))       \
+  X(TF_Operation*, TF_FinishOperation, (TF_OperationDescription*, TF_Status*))                    \
   X(TF_Session*, TF_LoadSessionFromSavedModel,                                                    \
     (const TF_SessionOptions*, const TF_Buffer*, const char*, const char* const*, int, TF_Graph*, \
      TF_Buffer*, TF_Status*))                                                                     \

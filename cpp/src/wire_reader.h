@@ -32,6 +32,7 @@ class Reader {
     if (field_ == 0 || (tag >> 3) > 0x1fffffff) fail("invalid field number");
     return true;
   }
+  bool at_end() const { return p_ == end_; }
   uint32_t field() const { return field_; }
   WireType type() const { return type_; }
 

@@ -82,7 +82,7 @@ void test_reader_survives_mutations() {
       bytes[rng() % bytes.size()] = static_cast<char>(rng());
     }
     try {
-      smrt::parse_saved_model(bytes, "mutated", /*with_ops=*/true, /*with_functions=*/true);
+      smrt::parse_saved_model(bytes, "mutated", /*with_ops=*/true, /*with_functions=*/true, /*with_tree=*/true);
     } catch (const smrt::StatusError& e) {
       CHECK(e.code() == smrt::ErrorCode::kDataLoss);
     }
@@ -219,6 +219,63 @@ void test_threads() {
 
 }  // namespace
 
+// The object tree of nested modules: each variable's checkpoint key (escaped, first path
+// breadth first) and its VarHandleOp; calls share the session's variables.
+void test_object_tree() {
+  using Kind = smrt::SavedObjectInfo::Kind;
+  smrt::Model model = smrt::Model::load(zoo("nested_modules"));
+  const smrt::ObjectTree* tree = model.object_tree();
+  CHECK(tree != nullptr);
+  if (!tree) return;
+  const auto child = [&](int node, const std::string& name) {
+    for (const auto& [local, id] : tree->nodes.at(static_cast<std::size_t>(node)).children) {
+      if (local == name) return id;
+    }
+    return -1;
+  };
+  const int inner = child(0, "inner"), v = child(0, "v");
+  CHECK(inner > 0 && child(0, "alias") == inner);
+  const int w = child(inner, "w"), b = child(inner, "b");
+  const int escaped = child(child(child(0, "lst"), "1"), "a.b/c");
+  CHECK(w > 0 && b > 0 && escaped > 0 && v > 0);
+  if (w <= 0 || b <= 0 || escaped <= 0 || v <= 0) return;
+  const auto& nodes = tree->nodes;
+  CHECK(nodes[static_cast<std::size_t>(w)].kind == Kind::kVariable);
+  CHECK(nodes[static_cast<std::size_t>(w)].checkpoint_key == "inner/w/.ATTRIBUTES/VARIABLE_VALUE");
+  CHECK(nodes[static_cast<std::size_t>(b)].checkpoint_key == "inner/b/.ATTRIBUTES/VARIABLE_VALUE");
+  CHECK(nodes[static_cast<std::size_t>(escaped)].checkpoint_key == "lst/1/a..b.Sc/.ATTRIBUTES/VARIABLE_VALUE");
+  CHECK(nodes[static_cast<std::size_t>(b)].variable_name == "w");  // same name as w
+  CHECK(nodes[static_cast<std::size_t>(b)].shape == std::vector<int64_t>{2});
+  std::vector<std::string> handles;
+  for (const auto& node : nodes) {
+    if (node.kind == Kind::kVariable) handles.push_back(node.graph_variable);
+  }
+  CHECK(handles.size() == 5);
+  std::sort(handles.begin(), handles.end());
+  CHECK(std::unique(handles.begin(), handles.end()) == handles.end() && !handles.front().empty());
+
+  CHECK(model.read_variable(b).data<float>()[1] == 2.0f);
+  std::string f, bump;
+  for (const auto& name : nodes[static_cast<std::size_t>(child(inner, "f"))].concrete_functions) f = name;
+  for (const auto& name : nodes[static_cast<std::size_t>(child(0, "bump"))].concrete_functions) bump = name;
+  std::vector<smrt::Tensor> in;
+  in.push_back(smrt::Tensor::from_vector<float>({2}, {1.0f, 2.0f}));
+  std::vector<smrt::Tensor> out = model.call_function(f, in);
+  CHECK(out.size() == 1 && out[0].data<float>()[0] == 3.0f && out[0].data<float>()[1] == 6.0f);
+  CHECK(model.call_function(bump, {}).empty());
+  CHECK(model.read_variable(v).data<float>()[0] == 2.0f);
+  CHECK(model.read_variable(escaped).data<float>()[0] == 7.0f);  // 4 + lst[0]
+  in.clear();
+  in.push_back(smrt::Tensor::from_vector<float>({1, 2}, {1.0f, 2.0f}));
+  CHECK_THROWS(smrt::InvalidInputError, model.call_function(f, in), "expects shape (None,)");
+  in.clear();
+  in.push_back(smrt::Tensor::from_vector<int32_t>({2}, {1, 2}));
+  CHECK_THROWS(smrt::InputTypeError, model.call_function(f, in), "expects float32");
+  CHECK_THROWS(smrt::StatusError, model.call_function("__inference_nope_1", {}), "no concrete function");
+  model.close();
+  CHECK_THROWS(smrt::ModelClosedError, model.read_variable(v), "closed");
+}
+
 int main() {
   if (!std::getenv("SMRT_TEST_ZOO")) {
     std::cerr << "set SMRT_TEST_ZOO to tests/model_zoo.py's output directory\n";
@@ -231,6 +288,7 @@ int main() {
   test_deadline();
   test_caller_memory_and_strings();
   test_threads();
+  test_object_tree();
   std::cout << (g_failures ? "FAILED: " : "ok: ") << g_failures << " failure(s)\n";
   return g_failures ? 1 : 0;
 }

@@ -16,7 +16,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     smrt::parse_saved_model(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz input",
-                            /*with_ops=*/true, /*with_functions=*/true);
+                            /*with_ops=*/true, /*with_functions=*/true, /*with_tree=*/true);
   } catch (const smrt::StatusError& e) {
     if (e.code() != smrt::ErrorCode::kDataLoss && e.code() != smrt::ErrorCode::kResourceExhausted) __builtin_trap();
   }

@@ -1,4 +1,5 @@
 # Stubs for smrt._core, the pybind11 module (cpp/bindings). Checked by mypy.
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -52,4 +53,13 @@ class NativeModel:
     def signature_keys(self) -> list[str]: ...
     def signature(self, key: str) -> NativeSignature: ...
     def default_signature(self) -> NativeSignature: ...
+    def object_tree(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]] | None:
+        """(nodes, concrete functions) of the SavedObjectGraph; None without one (TF1)."""
+    def call_function(
+        self, name: str, inputs: Sequence[Any], lend: bool = True
+    ) -> tuple[list[np.ndarray], bool]:
+        """Runs concrete function ``name`` with its flat inputs: its flat outputs, and whether
+        TensorFlow handed back every array lent to it."""
+    def read_variable(self, node: int) -> np.ndarray:
+        """The current value of variable object ``node``."""
     def close(self) -> None: ...

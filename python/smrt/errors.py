@@ -55,6 +55,13 @@ class ModelClosedError(Error, RuntimeError):
     code = 105
 
 
+class NoMatchingFunctionError(Error, TypeError):
+    """A restored function (``model.root.f(...)``) has no concrete function whose input
+    signature fits the arguments; the message lists the traced input signatures."""
+
+    code = 106
+
+
 class StatusError(Error):
     """An error with a TensorFlow status code (``code`` is TF_Code's value)."""
 

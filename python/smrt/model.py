@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .errors import SignatureNotFoundError
+from .errors import NotFoundError, SignatureNotFoundError
 from .library import load_library
+from .objects import RestoredObject, restore
 from .op_policy import OpPolicy, check
 from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
 
@@ -100,16 +101,47 @@ class Model:
         })
         """The callable signatures by key (``__saved_model_init_op`` is not one)."""
         self._default: Signature | None = None
+        self._root: RestoredObject | None = None
+        self._call_root = False  # no default signature: model(...) is root.__call__
+
+    @property
+    def root(self) -> RestoredObject:
+        """The restored object tree (what ``tf.saved_model.load`` returns), run in this model's
+        session: ``model.root.v`` reads a variable, ``model.root.f(x)`` calls a saved
+        ``tf.function``; functions and signatures share the variables. Raises
+        :class:`~smrt.errors.NotFoundError` for a SavedModel without an object graph (TF1)."""
+        if self._root is None:
+            self._root = restore(self._native)
+            if self._root is None:
+                raise NotFoundError(f"the SavedModel at '{self.path}' has no object graph (a TF1 "
+                                    "SavedModel): only its signatures can run")
+        return self._root
 
     @property
     def closed(self) -> bool:
         return self._native.closed
 
-    def __call__(self, *args: Any, **inputs: Any) -> Outputs:
-        """Call the default signature: ``serving_default``, or the only one there is."""
+    def __call__(self, *args: Any, **inputs: Any) -> Any:
+        """Call the default signature: ``serving_default``, or the only one there is. A model
+        without one calls its root object's saved ``__call__`` (``model.root(...)``) if it has
+        one."""
         if self._default is None:
-            self._default = self.signatures[self._native.default_signature().key]
+            if self._call_root:
+                return self.root(*args, **inputs)
+            try:
+                self._default = self.signatures[self._native.default_signature().key]
+            except SignatureNotFoundError:
+                if not self._root_callable():
+                    raise
+                self._call_root = True
+                return self.root(*args, **inputs)
         return self._default(*args, **inputs)
+
+    def _root_callable(self) -> bool:
+        try:
+            return "__call__" in self.root._children
+        except NotFoundError:
+            return False
 
     def close(self) -> None:
         """Free the TensorFlow session. Waits for calls in flight; later calls raise

@@ -20,7 +20,8 @@ namespace smrt {
   X(kInputType, 102)       /* wrong dtype, or a value that cannot be a tensor */           \
   X(kModelNotFound, 103)   /* no such directory or saved_model.pb */                       \
   X(kLibraryNotFound, 104) /* no usable libtensorflow */                                   \
-  X(kModelClosed, 105)
+  X(kModelClosed, 105)                                                                    \
+  X(kNoMatchingFunction, 106) /* no concrete function of a saved function fits the call */
 
 enum class ErrorCode : int {
 #define SMRT_ERROR_CODE_ENUM(name, value) name = value,
@@ -54,6 +55,7 @@ SMRT_DEFINE_ERROR(InputTypeError, kInputType)
 SMRT_DEFINE_ERROR(ModelNotFoundError, kModelNotFound)
 SMRT_DEFINE_ERROR(LibraryNotFoundError, kLibraryNotFound)
 SMRT_DEFINE_ERROR(ModelClosedError, kModelClosed)
+SMRT_DEFINE_ERROR(NoMatchingFunctionError, kNoMatchingFunction)
 #undef SMRT_DEFINE_ERROR
 
 }  // namespace smrt

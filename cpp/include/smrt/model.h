@@ -165,12 +165,31 @@ class Model {
   // "serving_default" if there is one, else the only signature; throws SignatureNotFoundError.
   const Signature& default_signature() const;
 
+  // The restored object tree (SavedObjectGraph) with each variable's graph binding; nullptr
+  // for a SavedModel without one (TF1).
+  const ObjectTree* object_tree() const noexcept {
+    return meta_graph_.object_tree ? &*meta_graph_.object_tree : nullptr;
+  }
+  // The flat TensorSpecs of concrete function `name`'s user inputs, in the order call_function
+  // takes them (TensorFlow's nest order: dict keys sorted). Throws NotFound-coded StatusError.
+  std::vector<TensorSpec> function_inputs(const std::string& name) const;
+  // Runs concrete function `name` of the object tree with its flat user inputs (dtype and shape
+  // checked against function_inputs), its captured variables bound to the session's own
+  // variables; returns its flat outputs (none for a function without outputs). The call is
+  // added to the graph at first use. Thread-safe. Throws UnimplementedError-coded StatusError
+  // when it captures an object smrt cannot bind to the session (naming it).
+  std::vector<Tensor> call_function(const std::string& name, const std::vector<Tensor>& inputs) const;
+  // The current value of variable object `node` of the object tree. Thread-safe.
+  Tensor read_variable(int node) const;
+
   // Frees the session. Waits for runs in flight; later runs throw ModelClosedError.
   void close();
   bool closed() const;
 
  private:
   Model() = default;
+  struct ObjectCalls;  // the calls and reads added to the graph so far
+  std::shared_ptr<ObjectCalls> object_calls_;
   std::string path_;
   MetaGraphInfo meta_graph_;
   std::shared_ptr<Session> session_;

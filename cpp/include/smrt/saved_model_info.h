@@ -84,6 +84,50 @@ struct ObjectGraphInfo {
   bool loadable = true;
 };
 
+// One node of the SavedObjectGraph (tf.saved_model.load's restored object tree).
+struct SavedObjectInfo {
+  enum class Kind {
+    kOther,  // no kind set, or one smrt does not know
+    kUserObject, kAsset, kFunction, kVariable, kBareConcreteFunction, kConstant, kResource,
+    kCapturedTensor,
+  };
+  Kind kind = Kind::kOther;
+  std::vector<std::pair<std::string, int>> children;  // (local_name, node id), in file order
+  // kVariable: SavedVariable{dtype, shape, name}.
+  DType dtype = DType::kInvalid;
+  std::vector<int64_t> shape;  // -1 for an unknown dimension
+  bool unknown_rank = false;
+  std::string variable_name;
+  // kVariable: its checkpoint key (its first path from the root, breadth first, as
+  // TensorFlow's checkpoint names it; "" when unreachable) and the graph's VarHandleOp the
+  // restore op fills from that key ("" when the file does not establish one).
+  std::string checkpoint_key;
+  std::string graph_variable;
+  // kConstant: SavedConstant.operation, the graph's Const op holding its value.
+  std::string graph_operation;
+  // kFunction / kBareConcreteFunction: the concrete functions, and for a tf.function its
+  // FunctionSpec's fullargspec (a "FullArgSpec" named tuple; kUnset when absent).
+  std::vector<std::string> concrete_functions;
+  std::vector<std::string> argument_keywords;  // bare concrete functions only
+  StructuredValue fullargspec;
+};
+
+// SavedConcreteFunction, with its FunctionDef's arg types.
+struct ConcreteFunctionSpec {
+  std::vector<int> bound_inputs;  // node ids of the captured inputs, in order
+  StructuredValue input_signature;   // normally (args, kwargs)
+  StructuredValue output_signature;  // the outputs' structure, TensorSpecs as leaves
+  bool in_library = false;           // whether the graph's function library defines it
+  std::vector<DType> input_dtypes;   // the FunctionDef's inputs: user inputs, then captures
+  std::vector<DType> output_dtypes;
+};
+
+// The restored object tree: node 0 is the root.
+struct ObjectTree {
+  std::vector<SavedObjectInfo> nodes;
+  std::map<std::string, ConcreteFunctionSpec> concrete_functions;
+};
+
 struct MetaGraphInfo {
   std::vector<std::string> tags;           // as stored
   std::vector<SignatureInfo> signatures;   // sorted by key
@@ -101,6 +145,8 @@ struct MetaGraphInfo {
   // The root object's functions, read from object_graph_def; filled only when inspect() is
   // asked for them and the MetaGraph has an object graph.
   std::optional<ObjectGraphInfo> object_graph;
+  // The whole object graph with variable bindings; filled only when asked for (Model::load).
+  std::optional<ObjectTree> object_tree;
   // The signature with this key, or nullptr.
   const SignatureInfo* find_signature(std::string_view key) const noexcept;
   // Same tags, ignoring order and repeats.
@@ -119,11 +165,13 @@ struct SavedModelInfo {
 // a DataLoss StatusError if the file is empty, truncated or not a SavedModel, and (with
 // `with_functions`) a ResourceExhausted StatusError if its functions listing would expand far
 // beyond the file's size. Time and memory stay linear in the file's size.
-SavedModelInfo inspect(const std::string& dir, bool with_ops = false, bool with_functions = false);
+// `with_tree`: also the object tree of MetaGraphs that have one.
+SavedModelInfo inspect(const std::string& dir, bool with_ops = false, bool with_functions = false,
+                       bool with_tree = false);
 
 // Decodes the bytes of a saved_model.pb; `origin` names it in error messages. Never reads
 // out of bounds, whatever the bytes (it is fuzzed); throws as inspect() does.
 SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops = false,
-                                 bool with_functions = false);
+                                 bool with_functions = false, bool with_tree = false);
 
 }  // namespace smrt
