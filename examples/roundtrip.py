@@ -57,6 +57,10 @@ EXPORT = textwrap.dedent("""
         def __call__(self, x):
             return x * self.v
 
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32)])
+        def mutate(self, new_v):
+            self.v.assign(new_v)
+
     module = CustomModule()
     call = module.__call__.get_concrete_function(tf.TensorSpec(None, tf.float32))
     tf.saved_model.save(module, module_dir + ".tmp", signatures=call)

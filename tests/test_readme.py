@@ -34,7 +34,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_python_quick_start_runs(workdir: Path, run_python) -> None:
     (snippet,) = [b for b in _blocks("python") if "smrt.load(path)" in b]
     out = run_python(snippet.replace(EXAMPLE_DIR, str(workdir)))
-    assert out.startswith("[('serve',)] [") and "'serving_default'" in out
+    assert out.startswith("[('serve',)] [")
+    assert "'serving_default'" in out
 
 
 @pytest.mark.slow
@@ -61,3 +62,17 @@ def test_the_run_example_gives_the_guides_answer(workdir: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Result for output key output_0:\n3.0\n"
+
+
+@pytest.mark.slow
+def test_the_object_tree_example_runs(workdir: Path, run_python) -> None:
+    (snippet,) = [b for b in _blocks("python") if "model.root.mutate" in b]
+    lines = snippet.replace(EXAMPLE_DIR, str(workdir)).splitlines()
+    # Print each expression's value, then compare with the value its comment says.
+    kept = ("import", "model.root.mutate")
+    code = "\n".join(line if not line or " = " in line or line.startswith(kept)
+                     else f"print(repr(({line.split('  #')[0].strip()})))" for line in lines)
+    out = run_python(code).splitlines()
+    assert out == ["array(3., dtype=float32)", "array(6., dtype=float32)",
+                   "{'output_0': array(6., dtype=float32)}",
+                   "(array(2., dtype=float32), array(2., dtype=float32))"]
