@@ -380,10 +380,9 @@ def test_metrics_count_requests_by_model_and_status(server: ServerProcess) -> No
     assert re.search(r'^smrt_request_latency_seconds_count\{model="hp",api="predict"\} [1-9]',
                      text, re.M)
     assert 'smrt_model_versions_serving{model="hp"} 2' in text
-    # TF Serving's Prometheus path serves the same text.
-    alias = server.get("/monitoring/prometheus/metrics")
-    assert alias.status_code == 200
-    assert 'smrt_model_versions_serving{model="hp"} 2' in alias.text
+    # TF Serving's Prometheus path only with a --monitoring_config_file enabling it
+    # (test_serve_flags.py).
+    assert server.get("/monitoring/prometheus/metrics").status_code == 404
 
 
 def test_access_log_has_a_line_per_request(server: ServerProcess) -> None:

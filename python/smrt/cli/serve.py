@@ -4,8 +4,9 @@
 
 serves the highest numbered version under ``/models/mobilenet`` at
 ``http://127.0.0.1:8501/v1/models/mobilenet``, picks up new versions as they appear, and on
-SIGTERM stops taking connections and lets requests in flight finish. Boolean flags take TF
-Serving's forms: ``--enable_batching``, ``--enable_batching=true``.
+SIGTERM stops taking connections and lets requests in flight finish. Every flag of
+``tensorflow_model_server`` is accepted (``serve_flags.TF_SERVING_FLAGS`` says what each does
+here); boolean flags take TF Serving's forms: ``--enable_batching``, ``--enable_batching=true``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from smrt.serving.config import (
     ServerOptions,
     read_batching_parameters_file,
     read_model_config_file,
+    read_monitoring_config_file,
     single_model,
 )
 from smrt.serving.versions import default_loader
@@ -30,6 +32,7 @@ from smrt.serving.versions import default_loader
 from .common import tags_from_flag
 from .errors import CliError
 from .op_policy_flag import add_op_policy_argument
+from .serve_flags import add_bool, add_missing_arguments, check, value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,7 +55,8 @@ def add_parser(subparsers: Any) -> None:
                         help="seconds between looks for new versions; 0 looks only at start "
                              "(default: 1)")
     models.add_argument("--saved_model_tags", metavar="TAGS", default="serve",
-                        help="the MetaGraph tag-set to load, comma-separated (default: serve)")
+                        help="the MetaGraph tag-set to load, comma-separated (default: serve; "
+                             "empty means serve)")
     add_op_policy_argument(models)
     models.add_argument("--tensorflow_intra_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
@@ -83,16 +87,14 @@ def add_parser(subparsers: Any) -> None:
     http.add_argument("--shutdown_timeout_seconds", metavar="SECONDS", type=float, default=30.0,
                       help="on SIGTERM, how long requests in flight may take to finish "
                            "(default: 30)")
-    http.add_argument("--access_log", type=_bool, nargs="?", const=True, default=True,
-                      metavar="BOOL", help="log one line per request on stderr (default: true)")
+    add_bool(http, "access_log", True, "log one line per request on stderr (default: true)")
     http.add_argument("--port", metavar="PORT", type=int,
                       help="tensorflow_model_server's gRPC port: gRPC is not served, so this is "
                            "ignored (with a warning)")
 
     batching = parser.add_argument_group("batching")
-    batching.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
-                          metavar="BOOL", help="merge concurrent requests to a signature whose "
-                          "inputs and outputs have a leading batch dimension")
+    add_bool(batching, "enable_batching", False, "merge concurrent requests to a signature "
+             "whose inputs and outputs have a leading batch dimension")
     batching.add_argument("--batching_parameters_file", metavar="FILE",
                           help="TF Serving's BatchingParameters text proto (max_batch_size, "
                                "batch_timeout_micros, num_batch_threads, max_enqueued_batches)")
@@ -102,19 +104,15 @@ def add_parser(subparsers: Any) -> None:
                           help="how long a batch waits to fill (default: 1000)")
     batching.add_argument("--num_batch_threads", metavar="N", type=int,
                           help="batches run at once per signature (default: 1)")
+    add_missing_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
-
 
 def run(args: argparse.Namespace) -> int:
+    if value(args, "version"):
+        print(_versions())
+        return 0
     try:
         import aiohttp  # noqa: F401
         import orjson  # noqa: F401
@@ -127,10 +125,9 @@ def run(args: argparse.Namespace) -> int:
 
     _configure_logging()
     log = logging.getLogger("smrt.serve")
-    if args.port is not None:
-        log.warning("--port %d: gRPC is not served; only the REST API (--rest_api_port)",
-                    args.port)
+    check(args, log)
     models = _models(args)
+    monitoring = value(args, "monitoring_config_file")
     options = ServerOptions(
         num_threads=_positive(args.rest_api_num_threads, "--rest_api_num_threads"),
         timeout_seconds=_positive(args.rest_api_timeout_in_ms, "--rest_api_timeout_in_ms") / 1e3,
@@ -140,10 +137,18 @@ def run(args: argparse.Namespace) -> int:
         poll_wait_seconds=args.file_system_poll_wait_seconds,
         batching=_batching(args),
         shutdown_grace_seconds=max(0.0, args.shutdown_timeout_seconds),
+        prometheus_path=read_monitoring_config_file(monitoring) if monitoring else None,
+        cors=value(args, "rest_api_enable_cors_support"),
+        check_method_name=value(args, "enable_signature_method_name_check"),
+        allow_unavailable_labels=value(args, "allow_version_labels_for_unavailable_models"),
     )
-    loader = default_loader(intra_op_threads=args.tensorflow_intra_op_parallelism,
-                            inter_op_threads=args.tensorflow_inter_op_parallelism,
-                            op_policy=args.op_policy)
+    # TF Serving: the session parallelism sets both pools; the specific flags override it.
+    parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),
+                                "--tensorflow_session_parallelism")
+    loader = default_loader(
+        intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
+        inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,
+        op_policy=args.op_policy)
     server = ModelServer(models, options, loader)
     access_log = logging.getLogger("smrt.serve.access") if args.access_log else None
 
@@ -152,15 +157,27 @@ def run(args: argparse.Namespace) -> int:
         for model in models:
             log.info("serving model %s at http://%s:%d/v1/models/%s", model.name, host, port,
                      model.name)
-        log.info("REST API at http://%s:%d (metrics: /metrics); SIGTERM or Ctrl-C stops",
-                 host, port)
+        metrics = "/metrics" + (f", {options.prometheus_path}" if options.prometheus_path else "")
+        log.info("REST API at http://%s:%d (metrics: %s); SIGTERM or Ctrl-C stops",
+                 host, port, metrics)
 
     asyncio.run(run_until_signalled(server, args.host, args.rest_api_port, access_log, ready))
     return 0
 
 
+def _versions() -> str:
+    """``--version``: smrt's and TensorFlow's, in TF Serving's two lines."""
+    from smrt import __version__, load_library
+
+    try:
+        tensorflow = load_library().version
+    except Exception as e:  # the version of smrt still prints
+        tensorflow = f"not found ({e})"
+    return f"TensorFlow ModelServer: smrt {__version__}\nTensorFlow Library: {tensorflow}"
+
+
 def _models(args: argparse.Namespace) -> list[ModelConfig]:
-    tags = tuple(tags_from_flag(args.saved_model_tags))
+    tags = tuple(tags_from_flag(args.saved_model_tags or "serve"))
     if args.model_config_file:
         if args.model_base_path:
             raise CliError("give --model_config_file or --model_base_path, not both")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from smrt import tf_example
-from smrt.errors import InputTypeError, InvalidInputError, NotFoundError
+from smrt.errors import InputTypeError, InternalError, InvalidInputError, NotFoundError
 from smrt.model import Signature
 from smrt.saved_model import TensorSpec, tf_dims
 
@@ -25,6 +25,7 @@ from .versions import ServedVersion, VersionStatus
 DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+PREDICT_METHOD = "tensorflow/serving/predict"
 
 
 def status_reply(statuses: list[VersionStatus]) -> dict[str, Json]:
@@ -62,8 +63,11 @@ def _tensor_infos(specs: Mapping[str, TensorSpec]) -> dict[str, Json]:
     } for key, spec in sorted(specs.items())}
 
 
-def signature_for(served: ServedVersion, request: dict[str, Json]) -> Signature:
-    """The signature a request names (``signature_name``), default ``serving_default``."""
+def signature_for(served: ServedVersion, request: dict[str, Json],
+                  check_method_name: bool = False) -> Signature:
+    """The signature a request names (``signature_name``), default ``serving_default``; with
+    ``check_method_name`` (``--enable_signature_method_name_check``), a predict request's
+    signature must have one of TF Serving's three method names (its error: HTTP 500)."""
     name = request.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(name, str):
         raise BadRequestError("'signature_name' must be a string")
@@ -73,6 +77,11 @@ def signature_for(served: ServedVersion, request: dict[str, Json]) -> Signature:
     if signature is None:
         raise NotFoundError(f'Serving signature name: "{name}" not found in signature def '
                             f"(the signatures are: {', '.join(sorted(served.model.signatures))})")
+    if check_method_name and signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD,
+                                                           REGRESS_METHOD):
+        raise InternalError(
+            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
+            f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}")
     return signature
 
 
@@ -101,12 +110,20 @@ class ExamplesCall:
 
 
 def examples_call(served: ServedVersion, request: dict[str, Json], api: str,
-                  body_bytes: int = 0) -> ExamplesCall:
-    """Checks a classify/regress request and serializes its tf.Examples."""
+                  body_bytes: int = 0, check_method_name: bool = False) -> ExamplesCall:
+    """Checks a classify/regress request and serializes its tf.Examples. With
+    ``check_method_name``, the signature's method_name must be the API's (TF Serving's
+    ``--enable_signature_method_name_check``)."""
     unknown = sorted(request.keys() - {"signature_name", "examples", "context"})
     if unknown:
         raise BadRequestError(f"unknown field(s) in the request: {', '.join(unknown)}")
     signature = signature_for(served, request)
+    if check_method_name:
+        method, what = ((CLASSIFY_METHOD, "classification") if api == "classify"
+                        else (REGRESS_METHOD, "regression"))
+        if signature.method_name != method:
+            raise BadRequestError(f"Expected {what} signature method_name to be {method}. "
+                                  f"Was: {signature.method_name}")
     input_key = _check_signature(signature, api)
     serialized = serialize_examples(request, examples_limit(body_bytes))
     return ExamplesCall(api, signature, {input_key: serialized}, len(serialized))

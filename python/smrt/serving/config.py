@@ -128,6 +128,37 @@ def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingOptio
     return BatchingOptions(**values)
 
 
+PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+"""TF Serving's Prometheus path when a monitoring config enables it without a path."""
+
+
+def read_monitoring_config_file(path: str | os.PathLike[str]) -> str | None:
+    """Parses a ``--monitoring_config_file`` (TF Serving's ``MonitoringConfig`` text)::
+
+        prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }
+
+    Returns the path to serve the metrics at, or None when Prometheus is not enabled."""
+    source = os.fspath(path)
+    root = textproto.parse(_read_text(source), source)
+    _only(root, {"prometheus_config"}, source)
+    enabled, where = False, f"{source}: prometheus_config"
+    metrics_path = ""
+    for config in _messages(root, "prometheus_config", source):
+        _only(config, {"enable", "path"}, where)
+        for value in config.get("enable", []):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: enable must be true or false, not {value!r}")
+            enabled = value
+        metrics_path = _string(config, "path", where, default=metrics_path)
+    if not enabled:
+        return None
+    metrics_path = metrics_path or PROMETHEUS_PATH
+    if not metrics_path.startswith("/") or metrics_path.lower().startswith("/v1/"):
+        raise ConfigError(f"{where}: path {metrics_path!r} must start with '/' and not be "
+                          "under /v1/ (the REST API)")
+    return metrics_path
+
+
 def _model_config(config: textproto.Message, source: str,
                   tags: tuple[str, ...]) -> ModelConfig:
     where = f"{source}: config"
@@ -244,6 +275,16 @@ class ServerOptions:
     let through when no other is being parsed."""
     max_queued_requests: int = 256
     """Jobs that may wait for a free thread; past it HTTP 503 with ``Retry-After: 1``."""
+    prometheus_path: str | None = None
+    """Also serve the metrics at this path (``--monitoring_config_file``), as TF Serving does
+    when its monitoring config enables Prometheus; ``/metrics`` is always served."""
+    cors: bool = False
+    """``--rest_api_enable_cors_support``: CORS headers on REST replies, OPTIONS answered."""
+    check_method_name: bool = False
+    """``--enable_signature_method_name_check``: a signature's method_name must fit the API."""
+    allow_unavailable_labels: bool = False
+    """``--allow_version_labels_for_unavailable_models``: else a label naming a version that
+    is not available at start stops the server, as in TF Serving."""
 
     def __post_init__(self) -> None:
         for name in ("num_threads", "max_request_bytes", "max_parsing_bytes",

@@ -43,6 +43,12 @@ log = logging.getLogger("smrt.serve")
 
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
 
+CORS_HEADERS = {  # TF Serving's AddCORSHeaders (http_rest_api_util.cc)
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+
 # TF Serving's URL grammar (http_rest_api_handler.cc), case-insensitive.
 _PREDICTION_URL = re.compile(
     r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
@@ -121,6 +127,14 @@ class ModelServer:
                 raise smrt_errors.Error(
                     f"model {model.name}: version {failed[0].version} failed to load: "
                     f"{failed[0].error_message}")
+            if not self.options.allow_unavailable_labels:
+                for label, version in sorted(model.config.labels.items()):
+                    if version not in model.serving_versions:
+                        raise smrt_errors.Error(  # TF Serving's words (server_core.cc)
+                            f"Request to assign label to version {version} of model "
+                            f"{model.name}, which is not currently available for inference "
+                            f"(label {label!r}; --allow_version_labels_for_unavailable_models "
+                            "allows it)")
             if not model.serving_versions:
                 base = model.config.base_path
                 if os.path.isfile(os.path.join(base, "saved_model.pb")):
@@ -135,7 +149,8 @@ class ModelServer:
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.options.max_request_bytes)
         app.router.add_route("*", "/metrics", self._metrics)
-        app.router.add_route("*", "/monitoring/prometheus/metrics", self._metrics)
+        if self.options.prometheus_path:  # TF Serving's, only when its monitoring config says
+            app.router.add_route("*", self.options.prometheus_path, self._metrics)
         app.router.add_route("*", "/{tail:.*}", self._models)
         return app
 
@@ -209,9 +224,14 @@ class ModelServer:
         labels = ["", "other"]  # model, API: filled in as the request is understood
         self.metrics.in_flight += 1
         try:
-            response = await self._answer(request, labels)
+            if self.options.cors and request.method == "OPTIONS":
+                response = web.Response()  # a CORS preflight: the headers below answer it
+            else:
+                response = await self._answer(request, labels)
         finally:  # the gauge comes back down on every path, even a cancelled handler
             self.metrics.in_flight -= 1
+        if self.options.cors:
+            response.headers.update(CORS_HEADERS)
         self.metrics.observe(labels[0], labels[1], response.status,
                              time.perf_counter() - start)
         return response
@@ -293,12 +313,14 @@ class ModelServer:
         and ``reservation`` (the body's bytes); this hands each to the work that uses it, which
         gives it back when done, even if the client's wait was cut short."""
         served = hold.served
+        check = self.options.check_method_name
         parsed: ParsedPredict | None = None
         if route.api == "predict" and served.batchers:
             if len(body) <= self.options.inline_bytes:
-                parsed = _parse_predict(served, body, reservation, deadline)
+                parsed = _parse_predict(served, body, reservation, deadline, check)
             else:
-                parse = self._pool.submit(_parse_predict, served, body, reservation, deadline)
+                parse = self._pool.submit(_parse_predict, served, body, reservation, deadline,
+                                          check)
                 reservation.hand_off()
                 parse.add_done_callback(reservation.release)
                 parsed = await asyncio.shield(asyncio.wrap_future(parse))
@@ -312,7 +334,7 @@ class ModelServer:
                 return await asyncio.wrap_future(
                     self._pool.submit(_encode_predict, outputs, rows, admit=False))
         job: Future[bytes] = self._pool.submit(
-            _run_job, route.api, served, body, reservation, deadline, parsed)
+            _run_job, route.api, served, body, reservation, deadline, parsed, check)
         hold.hand_off()
         reservation.hand_off()
         job.add_done_callback(hold.release)
@@ -324,14 +346,14 @@ ParsedPredict = tuple[Signature, dict[str, Any], bool]
 
 
 def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
-                   deadline: float) -> ParsedPredict:
+                   deadline: float, check_method_name: bool = False) -> ParsedPredict:
     """A predict request's signature, input arrays and format; gives the body's bytes back
     to the parsing budget once the JSON is gone."""
     try:
         _check_deadline(deadline)
         with client_input():
             request = tensor_json.loads(body)
-            signature = api.signature_for(served, request)
+            signature = api.signature_for(served, request, check_method_name)
             inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
             del request  # the parsed JSON (several times the body) goes before the run
         return signature, inputs, rows
@@ -340,17 +362,19 @@ def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
 
 
 def _run_job(api_name: str, served: ServedVersion, body: bytes, reservation: Reservation,
-             deadline: float, parsed: ParsedPredict | None = None) -> bytes:
+             deadline: float, parsed: ParsedPredict | None = None,
+             check_method_name: bool = False) -> bytes:
     """A whole request in a pool thread: parse (unless ``parsed``), run, encode. TensorFlow
     gets the time left before ``deadline`` and cancels the run when it passes."""
     if api_name == "predict":
-        signature, inputs, rows = parsed or _parse_predict(served, body, reservation, deadline)
+        signature, inputs, rows = parsed or _parse_predict(served, body, reservation, deadline,
+                                                           check_method_name)
         return _encode_predict(signature.run(inputs, timeout=_remaining(deadline)), rows)
     try:
         _check_deadline(deadline)
         with client_input():
             request = tensor_json.loads(body)
-            call = api.examples_call(served, request, api_name, len(body))
+            call = api.examples_call(served, request, api_name, len(body), check_method_name)
             del request
     finally:
         reservation.release()
