@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from smrt.cli.serve_flags import (
 
 from .conftest import Zoo
 from .serving import ServerProcess, version_dir
-from .test_serve_lifecycle import _start_fails
+from .test_serve_lifecycle import POLL, _publish, _start_fails, _wait_until
 
 CPUS = os.cpu_count() or 1
 
@@ -131,7 +133,7 @@ def test_a_real_world_command_line_starts_and_serves(zoo: Zoo, tmp_path: Path) -
                              "because", log), name
         for name in ["num_load_threads", "enable_model_warmup", "skip_initialize_tpu",
                      "per_process_gpu_memory_fraction", "enable_profiler",
-                     "max_num_load_retries", "model_config_file_poll_wait_seconds"]:
+                     "model_config_file_poll_wait_seconds"]:
             assert len(re.findall(rf"INFO smrt\.serve: --{name}=\S*: accepted, no effect here "
                                   "because \\S", log)) == 1, name
         assert "--prefer_tflite_model" not in log  # accepted at its default, silently
@@ -265,3 +267,61 @@ def test_version_prints_smrts_and_tensorflows_and_exits() -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"TensorFlow ModelServer: smrt {smrt.__version__}"
     assert re.fullmatch(r"TensorFlow Library: \d+\.\d+\.\S+", lines[1]), lines
+
+
+def _break(source: str, tmp_path: Path, name: str) -> Path:
+    broken = tmp_path / name
+    shutil.copytree(source, broken)
+    (broken / "saved_model.pb").write_bytes(b"\x0a\xff\xff not a SavedModel")
+    return broken
+
+
+def _status(server: ServerProcess, version: int) -> dict[str, object]:
+    reply = server.get(f"/v1/models/hp/versions/{version}")
+    (status,) = reply.json()["model_version_status"]
+    return status  # type: ignore[no-any-return]
+
+
+def test_a_failed_load_is_retried_as_told(zoo: Zoo, tmp_path: Path) -> None:
+    base = tmp_path / "hp"
+    version_dir(base, 1, zoo.path("half_plus_two"), copy=True)
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(base), *POLL,
+                           "--model_config_file_poll_wait_seconds=0",
+                           "--max_num_load_retries=3", "--load_retry_interval_micros=300000")
+    try:
+        # Broken for good: tried 1 + 3 times, then given up, with the error in its status.
+        os.rename(_break(zoo.path("half_plus_three"), tmp_path, "b2"), base / "2")
+        server.wait_for_log("model hp: version 2: retry 3 of 3 in 0.3 s")
+        _wait_until(lambda: _status(server, 2)["state"] == "END")
+        assert len(re.findall("version 2 failed to load", server.log)) == 4
+        status = _status(server, 2)
+        assert status["status"]["error_code"] == "DATA_LOSS"  # type: ignore[index]
+        assert server.post("/v1/models/hp:predict",
+                           json={"instances": [2.0]}).json() == {"predictions": [3.0]}
+        # Broken while being copied in, complete before the retries run out: it is served.
+        os.rename(_break(zoo.path("half_plus_three"), tmp_path, "b3"), base / "3")
+        server.wait_for_log("model hp: version 3: retry 1 of 3")
+        shutil.copy(Path(zoo.path("half_plus_three")) / "saved_model.pb", base / "3")
+        _wait_until(lambda: _status(server, 3)["state"] == "AVAILABLE")
+        assert server.post("/v1/models/hp:predict",
+                           json={"instances": [2.0]}).json() == {"predictions": [4.0]}
+    finally:
+        assert server.stop() == 0, server.log
+
+
+def test_tf_servings_retry_defaults_and_stopping_while_waiting(zoo: Zoo,
+                                                              tmp_path: Path) -> None:
+    base = tmp_path / "hp"
+    version_dir(base, 1, zoo.path("half_plus_two"), copy=True)
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(base), *POLL)
+    try:
+        _publish(base, 2, str(_break(zoo.path("half_plus_three"), tmp_path, "b2")))
+        server.wait_for_log("model hp: version 2: retry 1 of 5 in 60 s")
+        status = _status(server, 2)  # still loading, and saying why
+        assert status["state"] == "LOADING"
+        assert status["status"]["error_code"] == "DATA_LOSS"  # type: ignore[index]
+        assert "saved_model.pb" in status["status"]["error_message"]  # type: ignore[index]
+    finally:
+        start = time.monotonic()
+        assert server.stop() == 0, server.log
+        assert time.monotonic() - start < 20  # not the minute of the retry's wait

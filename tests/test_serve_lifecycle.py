@@ -24,6 +24,7 @@ from .conftest import Zoo
 from .serving import ServerProcess, version_dir
 
 POLL = ("--file_system_poll_wait_seconds", "0.1")
+NO_RETRY = "--max_num_load_retries=0"  # TF Serving's default retries 5 times, a minute apart
 SLOW_N = 400_000  # control_flow's "loop" signature: about a second of while_loop
 
 
@@ -97,7 +98,8 @@ def test_failed_version_is_reported_and_the_old_one_keeps_serving(zoo: Zoo,
                                                                   tmp_path: Path) -> None:
     base = tmp_path / "hp"
     version_dir(base, 1, zoo.path("half_plus_two"), copy=True)
-    server = ServerProcess("--model_name", "hp", "--model_base_path", str(base), *POLL)
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(base), *POLL,
+                           NO_RETRY)
     try:
         broken = tmp_path / "broken"
         shutil.copytree(zoo.path("half_plus_three"), broken)
@@ -272,19 +274,19 @@ def test_start_up_errors_are_one_clear_line(zoo: Zoo, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(zoo.path("half_plus_two"), broken / "1")
     (broken / "1" / "saved_model.pb").write_bytes(b"")
-    assert "version 1 failed to load" in _start_fails("--model_base_path", str(broken))
+    assert "version 1 failed to load" in _start_fails("--model_base_path", str(broken), NO_RETRY)
 
 
 def test_op_policy_refuses_a_version_before_it_loads(zoo: Zoo, tmp_path: Path) -> None:
     base = tmp_path / "m"
     version_dir(base, 1, zoo.path("hidden_file_reads"))
     err = _start_fails("--model_name", "m", "--model_base_path", str(base),
-                       "--op_policy", "strict")
+                       "--op_policy", "strict", NO_RETRY)
     assert re.search(r"version 1 failed to load: .*'ReadFile' \(in .*function 'cond_true_", err)
     # A version the policy refuses, published later, fails alone; the served one stays.
     version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
     server = ServerProcess("--model_name", "hp", "--model_base_path", str(tmp_path / "hp"),
-                           "--op_policy", "default", *POLL)
+                           "--op_policy", "default", *POLL, NO_RETRY)
     try:
         version_dir(tmp_path / "hp", 2, zoo.path("hidden_file_reads"))
         server.wait_for_log("model hp: version 2 failed to load")

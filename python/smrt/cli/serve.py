@@ -141,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
         cors=value(args, "rest_api_enable_cors_support"),
         check_method_name=value(args, "enable_signature_method_name_check"),
         allow_unavailable_labels=value(args, "allow_version_labels_for_unavailable_models"),
+        max_load_retries=_not_negative(value(args, "max_num_load_retries"),
+                                       "--max_num_load_retries"),
+        load_retry_interval_seconds=max(0, value(args, "load_retry_interval_micros")) / 1e6,
     )
     # TF Serving: the session parallelism sets both pools; the specific flags override it.
     parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),

@@ -34,8 +34,6 @@ NO_EFFECT = "no effect"
 REFUSED = "refused"
 
 _CPUS = os.cpu_count() or 1
-_RETRIES = ("smrt tries a version that failed to load again when its files change, not on a "
-            "timer (not implemented yet)")
 
 
 @dataclass(frozen=True)
@@ -92,8 +90,11 @@ def _flags() -> tuple[Flag, ...]:
               "smrt loads versions one at a time, in its polling thread"),
         inert("num_unload_threads", int, 0,
               "a retired version is closed by the last request that used it"),
-        inert("max_num_load_retries", int, 5, _RETRIES),
-        inert("load_retry_interval_micros", int, 60_000_000, _RETRIES),
+        done("max_num_load_retries", int, 5,
+             "times a version that failed to load is tried again before it is given up "
+             "(0: tried once); it is also tried again when its files change"),
+        done("load_retry_interval_micros", int, 60_000_000,
+             "microseconds between those tries (negative: no wait)"),
         done("file_system_poll_wait_seconds", int, 1),
         inert("flush_filesystem_caches", bool, True,
               "smrt reads models from local files through libtensorflow; there is no "

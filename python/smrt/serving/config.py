@@ -282,6 +282,11 @@ class ServerOptions:
     """``--rest_api_enable_cors_support``: CORS headers on REST replies, OPTIONS answered."""
     check_method_name: bool = False
     """``--enable_signature_method_name_check``: a signature's method_name must fit the API."""
+    max_load_retries: int = 0
+    """A version that fails to load is tried again this many times (TF Serving's
+    ``--max_num_load_retries``; smrt serve's default is TF Serving's, 5)."""
+    load_retry_interval_seconds: float = 0.0
+    """Seconds between those tries (``--load_retry_interval_micros``; TF Serving: 60)."""
     allow_unavailable_labels: bool = False
     """``--allow_version_labels_for_unavailable_models``: else a label naming a version that
     is not available at start stops the server, as in TF Serving."""

@@ -102,7 +102,9 @@ class ModelServer:
         self.options = options or ServerOptions()
         self.metrics = Metrics()
         self.models = {
-            c.name: ServedModel(c, loader or default_loader(), on_load=self._prepare)
+            c.name: ServedModel(c, loader or default_loader(), on_load=self._prepare,
+                                max_load_retries=self.options.max_load_retries,
+                                load_retry_interval=self.options.load_retry_interval_seconds)
             for c in models
         }
         self._pool = BoundedPool(self.options.num_threads, self.options.max_queued_requests,
@@ -170,9 +172,15 @@ class ModelServer:
             self._poll_task = asyncio.create_task(self._poll_forever())
         return int(self._runner.addresses[0][1])
 
+    def cancel_load_retries(self) -> None:
+        """Ends waits to retry failed loads (thread-safe): stopping should not wait for them."""
+        for model in self.models.values():
+            model.cancel_retries()
+
     async def stop(self) -> None:
         """Stops listening, lets requests in flight finish, then unloads every model."""
         self._stopping = True
+        self.cancel_load_retries()
         if self._poll_task is not None:
             self._poll_task.cancel()
         if self._runner is not None:
@@ -431,8 +439,13 @@ async def run_until_signalled(server: ModelServer, host: str, port: int,
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def signalled() -> None:
+        stop.set()
+        server.cancel_load_retries()  # a start-up waiting to retry a load ends now
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled)
     try:
         bound = await server.start(host, port, access_log)
         on_ready(bound)

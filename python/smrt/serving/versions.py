@@ -4,8 +4,11 @@ A model's base path holds numbered version directories (``base/1``, ``base/2``..
 lists them, applies the version policy (default: the highest one), loads what is new in the
 background and only then swaps it in; a version that is no longer wanted is retired: it stops
 taking new requests at once and is closed when its last in-flight request finishes, so no
-request is dropped. A version that fails to load is reported in the model's status and the
-versions already serving keep serving; it is retried when its files change.
+request is dropped. A version that fails to load is tried again up to ``max_load_retries``
+times, ``load_retry_interval`` seconds apart (TF Serving's ``--max_num_load_retries`` and
+``--load_retry_interval_micros``; its status says LOADING with the last error meanwhile), then
+reported in the model's status (END with the error) while the versions already serving keep
+serving; after that it is tried again when its files change.
 """
 
 from __future__ import annotations
@@ -133,8 +136,12 @@ class ServedModel:
     """One model name: the versions it serves and the status of every version it tried."""
 
     def __init__(self, config: ModelConfig, loader: Loader,
-                 on_load: Callable[[ServedVersion], None] = lambda v: None) -> None:
+                 on_load: Callable[[ServedVersion], None] = lambda v: None,
+                 max_load_retries: int = 0, load_retry_interval: float = 0.0) -> None:
         self.config = config
+        self._retries = max(0, max_load_retries)
+        self._retry_interval = max(0.0, load_retry_interval)
+        self._cancelled = threading.Event()
         self.name = config.name
         self._loader = loader
         self._on_load = on_load
@@ -226,31 +233,55 @@ class ServedModel:
                 if keep or version not in on_disk:
                     self._unload(version)
 
+    def cancel_retries(self) -> None:
+        """Stops waiting to retry failed loads, for good (the server is stopping)."""
+        self._cancelled.set()
+
     def _load(self, version: int, path: str) -> None:
         with self._lock:
             self._status[version] = VersionStatus(version, "LOADING")
         log.info("model %s: loading version %d from %s", self.name, version, path)
-        fingerprint = _fingerprint(path)
+        attempt = 0
+        while True:
+            fingerprint = _fingerprint(path)
+            error = self._try_load(version, path)
+            if error is None:
+                break
+            code, message = _status_name(error), str(error)
+            attempt += 1
+            if attempt > self._retries:
+                with self._lock:
+                    self._status[version] = VersionStatus(version, "END", code, message)
+                self._failed[version] = fingerprint
+                return
+            with self._lock:  # still loading; the status says why it is taking a while
+                self._status[version] = VersionStatus(version, "LOADING", code, message)
+            log.info("model %s: version %d: retry %d of %d in %g s", self.name, version,
+                     attempt, self._retries, self._retry_interval)
+            if self._cancelled.wait(self._retry_interval):  # stopping: no more tries
+                with self._lock:
+                    self._status[version] = VersionStatus(version, "END", code, message)
+                return
+        self._failed.pop(version, None)
+        log.info("model %s: serving version %d", self.name, version)
+
+    def _try_load(self, version: int, path: str) -> Exception | None:
+        """Loads a version and serves it; returns the error if that failed."""
         model: Model | None = None
         try:
             model = self._loader(path, self.config.tags)
             served = ServedVersion(version, model)
             self._on_load(served)
         except Exception as e:  # any failure is reported; serving goes on
-            code = _status_name(e)
             log.error("model %s: version %d failed to load: %s", self.name, version, e,
                       exc_info=not isinstance(e, (errors.Error, OSError)))
-            with self._lock:
-                self._status[version] = VersionStatus(version, "END", code, str(e))
-            self._failed[version] = fingerprint
             if model is not None:  # loaded, but setting it up failed
                 model.close()
-            return
-        self._failed.pop(version, None)
+            return e
         with self._lock:
             self._serving[version] = served
             self._status[version] = VersionStatus(version, "AVAILABLE")
-        log.info("model %s: serving version %d", self.name, version)
+        return None
 
     def _unload(self, version: int) -> None:
         with self._lock:
