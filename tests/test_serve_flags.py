@@ -132,8 +132,7 @@ def test_a_real_world_command_line_starts_and_serves(zoo: Zoo, tmp_path: Path) -
             assert re.search(rf"WARNING smrt\.serve: --{name}=\S*: accepted, no effect here "
                              "because", log), name
         for name in ["num_load_threads", "enable_model_warmup", "skip_initialize_tpu",
-                     "per_process_gpu_memory_fraction", "enable_profiler",
-                     "model_config_file_poll_wait_seconds"]:
+                     "per_process_gpu_memory_fraction", "enable_profiler"]:
             assert len(re.findall(rf"INFO smrt\.serve: --{name}=\S*: accepted, no effect here "
                                   "because \\S", log)) == 1, name
         assert "--prefer_tflite_model" not in log  # accepted at its default, silently
@@ -325,3 +324,57 @@ def test_tf_servings_retry_defaults_and_stopping_while_waiting(zoo: Zoo,
         start = time.monotonic()
         assert server.stop() == 0, server.log
         assert time.monotonic() - start < 20  # not the minute of the retry's wait
+
+
+def _write_config(path: Path, text: str) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_text(text)
+    os.rename(staging, path)  # the server never reads half a file
+
+
+def test_model_config_file_is_re_read_live(zoo: Zoo, tmp_path: Path) -> None:
+    version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
+    version_dir(tmp_path / "hp", 2, zoo.path("half_plus_three"))
+    version_dir(tmp_path / "other", 1, zoo.path("half_plus_three"))
+    config = tmp_path / "models.config"
+
+    def model(name: str, base: str, extra: str = "") -> str:
+        return (f'config {{ name: "{name}" base_path: "{tmp_path / base}" '
+                f'model_platform: "tensorflow" {extra} }}')
+
+    only_1 = "model_version_policy { specific { versions: 1 } }"
+    only_2 = "model_version_policy { specific { versions: 2 } }"
+    _write_config(config, f"model_config_list {{ {model('a', 'hp', only_1)} }}")
+    server = ServerProcess("--model_config_file", str(config), *POLL,
+                           "--model_config_file_poll_wait_seconds=1")
+
+    def predict(name: str) -> object:
+        return server.post(f"/v1/models/{name}:predict", json={"instances": [2.0]}).json()
+
+    try:
+        assert predict("a") == {"predictions": [3.0]}
+        assert server.get("/v1/models/b").status_code == 404
+        # A model added, another re-versioned and labelled.
+        _write_config(config, "model_config_list { "
+                      + model("a", "hp", only_2 + ' version_labels { key: "stable" value: 2 }')
+                      + model("b", "other") + " }")
+        _wait_until(lambda: predict("b") == {"predictions": [4.0]})
+        _wait_until(lambda: predict("a") == {"predictions": [4.0]})
+        assert server.post("/v1/models/a/labels/stable:predict",
+                           json={"instances": [2.0]}).json() == {"predictions": [4.0]}
+        # A model dropped; a label naming a version not available is refused, as TF Serving.
+        _write_config(config, "model_config_list { " + model(
+            "a", "hp", only_2 + ' version_labels { key: "canary" value: 9 }') + " }")
+        _wait_until(lambda: server.get("/v1/models/b").status_code == 404)
+        server.wait_for_log(r"model a: label 'canary' not assigned: Request to assign label to "
+                            "version 9 of model a, which is not currently available")
+        assert server.post("/v1/models/a/labels/canary:predict",
+                           json={"instances": [2.0]}).status_code == 404
+        time.sleep(2.5)  # more reloads of the same file: the refusal is logged once
+        assert len(re.findall("label 'canary' not assigned", server.log)) == 1
+        # A broken file changes nothing.
+        _write_config(config, "model_config_list { config { name: ")
+        server.wait_for_log("model config not reloaded: ")
+        assert predict("a") == {"predictions": [4.0]}
+    finally:
+        assert server.stop() == 0, server.log

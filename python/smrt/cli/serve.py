@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         max_load_retries=_not_negative(value(args, "max_num_load_retries"),
                                        "--max_num_load_retries"),
         load_retry_interval_seconds=max(0, value(args, "load_retry_interval_micros")) / 1e6,
+        config_poll_seconds=max(0, value(args, "model_config_file_poll_wait_seconds")),
     )
     # TF Serving: the session parallelism sets both pools; the specific flags override it.
     parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),
@@ -152,7 +153,14 @@ def run(args: argparse.Namespace) -> int:
         intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,
         op_policy=args.op_policy)
-    server = ModelServer(models, options, loader)
+    read_config = None
+    if args.model_config_file:
+        tags = tuple(tags_from_flag(args.saved_model_tags or "serve"))
+
+        def read_config() -> list[ModelConfig]:
+            return read_model_config_file(args.model_config_file, tags)
+
+    server = ModelServer(models, options, loader, read_config)
     access_log = logging.getLogger("smrt.serve.access") if args.access_log else None
 
     def ready(port: int) -> None:

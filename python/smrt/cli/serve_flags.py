@@ -81,9 +81,10 @@ def _flags() -> tuple[Flag, ...]:
               "smrt does not read batching_params.pbtxt from model directories; "
               "--batching_parameters_file and the batching flags apply to every model"),
         done("model_config_file", str, ""),
-        inert("model_config_file_poll_wait_seconds", int, 0,
-              "smrt reads --model_config_file once, at start (not implemented yet); new "
-              "versions under each base path are still picked up"),
+        done("model_config_file_poll_wait_seconds", int, 0,
+             "seconds between re-reads of --model_config_file: models added there are "
+             "served, models dropped retired, new version policies and labels applied "
+             "(0: read once, at start)"),
         done("model_name", str, "default"),
         done("model_base_path", str, ""),
         inert("num_load_threads", int, 0,

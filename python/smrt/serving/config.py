@@ -287,6 +287,9 @@ class ServerOptions:
     ``--max_num_load_retries``; smrt serve's default is TF Serving's, 5)."""
     load_retry_interval_seconds: float = 0.0
     """Seconds between those tries (``--load_retry_interval_micros``; TF Serving: 60)."""
+    config_poll_seconds: float = 0.0
+    """Seconds between re-reads of the model config file (TF Serving's
+    ``--model_config_file_poll_wait_seconds``); 0 reads it once, at start."""
     allow_unavailable_labels: bool = False
     """``--allow_version_labels_for_unavailable_models``: else a label naming a version that
     is not available at start stops the server, as in TF Serving."""

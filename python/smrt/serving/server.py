@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import web
@@ -98,15 +98,18 @@ class ModelServer:
     a running event loop, or :func:`run_until_signalled` to run one until SIGTERM/SIGINT."""
 
     def __init__(self, models: list[ModelConfig], options: ServerOptions | None = None,
-                 loader: Loader | None = None) -> None:
+                 loader: Loader | None = None,
+                 read_config: Callable[[], list[ModelConfig]] | None = None) -> None:
+        """``read_config`` re-reads the model config (``--model_config_file``) every
+        ``options.config_poll_seconds``, if both are set: models added there are served,
+        models dropped are retired, and a model's new version policy or labels apply."""
         self.options = options or ServerOptions()
         self.metrics = Metrics()
-        self.models = {
-            c.name: ServedModel(c, loader or default_loader(), on_load=self._prepare,
-                                max_load_retries=self.options.max_load_retries,
-                                load_retry_interval=self.options.load_retry_interval_seconds)
-            for c in models
-        }
+        self._loader = loader or default_loader()
+        self._read_config = read_config
+        self.models = {c.name: self._served_model(c) for c in models}
+        self._configs_read = {c.name: c for c in models}
+        """The model configs as last read (applied, but for labels refused)."""
         self._pool = BoundedPool(self.options.num_threads, self.options.max_queued_requests,
                                  "smrt-serve")
         self._parsing = ByteBudget(self.options.max_parsing_bytes)
@@ -114,6 +117,7 @@ class ModelServer:
         """aiohttp hands compressed bodies over as they are: the server inflates them, bounded."""
         self._poller = ThreadPoolExecutor(1, thread_name_prefix="smrt-poll")
         self._poll_task: asyncio.Task[None] | None = None
+        self._config_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._stopping = False
 
@@ -170,6 +174,8 @@ class ModelServer:
         await site.start()
         if self.options.poll_wait_seconds > 0:
             self._poll_task = asyncio.create_task(self._poll_forever())
+        if self._read_config is not None and self.options.config_poll_seconds > 0:
+            self._config_task = asyncio.create_task(self._reload_config_forever())
         return int(self._runner.addresses[0][1])
 
     def cancel_load_retries(self) -> None:
@@ -181,12 +187,13 @@ class ModelServer:
         """Stops listening, lets requests in flight finish, then unloads every model."""
         self._stopping = True
         self.cancel_load_retries()
-        if self._poll_task is not None:
-            self._poll_task.cancel()
+        for task in (self._poll_task, self._config_task):
+            if task is not None:
+                task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()  # waits up to shutdown_grace_seconds for handlers
         loop = asyncio.get_running_loop()
-        for model in self.models.values():
+        for model in list(self.models.values()):
             await loop.run_in_executor(self._poller, model.close)
         self._pool.shutdown()
         self._poller.shutdown(wait=True)
@@ -195,11 +202,68 @@ class ModelServer:
         loop = asyncio.get_running_loop()
         while not self._stopping:
             await asyncio.sleep(self.options.poll_wait_seconds)
-            for model in self.models.values():
+            for model in list(self.models.values()):  # a config reload may change the dict
+                if model.name not in self.models:
+                    continue  # dropped meanwhile
                 try:
                     await loop.run_in_executor(self._poller, model.poll)
                 except Exception:  # a bug here must not stop polling for good
                     log.exception("model %s: polling failed", model.name)
+
+    def _served_model(self, config: ModelConfig) -> ServedModel:
+        return ServedModel(config, self._loader, on_load=self._prepare,
+                           max_load_retries=self.options.max_load_retries,
+                           load_retry_interval=self.options.load_retry_interval_seconds)
+
+    async def _reload_config_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            await asyncio.sleep(self.options.config_poll_seconds)
+            try:
+                await self._reload_config(loop)
+            except Exception as e:  # a bad file keeps the models as they are, as TF Serving
+                log.error("model config not reloaded: %s", e,
+                          exc_info=not isinstance(e, smrt_errors.Error))
+
+    async def _reload_config(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Reads the model config again and applies what changed. The dict of models is
+        changed on the event loop only; loads and unloads run in the polling thread."""
+        assert self._read_config is not None
+        configs = {c.name: c for c in await loop.run_in_executor(self._poller,
+                                                                  self._read_config)}
+        for name in sorted(self.models.keys() - configs.keys()):
+            dropped = self.models.pop(name)
+            self._configs_read.pop(name, None)
+            log.info("model %s: dropped from the model config; retiring it", name)
+            await loop.run_in_executor(self._poller, dropped.close)
+        for name, config in configs.items():
+            model = self.models.get(name)
+            if model is not None and self._configs_read.get(name) == config:
+                continue  # unchanged since last read
+            self._configs_read[name] = config
+            if model is None or (model.config.base_path, model.config.tags) != (
+                    config.base_path, config.tags):
+                log.info("model %s: %s in the model config", name,
+                         "added" if model is None else "new base path")
+                fresh = self._served_model(config)
+                await loop.run_in_executor(self._poller, fresh.poll)
+                if model is not None:  # swapped once the new one has loaded what it could
+                    await loop.run_in_executor(self._poller, model.close)
+                self.models[name] = model = fresh
+            else:
+                log.info("model %s: new version policy or labels in the model config", name)
+                model.reconfigure(config)
+                await loop.run_in_executor(self._poller, model.poll)
+            if not self.options.allow_unavailable_labels:
+                serving = model.serving_versions
+                bad = {k: v for k, v in model.config.labels.items() if v not in serving}
+                for label, version in sorted(bad.items()):
+                    log.error("model %s: label %r not assigned: Request to assign label to "
+                              "version %d of model %s, which is not currently available for "
+                              "inference", name, label, version, name)
+                if bad:
+                    model.reconfigure(replace(config, labels={
+                        k: v for k, v in config.labels.items() if k not in bad}))
 
     def _prepare(self, served: ServedVersion) -> None:
         """Called once per loaded version: sets up its batchers."""

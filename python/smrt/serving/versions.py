@@ -233,6 +233,12 @@ class ServedModel:
                 if keep or version not in on_disk:
                     self._unload(version)
 
+    def reconfigure(self, config: ModelConfig) -> None:
+        """A new version policy or labels (same name, base path and tags); the next
+        :meth:`poll` applies the policy."""
+        with self._lock:
+            self.config = config
+
     def cancel_retries(self) -> None:
         """Stops waiting to retry failed loads, for good (the server is stopping)."""
         self._cancelled.set()
