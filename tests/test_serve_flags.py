@@ -21,6 +21,7 @@ from smrt.cli.serve_flags import (
     IMPLEMENTED,
     NO_EFFECT,
     REFUSED,
+    SMRT_DEFAULTS,
     TF_SERVING_FLAGS,
     Flag,
 )
@@ -67,6 +68,18 @@ def test_the_table_is_main_cc() -> None:
         assert flag.treatment in (IMPLEMENTED, GRPC, NO_EFFECT, REFUSED)
         assert type(flag.default) is flag.type, flag.name
         assert flag.treatment == IMPLEMENTED or flag.why, flag.name
+
+
+def test_defaults_are_tf_servings() -> None:
+    """Left alone, a flag means what it means in TF Serving (None: not given, TF Serving's
+    default applies); SMRT_DEFAULTS lists the exceptions and why."""
+    parsed = _parse()
+    for flag in TF_SERVING_FLAGS:
+        default = parsed[flag.name]
+        if flag.name in SMRT_DEFAULTS:
+            assert default == SMRT_DEFAULTS[flag.name][0], flag.name
+        else:
+            assert default is None or default == flag.default, flag.name
 
 
 def _parse(*argv: str) -> dict[str, object]:
