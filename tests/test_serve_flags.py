@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -391,3 +392,36 @@ def test_model_config_file_is_re_read_live(zoo: Zoo, tmp_path: Path) -> None:
         assert predict("a") == {"predictions": [4.0]}
     finally:
         assert server.stop() == 0, server.log
+
+
+def test_method_name_check_on_predict(tmp_path: Path, run_python: Any) -> None:
+    """A signature with a method name outside TF Serving's three: predict refuses it with
+    TF Serving's error (500) under the check, and runs it without."""
+    run_python(f"""
+import tensorflow as tf
+v1 = tf.compat.v1
+with tf.Graph().as_default(), v1.Session() as sess:
+    x = v1.placeholder(tf.float32, [None], name="x")
+    y = tf.identity(2.0 * x, name="y")
+    builder = v1.saved_model.Builder({str(tmp_path / "m" / "1")!r})
+    info = v1.saved_model.build_tensor_info
+    sig = v1.saved_model.build_signature_def({{"x": info(x)}}, {{"y": info(y)}}, "custom/run")
+    builder.add_meta_graph_and_variables(sess, ["serve"],
+                                         signature_def_map={{"serving_default": sig}})
+    builder.save()
+""", env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    for check, expected in [(False, None), (True, 500)]:
+        server = ServerProcess("--model_name", "m", "--model_base_path", str(tmp_path / "m"),
+                               f"--enable_signature_method_name_check={str(check).lower()}")
+        try:
+            reply = server.post("/v1/models/m:predict", json={"instances": [1.5]})
+            if expected is None:
+                assert reply.json() == {"predictions": [3.0]}
+            else:
+                assert reply.status_code == expected
+                assert reply.json() == {"error": (
+                    "Expected prediction signature method_name to be one of "
+                    "{tensorflow/serving/predict, tensorflow/serving/classify, "
+                    "tensorflow/serving/regress}. Was: custom/run")}
+        finally:
+            assert server.stop() == 0, server.log
