@@ -425,3 +425,32 @@ with tf.Graph().as_default(), v1.Session() as sess:
                     "tensorflow/serving/regress}. Was: custom/run")}
         finally:
             assert server.stop() == 0, server.log
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("flags", "intra", "inter"), [
+    ([], 0, 0),
+    (["--tensorflow_session_parallelism=3"], 3, 3),
+    (["--tensorflow_session_parallelism=3", "--tensorflow_intra_op_parallelism=1"], 1, 3),
+    (["--tensorflow_session_parallelism=3", "--tensorflow_inter_op_parallelism=2"], 3, 2),
+])
+def test_session_parallelism_sets_both_pools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             flags: list[str], intra: int, inter: int) -> None:
+    """As TF Serving: the session parallelism sizes both thread pools unless the specific
+    flags say otherwise."""
+    from smrt.cli import serve
+
+    seen: list[dict[str, object]] = []
+
+    def loader(**options: object) -> None:
+        seen.append(options)
+        raise _Stop
+
+    monkeypatch.setattr(serve, "default_loader", loader)
+    args = build_parser().parse_args(["serve", "--model_base_path", str(tmp_path), *flags])
+    with pytest.raises(_Stop):
+        args.func(args)
+    assert (seen[0]["intra_op_threads"], seen[0]["inter_op_threads"]) == (intra, inter)
