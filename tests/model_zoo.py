@@ -690,6 +690,46 @@ def build_half_plus_three(path: Path) -> list[Case]:
     return _half_plus(path, 3.0)
 
 
+def build_tf_serving_half_plus_two(path: Path) -> list[Case]:
+    """TF Serving's own test model (its saved_model_half_plus_two.py generator, CPU, without the
+    asset): ``x`` is not a placeholder but the parsed tf.Example feature, so its declared shape
+    is (-1, 1), and TF Serving's REST tests feed it ``[2.0, 3.0, 4.0]``."""
+    v1 = tf.compat.v1
+    sigs = v1.saved_model
+    with tf.Graph().as_default(), v1.Session() as sess:
+        a, b, c = (v1.Variable(v, name=n) for v, n in ((0.5, "a"), (2.0, "b"), (3.0, "c")))
+        serialized = v1.placeholder(tf.string, [None], name="tf_example")
+        parsed = tf.io.parse_example(serialized, {
+            "x": tf.io.FixedLenFeature([1], F32),
+            "x2": tf.io.FixedLenFeature([1], F32, default_value=[0.0]),
+        })
+        x = tf.identity(parsed["x"], name="x")
+        y = tf.identity(a * x + b, name="y")
+        y2 = tf.identity(a * x + c, name="y2")
+        x2 = tf.identity(parsed["x2"], name="x2")
+        a2, c2 = v1.Variable(0.5, name="a2"), v1.Variable(3.0, name="c2")
+        y3 = tf.identity(a2 * x2 + c2, name="y3")
+
+        def regression(inputs: tf.Tensor, outputs: tf.Tensor) -> object:
+            return sigs.build_signature_def(
+                {"inputs": sigs.build_tensor_info(inputs)},
+                {"outputs": sigs.build_tensor_info(outputs)}, sigs.REGRESS_METHOD_NAME)
+
+        sess.run(v1.global_variables_initializer())
+        builder = sigs.Builder(str(path))
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+            "serving_default": sigs.predict_signature_def({"x": x}, {"y": y}),
+            "regress_x_to_y": regression(serialized, y),
+            "regress_x_to_y2": regression(serialized, y2),
+            "regress_x2_to_y3": regression(x2, y3),
+            "classify_x_to_y": sigs.build_signature_def(
+                {"inputs": sigs.build_tensor_info(serialized)},
+                {"scores": sigs.build_tensor_info(y)}, sigs.CLASSIFY_METHOD_NAME),
+        })
+        builder.save()
+    return [("serving_default", {"x": np.array([[2.0], [3.0], [4.0]], np.float32)})]
+
+
 def build_path_output_keys(path: Path) -> list[Case]:
     """Output keys that are paths: `smrt run --outdir` must not write outside its directory."""
 
@@ -722,6 +762,7 @@ MODELS: dict[str, Builder] = {
     "bytes_echo": build_bytes_echo,
     "half_plus_two": build_half_plus_two,
     "half_plus_three": build_half_plus_three,
+    "tf_serving_half_plus_two": build_tf_serving_half_plus_two,
     "add_one_big": build_add_one_big,
     "path_output_keys": build_path_output_keys,
 }

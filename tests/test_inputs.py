@@ -605,3 +605,43 @@ def test_aligned_allocation_ends_with_the_block() -> None:
         pass
     addresses = [np.empty(n, np.uint8).ctypes.data % 64 for n in range(1, 200)]
     assert any(addresses), "NumPy's own allocator should give some unaligned arrays"
+
+
+# --- check_shapes=False: sizes left to TensorFlow, as TF Serving does ----------------------------
+
+
+def test_shapes_are_checked_by_default_and_can_be_left_to_tensorflow(zoo: Zoo) -> None:
+    x = np.ones((2, 4), np.float32)  # tiny_add declares (1, 4); TensorFlow adds any size
+    with smrt.load(zoo.path("tiny_add")) as model:
+        with pytest.raises(smrt.errors.InvalidInputError, match=r"expects shape \(1, 4\)"):
+            model(x)
+        np.testing.assert_array_equal(model.signatures["serving_default"].run(
+            {"x": x}, check_shapes=False)["y"], x + x)  # per call
+    with smrt.load(zoo.path("tiny_add"), check_shapes=False) as model:
+        np.testing.assert_array_equal(model(x)["y"], x + x)  # per load
+        with pytest.raises(smrt.errors.InvalidInputError, match=r"expects shape \(1, 4\)"):
+            model.signatures["serving_default"].run({"x": x}, check_shapes=True)
+
+
+def test_ranks_may_differ_only_by_size_one_dimensions_of_small_inputs(zoo: Zoo) -> None:
+    # TF Serving's half_plus_two declares x (-1, 1); its clients send [2.0, 3.0, 4.0].
+    with smrt.load(zoo.path("tf_serving_half_plus_two"), check_shapes=False) as model:
+        y = model(np.array([2.0, 3.0, 4.0], np.float32))["y"]
+        np.testing.assert_array_equal(y, np.array([3.0, 3.5, 4.0], np.float32))
+        with pytest.raises(smrt.errors.InvalidInputError, match="another rank is refused"):
+            model(np.ones((1, 1, 3), np.float32))
+
+
+def test_a_rank_tensorflow_would_abort_on_is_refused(zoo: Zoo, run_python) -> None:
+    # A rank-3 image fed to MobileNet aborts the process in TensorFlow's conv kernel (a CHECK,
+    # TF 2.21); smrt refuses it first. In a child process, so a regression cannot take the
+    # test run down with it.
+    out = run_python(f"""
+import numpy as np, smrt
+model = smrt.load({zoo.path("keras_mobilenet")!r}, check_shapes=False)
+try:
+    model(np.ones((224, 224, 3), np.float32))
+except smrt.errors.InvalidInputError as e:
+    print("refused:", "another rank" in str(e))
+""")
+    assert out.strip() == "refused: True"

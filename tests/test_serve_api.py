@@ -288,6 +288,13 @@ def test_classify_and_regress_errors(server: ServerProcess) -> None:
                                   "examples": [{"x": "text"}]}), 400, "x")
 
 
+def test_sizes_are_left_to_tensorflow_as_tf_serving_does(server: ServerProcess) -> None:
+    # x is declared (None,); TF Serving feeds [[1, 2]] as it comes and TensorFlow computes it.
+    reply = server.post("/v1/models/hp:predict", json={"instances": [[1.0, 2.0]]})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"predictions": [[3.5, 4.0]]}
+
+
 # --- bad requests ---------------------------------------------------------------------------------
 
 
@@ -299,8 +306,9 @@ def test_classify_and_regress_errors(server: ServerProcess) -> None:
     ("/v1/models/hp:predict", b'{"signature_name": "serving_default"}', 400, "either"),
     ("/v1/models/hp:predict", b'{"instances": [[1, 2], [3]]}', 400, "different lengths"),
     ("/v1/models/hp:predict", b'{"instances": ["a"]}', 400, "input 'x': got strings"),
-    ("/v1/models/hp:predict", b'{"instances": [[1, 2]]}', 400,
-     r"input 'x' of signature 'serving_default' expects shape \(None,\), got \(1, 2\)"),
+    ("/v1/models/hp:predict", b'{"instances": [[[1, 2]]]}', 400,
+     r"input 'x' of signature 'serving_default' expects shape \(None,\), got \(1, 1, 2\): "
+     r"a tensor of another rank is refused"),
     ("/v1/models/hp:predict", b'{"instances": [{"y": 1}]}', 400, r"missing input\(s\) x"),
     ("/v1/models/hp:predict", b'{"instances": [1], "signature_name": "nope"}', 404,
      'Serving signature name: "nope" not found'),

@@ -21,7 +21,8 @@ namespace {
 // One callable signature. Holds the Python Model object, so the session outlives the call.
 class PySignature {
  public:
-  PySignature(py::object model, const Signature& sig) : model_(std::move(model)), sig_(sig) {
+  PySignature(py::object model, const Signature& sig, bool check_shapes = true)
+      : model_(std::move(model)), sig_(sig), check_shapes_(check_shapes) {
     for (const auto& [key, spec] : sig.outputs()) output_keys_.push_back(py::str(key));
   }
 
@@ -42,16 +43,20 @@ class PySignature {
     }
     assign_named(kwargs, values);
     check_missing(values);
-    return invoke(values, RunOptions{});
+    RunOptions options;
+    options.check_shapes = check_shapes_;
+    return invoke(values, options);
   }
 
-  // sig.run(inputs, timeout=seconds): inputs as one dict, and a deadline TensorFlow enforces
-  // by cancelling the step (DeadlineExceededError). None: no deadline.
-  py::dict run(const py::dict& inputs, std::optional<double> timeout) const {
+  // sig.run(inputs, timeout=seconds, check_shapes=...): inputs as one dict, and a deadline
+  // TensorFlow enforces by cancelling the step (DeadlineExceededError); None: no deadline.
+  // check_shapes None: as the signature was made (smrt.load's check_shapes).
+  py::dict run(const py::dict& inputs, std::optional<double> timeout, std::optional<bool> check_shapes) const {
     std::vector<py::object> values(sig_.inputs().size());
     assign_named(inputs, values);
     check_missing(values);
     RunOptions options;
+    options.check_shapes = check_shapes.value_or(check_shapes_);
     if (timeout) {
       if (std::isnan(*timeout)) throw InvalidInputError("timeout must be a number of seconds or None, not nan");
       if (*timeout <= 0) {
@@ -139,6 +144,7 @@ class PySignature {
 
   py::object model_;
   const Signature& sig_;
+  bool check_shapes_;  // smrt.load(check_shapes=...): the default of every call
   std::vector<py::str> output_keys_;
   // Whether aligned inputs are lent to TensorFlow in place; cleared for good once it keeps one.
   std::unique_ptr<std::atomic<bool>> lend_inputs_ = std::make_unique<std::atomic<bool>>(true);
@@ -199,13 +205,14 @@ Model load_model(const std::string& path, const std::vector<std::string>& tags, 
 
 void register_model(py::module_& m) {
   py::class_<PySignature>(m, "NativeSignature")
-      .def(py::init([](py::object model, const std::string& key) {
-             return PySignature(model, model.cast<const Model&>().signature(key));
+      .def(py::init([](py::object model, const std::string& key, bool check_shapes) {
+             return PySignature(model, model.cast<const Model&>().signature(key), check_shapes);
            }),
-           py::arg("model"), py::arg("key"))
+           py::arg("model"), py::arg("key"), py::arg("check_shapes") = true)
       .def_property_readonly("key", [](const PySignature& s) { return s.signature().key(); })
       .def("__call__", &PySignature::call)
-      .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none());
+      .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none(),
+           py::arg("check_shapes") = py::none());
 
   py::class_<Model>(m, "NativeModel")
       .def(py::init(&load_model), py::arg("path"), py::arg("tags"), py::arg("intra_op_threads") = 0,

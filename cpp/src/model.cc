@@ -186,10 +186,48 @@ void Signature::throw_dtype_mismatch(std::size_t index, std::string_view got) co
                        std::string(dtype_name(spec.dtype)) + ", got " + std::string(got));
 }
 
-void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims, int rank) const {
+// Whether `dims` is `declared` (-1 for unknown) give or take dimensions of size 1: TF Serving
+// feeds [3] to an input declared (-1, 1), and [1] to a scalar.
+bool equal_but_for_ones(const std::vector<int64_t>& declared, const int64_t* dims, int rank) {
+  std::vector<int64_t> want, got;
+  for (int64_t d : declared) {
+    if (d != 1) want.push_back(d);
+  }
+  for (int i = 0; i < rank; ++i) {
+    if (dims[i] != 1) got.push_back(dims[i]);
+  }
+  // An unknown declared dimension matches one given dimension, or a size-1 one dropped above.
+  std::vector<bool> reach(got.size() + 1, false), next(got.size() + 1);
+  reach[0] = true;
+  for (int64_t w : want) {
+    std::fill(next.begin(), next.end(), false);
+    for (std::size_t j = 0; j <= got.size(); ++j) {
+      if (!reach[j]) continue;
+      if (w < 0) next[j] = true;
+      if (j < got.size() && (w < 0 || w == got[j])) next[j + 1] = true;
+    }
+    reach.swap(next);
+  }
+  return reach[got.size()];
+}
+
+void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims, int rank,
+                            bool check_shape) const {
   const TensorSpec& spec = info_.inputs[index];
   if (dtype != spec.dtype) throw_dtype_mismatch(index, dtype_name(dtype));
   if (spec.unknown_rank) return;
+  if (!check_shape) {
+    // TensorFlow decides about sizes, but not about ranks: its kernels validate sizes, while a
+    // tensor of another rank can abort the process (a CHECK in a conv kernel, measured with
+    // TF 2.21). So a rank may differ only by size-1 dimensions, and only for inputs of rank up
+    // to 2 (feature vectors and scalars, where TF Serving's clients rely on it).
+    const std::size_t declared = spec.shape.size();
+    if (static_cast<std::size_t>(rank) == declared) return;
+    if (declared <= 2 && rank <= 2 && equal_but_for_ones(spec.shape, dims, rank)) return;
+    throw InvalidInputError("input '" + spec.key + "' of signature '" + info_.key + "' expects shape " +
+                            spec_shape_string(spec) + ", got " + shape_string(dims, rank) +
+                            ": a tensor of another rank is refused even when TensorFlow checks shapes");
+  }
   bool fits = static_cast<std::size_t>(rank) == spec.shape.size();
   for (int i = 0; fits && i < rank; ++i) fits = spec.shape[i] < 0 || spec.shape[i] == dims[i];
   if (!fits) {
@@ -215,7 +253,7 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const
     const int rank = t.rank();
     StackArray<int64_t> dims(static_cast<std::size_t>(rank));
     for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
-    check_input(i, t.dtype(), dims.data(), rank);
+    check_input(i, t.dtype(), dims.data(), rank, options.check_shapes);
     in_values[i] = t.get();
   }
 

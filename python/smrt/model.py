@@ -31,12 +31,15 @@ class Signature(_core.NativeSignature):
     ``sig.run(inputs, timeout=seconds)`` is the same call with the inputs as one dict and a
     deadline: TensorFlow cancels the step when it passes (freeing its thread) and the call
     raises :class:`~smrt.errors.DeadlineExceededError`; ``timeout=None`` means no limit.
+    ``sig.run(inputs, check_shapes=False)`` leaves input shapes to TensorFlow for that call
+    (see :func:`smrt.load`'s ``check_shapes``).
     """
 
     # Calling it runs the native __call__ directly: no Python frame on the per-call path.
 
-    def __init__(self, model: _core.NativeModel, info: SignatureInfo) -> None:
-        super().__init__(model, info.key)
+    def __init__(self, model: _core.NativeModel, info: SignatureInfo,
+                 check_shapes: bool = True) -> None:
+        super().__init__(model, info.key, check_shapes)
         self.info = info
 
     @property
@@ -88,7 +91,8 @@ class _Signatures(Mapping[str, Signature]):
 class Model:
     """A SavedModel loaded into a TensorFlow session. Use :func:`smrt.load` to make one."""
 
-    def __init__(self, native: _core.NativeModel, path: str, tags: tuple[str, ...]) -> None:
+    def __init__(self, native: _core.NativeModel, path: str, tags: tuple[str, ...],
+                 check_shapes: bool = True) -> None:
         self._native = native
         self.path = path
         """The SavedModel directory."""
@@ -96,7 +100,7 @@ class Model:
         self.meta_graph: MetaGraphInfo = native.meta_graph()
         """Everything saved_model.pb says about the loaded MetaGraph."""
         self.signatures: Mapping[str, Signature] = _Signatures(native, {
-            key: Signature(native, self.meta_graph.signatures[key])
+            key: Signature(native, self.meta_graph.signatures[key], check_shapes)
             for key in native.signature_keys()
         })
         """The callable signatures by key (``__saved_model_init_op`` is not one)."""
@@ -172,6 +176,7 @@ def load(
     config_proto: bytes = b"",
     library: str | os.PathLike[str] | None = None,
     op_policy: OpPolicy | None = None,
+    check_shapes: bool = True,
 ) -> Model:
     """Load the MetaGraph of the SavedModel at ``path`` whose tag-set is exactly ``tags``.
 
@@ -194,6 +199,12 @@ def load(
             in any function, branch or loop body. Checked from saved_model.pb before
             libtensorflow is loaded or TensorFlow sees the model. None (the default) checks
             nothing.
+        check_shapes: check each input's shape against the SignatureDef before a call (the
+            default: a clear :class:`~smrt.errors.InvalidInputError` naming the input). False
+            leaves shapes to TensorFlow, as TF Serving does: a declared shape is not enforced
+            (``[3]`` may feed an input declared ``(-1, 1)``), and a shape the graph cannot take
+            fails with TensorFlow's own :class:`~smrt.errors.InvalidArgumentError`. Dtypes are
+            always checked. ``sig.run(inputs, check_shapes=...)`` overrides it per call.
 
     Raises:
         ModelNotFoundError: no such directory, or no saved_model.pb in it.
@@ -223,4 +234,4 @@ def load(
         visible_devices=visible_devices,
         config_proto=bytes(config_proto),
     )
-    return Model(native, path, tags)
+    return Model(native, path, tags, check_shapes)

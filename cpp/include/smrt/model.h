@@ -34,6 +34,11 @@ struct RunOptions {
   // TensorFlow cancels the step once it has run this long and the run throws a
   // StatusError with ErrorCode::kDeadlineExceeded; zero: no limit.
   std::chrono::milliseconds timeout{0};
+  // Whether each input's shape is checked against the SignatureDef before the run (a clear
+  // InvalidInputError). false leaves shapes to TensorFlow, as TF Serving does: a declared
+  // shape is not enforced, and a shape the graph cannot take fails with TensorFlow's own
+  // InvalidArgument. Dtypes are always checked.
+  bool check_shapes = true;
 };
 
 class Session;  // the loaded TF_Session and graph, shared by a model's signatures
@@ -124,7 +129,7 @@ class Signature {
   Signature(SignatureInfo info, std::shared_ptr<Session> session);
   // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
   // input `index`.
-  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank) const;
+  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank, bool check_shape) const;
   [[noreturn]] void throw_given_twice(std::string_view key) const;
   template <class Bound>
   [[noreturn]] void throw_missing(const Bound& bound) const {

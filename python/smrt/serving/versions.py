@@ -314,9 +314,13 @@ def _status_name(error: BaseException) -> str:
 
 
 def default_loader(**load_options: object) -> Loader:
-    """A loader that calls :func:`smrt.load` with the server's session options."""
+    """A loader that calls :func:`smrt.load` with the server's session options. Shapes are
+    left to TensorFlow (``check_shapes=False``) unless the options say otherwise: TF Serving
+    feeds a request's tensors as they come, so ``[2.0, 3.0, 4.0]`` reaches an input declared
+    ``(-1, 1)``, and a shape the graph rejects is TensorFlow's InvalidArgument (400)."""
+    options = {"check_shapes": False, **load_options}
 
     def loader(path: str, tags: tuple[str, ...]) -> Model:
-        return load(Path(path), tags, **load_options)  # type: ignore[arg-type]
+        return load(Path(path), tags, **options)  # type: ignore[arg-type]
 
     return loader
