@@ -36,29 +36,31 @@ def evaluate(text: str) -> Any:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise CliError(f"expression {text!r} is not valid Python: {e.msg}") from None
-    return _eval(tree.body, text)
+    return _eval(tree.body, text, [0])
 
 
-def _eval(node: ast.AST, text: str) -> Any:
+def _eval(node: ast.AST, text: str, made: list[int]) -> Any:
+    # ``made``: bytes of the arrays built so far, so that many calls, each within the caps,
+    # cannot add up past them.
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_eval(e, text) for e in node.elts]
+        items = [_eval(e, text, made) for e in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.Dict):
         if any(k is None for k in node.keys):
             raise CliError(f"'**' is not allowed in {text!r}")
         pairs = zip(node.keys, node.values, strict=True)
-        return {_eval(k, text): _eval(v, text) for k, v in pairs}  # type: ignore[arg-type]
+        return {_eval(k, text, made): _eval(v, text, made) for k, v in pairs}  # type: ignore[arg-type]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        operand = _eval(node.operand, text)
+        operand = _eval(node.operand, text, made)
         if isinstance(operand, (int, float, complex)) and not isinstance(operand, bool):
             return -operand if isinstance(node.op, ast.USub) else +operand
     if isinstance(node, ast.Attribute) and _is_numpy(node.value):
         return _numpy_name(node.attr, text)
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
             and _is_numpy(node.func.value)):
-        return _call(node, text)
+        return _call(node, text, made)
     raise CliError(
         f"{ast.unparse(node)!r} is not allowed in {text!r}: use Python literals and "
         f"np.{', np.'.join(CONSTRUCTORS)} with literal arguments"
@@ -78,7 +80,7 @@ def _numpy_name(name: str, text: str) -> Any:
     raise CliError(f"np.{name} is not allowed in {text!r}: only dtypes and {', '.join(CONSTANTS)}")
 
 
-def _call(node: ast.Call, text: str) -> Any:
+def _call(node: ast.Call, text: str, made: list[int]) -> Any:
     name = node.func.attr  # type: ignore[attr-defined]
     constructor = CONSTRUCTORS.get(name)
     if constructor is None:
@@ -87,13 +89,17 @@ def _call(node: ast.Call, text: str) -> Any:
     if (any(isinstance(a, ast.Starred) for a in node.args)
             or any(k.arg is None for k in node.keywords)):
         raise CliError(f"'*' and '**' arguments are not allowed in {text!r}")
-    args = [_eval(a, text) for a in node.args]
-    kwargs = {str(k.arg): _eval(k.value, text) for k in node.keywords}
+    args = [_eval(a, text, made) for a in node.args]
+    kwargs = {str(k.arg): _eval(k.value, text, made) for k in node.keywords}
     _check_size(name, args, kwargs, text)
     try:
-        return constructor(*args, **kwargs)
+        result = constructor(*args, **kwargs)
     except (TypeError, ValueError) as e:
         raise CliError(f"np.{name} in {text!r} failed: {e}") from None
+    made[0] += int(getattr(result, "nbytes", 0))
+    if made[0] > MAX_BYTES:
+        raise CliError(f"{text!r} builds more than {MAX_BYTES >> 20} MiB of arrays")
+    return result
 
 
 # Each constructor's parameters as NumPy names them, so a size passed by keyword
@@ -169,9 +175,12 @@ def _product(dims: Any, name: str, text: str) -> int:
 
 
 def _leaves(value: Any) -> int:
-    """How many elements a nested literal holds (its own size bounds it: it came from text)."""
+    """How many elements a nested value holds: literals (bounded by the text) and arrays that
+    inner constructor calls made (``np.array([np.zeros(1000000)] ...)``)."""
     if isinstance(value, (list, tuple)):
         return sum(_leaves(v) for v in value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return int(np.size(value))
     return 1
 
 
@@ -190,3 +199,5 @@ def _lengths(value: Any) -> Iterator[int]:
             yield from _lengths(v)
     elif isinstance(value, (str, bytes)):
         yield len(value)
+    elif isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "SU":
+        yield value.dtype.itemsize // (4 if value.dtype.kind == "U" else 1)
