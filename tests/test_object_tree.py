@@ -299,3 +299,14 @@ def test_python_values_convert_as_signature_inputs_do(fresh) -> None:
                 "ints and bools to float32")
     with pytest.raises(NoMatchingFunctionError):
         root.combine({"a": ["x"], "b": (1.0, 1)})
+
+
+def test_a_traced_resource_input_is_no_match_not_an_error() -> None:
+    # Older SavedModels record a variable argument as a resource spec: no caller value fits
+    # it, so dispatch goes on to the next concrete function instead of raising.
+    from smrt import objects
+    from smrt.saved_model import DTypeValue, ShapeValue, TensorSpecValue
+
+    spec = TensorSpecValue("v", ShapeValue(()), DTypeValue("resource"))
+    with pytest.raises(objects._NoMatch):
+        objects._fits(1.0, spec)

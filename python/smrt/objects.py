@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .errors import NoMatchingFunctionError
+from .errors import InputTypeError, NoMatchingFunctionError
 from .saved_model import OpaqueValue, TensorSpecValue, numpy_dtype
 
 
@@ -141,15 +141,14 @@ def _param_names(fullargspec: Any) -> tuple[list[str], list[Any]]:
     return args, defaults
 
 
-def _is_python_scalar(value: Any) -> bool:
-    return isinstance(value, (bool, int, float, complex, str, bytes))
-
-
 def _fits(value: Any, spec: TensorSpecValue) -> Any:
     """``value`` as what smrt feeds for ``spec``, or _NoMatch. Arrays must have its dtype;
     Python values and lists of them fit when their kind converts (the core then converts them
     as a signature's inputs, refusing integers out of the dtype's range)."""
-    want: np.dtype[Any] | None = numpy_dtype(spec.dtype.name)
+    try:
+        want: np.dtype[Any] | None = numpy_dtype(spec.dtype.name)
+    except InputTypeError:  # resource, variant...: no value of the caller's fits; try the next
+        raise _NoMatch from None
     if want is not None and want.kind == "O":
         want = None  # a string tensor: str, bytes, or arrays of them
     fed: Any = value  # what the core converts: the caller's array itself, so it can be lent
