@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from smrt.cli import main
-from smrt.cli.scan import CHECKPOINT_OPS, DEFAULT_OPS, STRICT_OPS, strict_ops
+from smrt.op_policy import CHECKPOINT_OPS, DEFAULT_OPS, STRICT_OPS, strict_ops
 
 from .conftest import Zoo
 from .golden import cli_argv, saved_model_cli_outputs

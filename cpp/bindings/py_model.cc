@@ -155,11 +155,7 @@ class PySignature {
 // its flat outputs, and whether TensorFlow handed every lent array back (false: it kept one,
 // e.g. assigned it to a variable, which now shares that array's memory).
 py::tuple call_function(const Model& model, const std::string& name, const py::sequence& values, bool lend) {
-  std::vector<TensorSpec> specs;
-  {
-    py::gil_scoped_release release;
-    specs = model.function_inputs(name);
-  }
+  const std::vector<TensorSpec>& specs = model.function_inputs(name);  // resolved once
   if (values.size() != specs.size()) {
     throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(specs.size()) +
                             " flat inputs, got " + std::to_string(values.size()));

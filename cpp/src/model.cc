@@ -186,6 +186,8 @@ void Signature::throw_dtype_mismatch(std::size_t index, std::string_view got) co
                        std::string(dtype_name(spec.dtype)) + ", got " + std::string(got));
 }
 
+namespace {
+
 // Whether `dims` is `declared` (-1 for unknown) give or take dimensions of size 1: TF Serving
 // feeds [3] to an input declared (-1, 1), and [1] to a scalar.
 bool equal_but_for_ones(const std::vector<int64_t>& declared, const int64_t* dims, int rank) {
@@ -211,6 +213,19 @@ bool equal_but_for_ones(const std::vector<int64_t>& declared, const int64_t* dim
   return reach[got.size()];
 }
 
+// Whether dims fit `spec`'s shape: the same rank, and each known dimension equal.
+bool shape_fits(const TensorSpec& spec, const int64_t* dims, int rank) {
+  if (spec.unknown_rank) return true;
+  if (static_cast<std::size_t>(rank) != spec.shape.size()) return false;
+  for (int i = 0; i < rank; ++i) {
+    const int64_t want = spec.shape[static_cast<std::size_t>(i)];
+    if (want >= 0 && want != dims[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims, int rank,
                             bool check_shape) const {
   const TensorSpec& spec = info_.inputs[index];
@@ -228,9 +243,7 @@ void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims,
                             spec_shape_string(spec) + ", got " + shape_string(dims, rank) +
                             ": a tensor of another rank is refused even when TensorFlow checks shapes");
   }
-  bool fits = static_cast<std::size_t>(rank) == spec.shape.size();
-  for (int i = 0; fits && i < rank; ++i) fits = spec.shape[i] < 0 || spec.shape[i] == dims[i];
-  if (!fits) {
+  if (!shape_fits(spec, dims, rank)) {
     throw InvalidInputError("input '" + spec.key + "' of signature '" + info_.key + "' expects shape " +
                             spec_shape_string(spec) + ", got " + shape_string(dims, rank));
   }
@@ -370,17 +383,18 @@ const Signature& Model::default_signature() const {
 
 // One concrete function's call in the graph: Placeholders for its user inputs, then a
 // StatefulPartitionedCall of it whose captured inputs are the session's own VarHandleOps.
-struct CallEndpoints {
+struct detail::CallEndpoints {
   std::vector<TensorSpec> inputs;  // flat user inputs
   std::vector<TF_Output> feeds;
   std::vector<TF_Output> fetches;
   TF_Operation* call = nullptr;
 };
+using detail::CallEndpoints;
 
 struct Model::ObjectCalls {
   std::mutex mutex;  // adding to the graph, and the maps below
   std::map<std::string, std::shared_ptr<const CallEndpoints>> calls;
-  std::map<std::string, std::string> failed;  // name -> why it cannot be called
+  std::map<std::string, StatusError> failed;  // name -> why it cannot be called (code and text)
   std::map<int, TF_Output> reads;             // variable node -> its ReadVariableOp
 };
 
@@ -523,53 +537,48 @@ CallEndpoints add_call(const ObjectTree& tree, const std::string& name, const Co
 }
 
 void check_function_input(const std::string& name, const TensorSpec& spec, const Tensor& t) {
-  const std::string label = "input '" + spec.key + "' of concrete function '" + name + "'";
-  if (!t) throw InvalidInputError(label + " is an empty Tensor");
+  // The label is built only for an error: this runs for every input of every call.
+  const auto label = [&] { return "input '" + spec.key + "' of concrete function '" + name + "'"; };
+  if (!t) throw InvalidInputError(label() + " is an empty Tensor");
   if (t.dtype() != spec.dtype) {
-    throw InputTypeError(label + " expects " + std::string(dtype_name(spec.dtype)) + ", got " + std::string(dtype_name(t.dtype())));
+    throw InputTypeError(label() + " expects " + std::string(dtype_name(spec.dtype)) + ", got " + std::string(dtype_name(t.dtype())));
   }
   if (spec.unknown_rank) return;
   const int rank = t.rank();
-  std::vector<int64_t> dims(static_cast<std::size_t>(rank));
+  StackArray<int64_t> dims(static_cast<std::size_t>(rank));
   for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
-  bool fits = static_cast<std::size_t>(rank) == spec.shape.size();
-  for (int i = 0; fits && i < rank; ++i) fits = spec.shape[static_cast<std::size_t>(i)] < 0 || spec.shape[static_cast<std::size_t>(i)] == dims[static_cast<std::size_t>(i)];
-  if (!fits) {
-    throw InvalidInputError(label + " expects shape " + spec_shape_string(spec) + ", got " + shape_string(dims.data(), rank));
+  if (!shape_fits(spec, dims.data(), rank)) {
+    throw InvalidInputError(label() + " expects shape " + spec_shape_string(spec) + ", got " + shape_string(dims.data(), rank));
   }
 }
 
 }  // namespace
 
-std::vector<TensorSpec> Model::function_inputs(const std::string& name) const {
-  std::vector<TensorSpec> specs;
-  flatten_specs(concrete_function(object_tree(), name, path_).input_signature, specs, name);
-  return specs;
+std::shared_ptr<const CallEndpoints> Model::prepared_call(const std::string& name) const {
+  const ConcreteFunctionSpec& spec = concrete_function(object_tree(), name, path_);
+  if (!session_) throw ModelClosedError("the model is closed (moved from)");
+  std::shared_lock<std::shared_mutex> session_lock(session_->mutex());
+  if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
+  std::lock_guard<std::mutex> lock(object_calls_->mutex);
+  if (auto found = object_calls_->calls.find(name); found != object_calls_->calls.end()) return found->second;
+  if (auto failed = object_calls_->failed.find(name); failed != object_calls_->failed.end()) throw failed->second;
+  try {
+    auto call = std::make_shared<const CallEndpoints>(add_call(*object_tree(), name, spec, session_->graph()));
+    object_calls_->calls.emplace(name, call);
+    return call;
+  } catch (const Error& e) {
+    // Nodes already added stay: later calls must not add them again, and fail the same way.
+    object_calls_->failed.emplace(name, StatusError(e.code(), e.what()));
+    throw;
+  }
+}
+
+const std::vector<TensorSpec>& Model::function_inputs(const std::string& name) const {
+  return prepared_call(name)->inputs;  // the map keeps the endpoints as long as the model
 }
 
 std::vector<Tensor> Model::call_function(const std::string& name, const std::vector<Tensor>& inputs) const {
-  const ConcreteFunctionSpec& spec = concrete_function(object_tree(), name, path_);
-  if (!session_) throw ModelClosedError("the model is closed (moved from)");
-  std::shared_ptr<const CallEndpoints> call;
-  {
-    std::shared_lock<std::shared_mutex> session_lock(session_->mutex());
-    if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
-    std::lock_guard<std::mutex> lock(object_calls_->mutex);
-    if (auto found = object_calls_->calls.find(name); found != object_calls_->calls.end()) {
-      call = found->second;
-    } else if (auto failed = object_calls_->failed.find(name); failed != object_calls_->failed.end()) {
-      throw StatusError(ErrorCode::kUnimplemented, failed->second);
-    } else {
-      try {
-        call = std::make_shared<const CallEndpoints>(add_call(*object_tree(), name, spec, session_->graph()));
-      } catch (const Error& e) {
-        // Nodes already added stay: later calls must not add them again.
-        object_calls_->failed.emplace(name, e.what());
-        throw;
-      }
-      object_calls_->calls.emplace(name, call);
-    }
-  }
+  const std::shared_ptr<const CallEndpoints> call = prepared_call(name);
   if (inputs.size() != call->inputs.size()) {
     throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(call->inputs.size()) +
                             " flat inputs, got " + std::to_string(inputs.size()));

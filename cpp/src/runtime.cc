@@ -195,8 +195,6 @@ Info info() {
   return g_info;
 }
 
-const char* install_hint() noexcept { return kInstallHint; }
-
 }  // namespace runtime
 
 const tf::Api& tf::load_default_api() {

@@ -41,6 +41,10 @@ struct RunOptions {
   bool check_shapes = true;
 };
 
+namespace detail {
+struct CallEndpoints;  // a concrete function's call added to the graph (model.cc)
+}  // namespace detail
+
 class Session;  // the loaded TF_Session and graph, shared by a model's signatures
 
 // A signature's inputs or outputs: indexable in run() order (sorted by key), and iterable as
@@ -119,8 +123,6 @@ class Signature {
   void run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const;
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs, const RunOptions& options) const;
 
-  // InputTypeError: input `index` was given `got` (a dtype or a type's description).
-  [[noreturn]] void throw_dtype_mismatch(std::size_t index, std::string_view got) const;
   // InvalidInputError: no input is named `key`; names the inputs there are.
   [[noreturn]] void throw_no_such_input(std::string_view key) const;
 
@@ -131,6 +133,8 @@ class Signature {
   // input `index`.
   void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank, bool check_shape) const;
   [[noreturn]] void throw_given_twice(std::string_view key) const;
+  // InputTypeError: input `index` was given `got` (a dtype).
+  [[noreturn]] void throw_dtype_mismatch(std::size_t index, std::string_view got) const;
   template <class Bound>
   [[noreturn]] void throw_missing(const Bound& bound) const {
     std::string missing;
@@ -177,7 +181,7 @@ class Model {
   }
   // The flat TensorSpecs of concrete function `name`'s user inputs, in the order call_function
   // takes them (TensorFlow's nest order: dict keys sorted). Throws NotFound-coded StatusError.
-  std::vector<TensorSpec> function_inputs(const std::string& name) const;
+  const std::vector<TensorSpec>& function_inputs(const std::string& name) const;
   // Runs concrete function `name` of the object tree with its flat user inputs (dtype and shape
   // checked against function_inputs), its captured variables bound to the session's own
   // variables; returns its flat outputs (none for a function without outputs). The call is
@@ -194,6 +198,8 @@ class Model {
  private:
   Model() = default;
   struct ObjectCalls;  // the calls and reads added to the graph so far
+  // The call of concrete function `name`, added to the graph at first use.
+  std::shared_ptr<const detail::CallEndpoints> prepared_call(const std::string& name) const;
   std::shared_ptr<ObjectCalls> object_calls_;
   std::string path_;
   MetaGraphInfo meta_graph_;

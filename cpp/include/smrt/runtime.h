@@ -30,7 +30,4 @@ bool is_loaded() noexcept;
 // Throws LibraryNotFoundError if no library is loaded.
 Info info();
 
-// How to get a libtensorflow, for error messages.
-const char* install_hint() noexcept;
-
 }  // namespace smrt::runtime

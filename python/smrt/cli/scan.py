@@ -26,16 +26,7 @@ import argparse
 from collections.abc import Iterable
 from typing import Any
 
-from smrt.op_policy import (  # noqa: F401  (re-exported: the lists' old home)
-    ASSET_OPS,
-    CHECKPOINT_OPS,
-    DEFAULT_OPS,
-    STRICT_NAME_PARTS,
-    STRICT_OPS,
-    findings,
-    strict_ops,
-    where,
-)
+from smrt.op_policy import DEFAULT_OPS, findings, strict_ops, where
 from smrt.saved_model import MetaGraphInfo, inspect
 
 from .common import set_text, tags_from_flag
