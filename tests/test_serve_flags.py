@@ -232,6 +232,19 @@ def test_prometheus_enabled_without_a_path_uses_tf_servings(zoo: Zoo, tmp_path: 
         assert server.stop() == 0, server.log
 
 
+def test_prometheus_at_smrts_own_metrics_path(zoo: Zoo, tmp_path: Path) -> None:
+    # The path smrt always serves: no second route (aiohttp refused to start with one).
+    version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text('prometheus_config { enable: true path: "/metrics" }\n')
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(tmp_path / "hp"),
+                           f"--monitoring_config_file={monitoring}")
+    try:
+        assert "smrt_model_versions_serving" in server.get("/metrics").text
+    finally:
+        assert server.stop() == 0, server.log
+
+
 def test_values_that_would_change_answers_are_refused(tmp_path: Path) -> None:
     err = _start_fails("--model_base_path", str(tmp_path), "--prefer_tflite_model=true")
     assert err.strip().splitlines() == [

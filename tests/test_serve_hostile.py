@@ -247,6 +247,36 @@ def _half_sent(url: str, path: str, length: int) -> socket.socket:
     return sock
 
 
+def _status_of(sock: socket.socket) -> int:
+    reply = b""
+    while chunk := sock.recv(4096):
+        reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_a_body_cut_short_is_a_400(server: ServerProcess) -> None:
+    # The client stops sending (half-closes) before its declared length: its doing, not a 500
+    # (the fixture also checks that no traceback was logged).
+    with _half_sent(server.url, "/v1/models/hp:predict", 100) as sock:
+        sock.shutdown(socket.SHUT_WR)
+        assert _status_of(sock) == 400
+    _wait_for_gauge(server, "smrt_parsing_bytes", 0)
+
+
+def test_a_body_sent_too_slowly_times_out_and_gives_its_bytes_back(zoo: Zoo,
+                                                                    tmp_path: Path) -> None:
+    version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(tmp_path / "hp"),
+                           "--rest_api_timeout_in_ms", "1000")
+    try:
+        with _half_sent(server.url, "/v1/models/hp:predict", 10_000_000) as sock:
+            _wait_for_gauge(server, "smrt_parsing_bytes", 10_000_000)
+            assert _status_of(sock) == 504  # the request's time limit covers its body too
+        _wait_for_gauge(server, "smrt_parsing_bytes", 0, timeout=5)
+    finally:
+        assert server.stop() == 0, server.log
+
+
 def test_parsing_budget_answers_503_with_retry_after(zoo: Zoo, tmp_path: Path) -> None:
     version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
     server = ServerProcess("--model_name", "hp", "--model_base_path", str(tmp_path / "hp"),

@@ -27,6 +27,7 @@ from smrt.serving.config import (
     read_monitoring_config_file,
     single_model,
 )
+from smrt.serving.versions import default_loader
 
 from .common import tags_from_flag
 from .errors import CliError
@@ -148,8 +149,6 @@ def run(args: argparse.Namespace) -> int:
     # TF Serving: the session parallelism sets both pools; the specific flags override it.
     parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),
                                 "--tensorflow_session_parallelism")
-    from smrt.serving.versions import default_loader  # the runtime side: not for `smrt show`
-
     loader = default_loader(
         intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,

@@ -88,17 +88,6 @@ def signature_for(served: ServedVersion, request: dict[str, Json],
 # --- classify and regress ----------------------------------------------------------------------
 
 
-def classify_or_regress(served: ServedVersion, request: dict[str, Json], api: str,
-                        body_bytes: int = 0, timeout: float | None = None) -> bytes:
-    """Runs a ``:classify`` or ``:regress`` request: tf.Examples in, ``{"results": ...}`` out.
-
-    ``body_bytes`` (the request's size) sets how large the serialized examples may grow
-    (:func:`examples_limit`); ``timeout`` is the seconds TensorFlow may take.
-    """
-    call = examples_call(served, request, api, body_bytes)
-    return examples_reply(call, call.signature.run(call.inputs, timeout=timeout))
-
-
 @dataclass
 class ExamplesCall:
     """A parsed classify/regress request: the signature to run and its one input."""

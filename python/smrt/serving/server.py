@@ -17,7 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from smrt import errors as smrt_errors
 from smrt.errors import NotFoundError, UnavailableError
@@ -28,6 +29,7 @@ from .admission import BoundedPool, ByteBudget, Reservation
 from .batching import Batcher, can_batch
 from .config import ModelConfig, ServerOptions
 from .errors import (
+    BadRequestError,
     MethodNotAllowedError,
     OverloadedError,
     RequestTimeoutError,
@@ -155,7 +157,8 @@ class ModelServer:
     def application(self) -> web.Application:
         app = web.Application(client_max_size=self.options.max_request_bytes)
         app.router.add_route("*", "/metrics", self._metrics)
-        if self.options.prometheus_path:  # TF Serving's, only when its monitoring config says
+        if self.options.prometheus_path not in (None, "", "/metrics"):  # TF Serving's path,
+            # only when its monitoring config says so (smrt's own /metrics is always there)
             app.router.add_route("*", self.options.prometheus_path, self._metrics)
         app.router.add_route("*", "/{tail:.*}", self._models)
         return app
@@ -203,8 +206,8 @@ class ModelServer:
         while not self._stopping:
             await asyncio.sleep(self.options.poll_wait_seconds)
             for model in list(self.models.values()):  # a config reload may change the dict
-                if model.name not in self.models:
-                    continue  # dropped meanwhile
+                if self.models.get(model.name) is not model:
+                    continue  # dropped or replaced meanwhile
                 try:
                     await loop.run_in_executor(self._poller, model.poll)
                 except Exception:  # a bug here must not stop polling for good
@@ -247,9 +250,10 @@ class ModelServer:
                          "added" if model is None else "new base path")
                 fresh = self._served_model(config)
                 await loop.run_in_executor(self._poller, fresh.poll)
-                if model is not None:  # swapped once the new one has loaded what it could
-                    await loop.run_in_executor(self._poller, model.close)
-                self.models[name] = model = fresh
+                # Swapped once the new one has loaded what it could, then the old one retires.
+                old, self.models[name], model = model, fresh, fresh
+                if old is not None:
+                    await loop.run_in_executor(self._poller, old.close)
             else:
                 log.info("model %s: new version policy or labels in the model config", name)
                 model.reconfigure(config)
@@ -326,7 +330,9 @@ class ModelServer:
             else:
                 if self._stopping:
                     raise UnavailableError("the server is shutting down")
-                payload, reservation = await self._read_body(request)
+                # A client that sends its body slowly holds its reserved bytes: bound that too.
+                payload, reservation = await asyncio.wait_for(
+                    self._read_body(request), self.options.timeout_seconds)
                 # TensorFlow's deadline comes a little before the reply's: the cancelled run
                 # has ended (and freed its thread) by the time the client reads the 504.
                 timeout = self.options.timeout_seconds
@@ -373,6 +379,9 @@ class ModelServer:
             except web.HTTPRequestEntityTooLarge:
                 raise RequestTooLargeError(
                     f"the request body is larger than the limit of {limit} bytes") from None
+            except (ClientPayloadError, HttpProcessingError, ConnectionResetError) as e:
+                # Cut short or badly chunked: the client's doing, not a server error.
+                raise BadRequestError(f"the request body could not be read: {e}") from None
             if encoding is not None:  # inflated in a thread, each megabyte reserved as made
                 body = await asyncio.wrap_future(self._pool.submit(
                     bodies.decode, body, encoding, limit, reservation.grow))
@@ -399,12 +408,14 @@ class ModelServer:
             signature, inputs, rows = parsed
             batcher = served.batchers.get(signature.key)
             if batcher is not None:
-                submit = self._pool.submit(_submit_holding, batcher, inputs, hold, deadline)
+                # Admitted already if its parsing went through the pool.
+                submit = self._pool.submit(_submit_holding, batcher, inputs, hold, deadline,
+                                           admit=len(body) <= self.options.inline_bytes)
                 hold.hand_off()  # the batch gives it back when its run is done
                 future = await asyncio.shield(asyncio.wrap_future(submit))
                 outputs = await asyncio.wrap_future(future)
                 return await asyncio.wrap_future(
-                    self._pool.submit(_encode_predict, outputs, rows, admit=False))
+                    self._pool.submit(tensor_json.predict_body, outputs, rows, admit=False))
         job: Future[bytes] = self._pool.submit(
             _run_job, route.api, served, body, reservation, deadline, parsed, check)
         hold.hand_off()
@@ -441,7 +452,8 @@ def _run_job(api_name: str, served: ServedVersion, body: bytes, reservation: Res
     if api_name == "predict":
         signature, inputs, rows = parsed or _parse_predict(served, body, reservation, deadline,
                                                            check_method_name)
-        return _encode_predict(signature.run(inputs, timeout=_remaining(deadline)), rows)
+        return tensor_json.predict_body(signature.run(inputs, timeout=_remaining(deadline)),
+                                        rows)
     try:
         _check_deadline(deadline)
         with client_input():
@@ -474,10 +486,6 @@ def _submit_holding(batcher: Batcher, inputs: dict[str, Any], hold: Hold,
         raise
     future.add_done_callback(hold.release)
     return future
-
-
-def _encode_predict(outputs: dict[str, Any], rows: bool) -> bytes:
-    return tensor_json.predict_body(outputs, rows)
 
 
 def _json_response(body: bytes, status: int = 200) -> web.Response:

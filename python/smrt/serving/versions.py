@@ -147,6 +147,7 @@ class ServedModel:
         self._on_load = on_load
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
+        self._closed = False
         self._serving: dict[int, ServedVersion] = {}
         self._status: dict[int, VersionStatus] = {}
         self._failed: dict[int, tuple[float, ...]] = {}  # version -> files when it failed
@@ -216,6 +217,8 @@ class ServedModel:
     def poll(self) -> None:
         """Brings the served versions in line with the disk; blocking (loads run here)."""
         with self._poll_lock:  # one poll at a time per model
+            if self._closed:  # a poll that raced a config reload must not load into it
+                return
             on_disk = _version_dirs(self.config.base_path)
             wanted = self.config.policy.select(list(on_disk))
             if not wanted and not on_disk:
@@ -297,8 +300,10 @@ class ServedModel:
         log.info("model %s: version %d unloaded", self.name, version)
 
     def close(self) -> None:
-        """Retires every version (each closes once its requests are done)."""
+        """Retires every version (each closes once its requests are done); later polls load
+        nothing."""
         with self._poll_lock:
+            self._closed = True
             for version in sorted(self._serving):
                 self._unload(version)
 
