@@ -1,6 +1,7 @@
 // Finding and loading libtensorflow at run time: smrt never links against it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,7 +27,28 @@ void load_library(const std::string& path, const std::string& source = "explicit
 // tried and how to install a library.
 void ensure_loaded(const std::vector<std::pair<std::string, std::string>>& hints = {});
 
+// The library ensure_loaded(hints) would load first, found without loading it: its path and
+// source, with an empty version (TF_Version needs the library loaded). Once a library is loaded,
+// that one, with its version. Nothing if no candidate exists. Bare names for the loader's search
+// path are looked up in $LD_LIBRARY_PATH and the usual system directories only. Throws
+// LibraryNotFoundError if $SMRT_LIBTENSORFLOW names something that does not exist.
+std::optional<Info> find_library(const std::vector<std::pair<std::string, std::string>>& hints = {});
+
 bool is_loaded() noexcept;
+
+// Loads a custom op library with TF_LoadLibrary (loading libtensorflow first if none is):
+// a file, or a directory whose .so files are all loaded. Each path is loaded once per
+// process; returns the ops it registers. Throws LibraryNotFoundError naming the path.
+// $SMRT_OP_LIBRARIES (':'-separated paths) is loaded the same way at each Model::load.
+std::vector<std::string> load_op_library(const std::string& path);
+
+// Adds a directory (a site-packages) where Model::load looks for the op libraries of packages
+// it knows (tensorflow-text's) when a model needs their ops; the one libsmrt is installed in is
+// always searched.
+void add_op_package_root(const std::string& dir);
+
+// Every op registered in the loaded libtensorflow and op libraries (TF_GetAllOpList), sorted.
+std::vector<std::string> registered_ops();
 // Throws LibraryNotFoundError if no library is loaded.
 Info info();
 
