@@ -25,6 +25,16 @@ from pathlib import Path
 
 from . import _core
 
+DISTRIBUTION: str = _core.DISTRIBUTION
+"""The name pip installs smrt by (``import smrt`` and the ``smrt`` command keep theirs): one home,
+pyproject.toml's ``name``, compiled into the core so C++ hints print it too."""
+
+
+def pip_install(extra: str) -> str:
+    """The command that installs smrt with an extra, as every install hint prints it."""
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
+
 ENV_VAR = "SMRT_LIBTENSORFLOW"
 OP_LIBRARIES_ENV_VAR = "SMRT_OP_LIBRARIES"
 """Op libraries to load before every model, separated by ``os.pathsep``."""
