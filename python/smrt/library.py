@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import _core
+from .errors import LibraryNotFoundError
 
 DISTRIBUTION: str = _core.DISTRIBUTION
 """The name pip installs smrt by (``import smrt`` and the ``smrt`` command keep theirs): one home,
@@ -95,7 +96,10 @@ def runtime_info() -> RuntimeInfo | None:
     found by the same search without loading it (``loaded`` is False then, and ``version``
     comes from the wheel's metadata). None if no library can be found: :func:`load_library`
     raises :class:`~smrt.errors.LibraryNotFoundError` saying what was tried."""
-    found = _core.find_library(_tensorflow_package())
+    try:
+        found = _core.find_library(_tensorflow_package())
+    except LibraryNotFoundError:  # SMRT_LIBTENSORFLOW names nothing: load_library says so
+        return None
     if found is None:
         return None
     path, version, source = found
