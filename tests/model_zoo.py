@@ -765,8 +765,8 @@ def _text_tokenizers() -> tf.types.experimental.ConcreteFunction:
 
 def build_text_tokenizers(path: Path) -> list[Case]:
     _save(path, {"serving_default": _text_tokenizers()})
-    return [("serving_default", {"text": _strings("the quick brown fox jumped", "over the lazy dogs",
-                                                  "")}),
+    sentences = _strings("the quick brown fox jumped", "over the lazy dogs", "")
+    return [("serving_default", {"text": sentences}),
             ("serving_default", {"text": _strings("jumps foxed")})]
 
 

@@ -16,7 +16,8 @@ found = smrt.runtime_info()  # described before anything is loaded, without load
 assert not found.loaded and "libtensorflow" not in open("/proc/self/maps").read()
 smrt.load({zoo.path("add_one")!r})
 info = smrt.runtime_info()
-assert info.loaded and (info.path, info.version, info.source) == (found.path, found.version, found.source)
+assert info.loaded
+assert (info.path, info.version, info.source) == (found.path, found.version, found.source)
 print(info.source, info.path.endswith("libtensorflow_cc.so.2"), info.version.count(".") >= 2)
 """)
     assert out.split() == ["tensorflow", "wheel", "True", "True"]

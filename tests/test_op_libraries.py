@@ -89,7 +89,8 @@ def test_missing_ops_are_a_typed_error_naming_op_function_and_package(zoo: Zoo) 
     assert isinstance(error, smrt.NotFoundError)
     assert isinstance(error, LookupError)
     lines = str(error).splitlines()
-    assert zoo.path("unknown_ops") in lines[0] and "2 ops" in lines[0]
+    assert zoo.path("unknown_ops") in lines[0]
+    assert "2 ops" in lines[0]
     addons = next(line for line in lines if "'Addons>NoSuchOp'" in line)
     assert "function '__inference_serve_" in addons
     assert "tensorflow-addons" in addons
@@ -115,7 +116,8 @@ def test_op_table_matches_the_installed_tensorflow_text(run_python) -> None:
     # The static table (cpp/src/op_packages.cc) against what each library registers.
     out = run_python(f"""
 import glob, json, smrt
-print(json.dumps({{p: smrt.load_op_library(p) for p in sorted(glob.glob({str(TEXT_OPS)!r} + "/_*.so"))}}))
+paths = sorted(glob.glob({str(TEXT_OPS)!r} + "/_*.so"))
+print(json.dumps({{p: smrt.load_op_library(p) for p in paths}}))
 """)
     registered = {op: "tensorflow_text/python/ops/" + Path(path).name
                   for path, ops in json.loads(out).items() for op in ops}

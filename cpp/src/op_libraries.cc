@@ -7,7 +7,6 @@
 #include <mutex>
 #include <set>
 
-#include "install_location.h"
 #include "op_packages.h"
 #include "smrt/errors.h"
 #include "smrt/runtime.h"
@@ -102,10 +101,8 @@ std::string holders_text(const std::vector<std::string>& holders) {
 
 // Where a known package's op library would be: under each root, the first that exists.
 fs::path find_known_library(const char* relative) {
-  std::vector<fs::path> roots = g_package_roots;
-  if (fs::path beside = detail::site_packages_beside_libsmrt(); !beside.empty()) roots.push_back(beside);
   std::error_code ec;
-  for (const auto& root : roots) {
+  for (const auto& root : g_package_roots) {
     if (fs::is_regular_file(root / relative, ec)) return root / relative;
   }
   return {};

@@ -179,6 +179,13 @@ std::vector<std::pair<std::string, std::string>> candidates(
     if (std::string found = library_in(dir); !found.empty()) out.emplace_back(found, source);
   }
   if (std::string found = wheel_beside_this_library(); !found.empty()) out.emplace_back(found, "tensorflow wheel");
+#ifdef SMRT_INSTALL_LIBTENSORFLOW
+  // The wheel found when smrt was built for its environment (CMakeLists.txt), if still there.
+  std::error_code ec;
+  if (*SMRT_INSTALL_LIBTENSORFLOW && fs::is_regular_file(SMRT_INSTALL_LIBTENSORFLOW, ec)) {
+    out.emplace_back(SMRT_INSTALL_LIBTENSORFLOW, "found at install");
+  }
+#endif
   for (auto it = std::rbegin(kLibraryNames); it != std::rend(kLibraryNames); ++it) out.emplace_back(*it, "system");
   return out;
 }

@@ -55,8 +55,8 @@ class RuntimeInfo:
     """TensorFlow's version: ``TF_Version()`` once loaded; before, the installed wheel's
     version from its package metadata, or "" when there is none (a C library distribution)."""
     source: str
-    """How it was found: "explicit", "environment", "imported tensorflow", "tensorflow wheel"
-    or "system"."""
+    """How it was found: "explicit", "environment", "imported tensorflow", "tensorflow wheel",
+    "found at install" (the wheel found when smrt was installed) or "system"."""
     loaded: bool = True
     """Whether smrt has loaded it (False: it is the library the next load would use)."""
 
@@ -112,12 +112,12 @@ def _wheel_version(library: str) -> str:
     """The version of the tensorflow distribution that installed ``library``, or ""."""
     for dist in ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly", "tf-nightly-cpu"):
         try:
-            files = importlib.metadata.distribution(dist)
+            found = importlib.metadata.distribution(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
-        owned = files.locate_file("tensorflow")
-        if os.path.dirname(os.path.realpath(library)) == os.path.realpath(owned):
-            return files.version
+        owned = found.locate_file("tensorflow")
+        if os.path.dirname(os.path.realpath(library)) == os.path.realpath(str(owned)):
+            return found.version
     return ""
 
 

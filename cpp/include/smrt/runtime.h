@@ -22,7 +22,8 @@ void load_library(const std::string& path, const std::string& source = "explicit
 
 // Loads a library if none is, trying in order: $SMRT_LIBTENSORFLOW (its failure is final);
 // each (directory, source) of `hints` (the Python module passes the tensorflow package it
-// found); the tensorflow wheel installed beside libsmrt itself; libtensorflow.so.2 and
+// found); the tensorflow wheel installed beside libsmrt itself; the one found when smrt was
+// installed (the CMake package's smrt_LIBTENSORFLOW), if still there; libtensorflow.so.2 and
 // libtensorflow_cc.so.2 on the loader's search path. Throws LibraryNotFoundError saying what was
 // tried and how to install a library.
 void ensure_loaded(const std::vector<std::pair<std::string, std::string>>& hints = {});
@@ -43,8 +44,8 @@ bool is_loaded() noexcept;
 std::vector<std::string> load_op_library(const std::string& path);
 
 // Adds a directory (a site-packages) where Model::load looks for the op libraries of packages
-// it knows (tensorflow-text's) when a model needs their ops; the one libsmrt is installed in is
-// always searched.
+// it knows (tensorflow-text's) when a model needs their ops. The Python module adds the one
+// holding an installed tensorflow_text; C++ programs add theirs or load libraries themselves.
 void add_op_package_root(const std::string& dir);
 
 // Every op registered in the loaded libtensorflow and op libraries (TF_GetAllOpList), sorted.
