@@ -44,7 +44,8 @@ class ModelNotFoundError(Error, FileNotFoundError):
 
 
 class LibraryNotFoundError(Error, ImportError):
-    """No usable libtensorflow was found, or the one named could not be loaded."""
+    """No usable libtensorflow was found, or the one named could not be loaded; or a custom op
+    library (named in the message) could not be loaded."""
 
     code = 104
 
