@@ -2,7 +2,9 @@
 // model's ops are all registered before TensorFlow sees it.
 #include "op_libraries.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -21,8 +23,6 @@ namespace fs = std::filesystem;
 
 std::mutex g_mutex;                                    // guards everything below
 std::map<std::string, std::vector<std::string>> g_loaded;  // canonical path -> its ops
-std::set<std::string> g_registered;                    // TF_GetAllOpList, when g_registered_fresh
-bool g_registered_fresh = false;
 std::vector<fs::path> g_package_roots;                 // runtime::add_op_package_root
 
 constexpr const char kEnvVar[] = "SMRT_OP_LIBRARIES";
@@ -40,19 +40,23 @@ std::vector<std::string> op_names(const void* data, std::size_t size) {
   return names;
 }
 
-void refresh_registered() {
+// The ops of `needed` that TensorFlow's registry lacks: one TF_GraphGetOpDef lookup per op, as
+// listing the whole registry (TF_GetAllOpList) took ~50 ms, a tenth of a cold start.
+std::vector<std::string> unregistered(const std::map<std::string, std::vector<std::string>>& needed) {
   const auto& api = tf::api();
-  TF_Buffer* all = api.TF_GetAllOpList();
-  std::vector<std::string> names;
-  try {
-    names = op_names(all->data, all->length);
-  } catch (...) {
-    api.TF_DeleteBuffer(all);
-    throw;
+  struct GraphDeleter {
+    void operator()(TF_Graph* g) const { tf::api().TF_DeleteGraph(g); }
+  };
+  std::unique_ptr<TF_Graph, GraphDeleter> graph(api.TF_NewGraph());
+  std::vector<std::string> out;
+  for (const auto& [op, holders] : needed) {
+    tf::Status status;
+    TF_Buffer def{nullptr, 0, nullptr};
+    api.TF_GraphGetOpDef(graph.get(), op.c_str(), &def, status.get());
+    if (def.data_deallocator) def.data_deallocator(const_cast<void*>(def.data), def.length);
+    if (!status.ok()) out.push_back(op);
   }
-  api.TF_DeleteBuffer(all);
-  g_registered = std::set<std::string>(names.begin(), names.end());
-  g_registered_fresh = true;
+  return out;
 }
 
 // One library file, once per canonical path. `origin` says who named it, for errors.
@@ -68,7 +72,6 @@ const std::vector<std::string>& load_file(const fs::path& path, const std::strin
     throw LibraryNotFoundError("cannot load the op library '" + path.string() + "' (" + origin +
                                "): " + api.TF_Message(status.get()));
   }
-  g_registered_fresh = false;
   const TF_Buffer ops = api.TF_GetOpList(library);  // owned by the library, which stays loaded
   return g_loaded.emplace(key, op_names(ops.data, ops.length)).first->second;
 }
@@ -126,9 +129,18 @@ void add_op_package_root(const std::string& dir) {
 }
 
 std::vector<std::string> registered_ops() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  refresh_registered();
-  return {g_registered.begin(), g_registered.end()};
+  const auto& api = tf::api();
+  TF_Buffer* all = api.TF_GetAllOpList();
+  std::vector<std::string> names;
+  try {
+    names = op_names(all->data, all->length);
+  } catch (...) {
+    api.TF_DeleteBuffer(all);
+    throw;
+  }
+  api.TF_DeleteBuffer(all);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace runtime
@@ -150,18 +162,7 @@ void load_environment_op_libraries() {
 
 void require_ops(const std::map<std::string, std::vector<std::string>>& needed, const std::string& dir) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  auto missing = [&] {
-    std::vector<std::string> out;
-    for (const auto& [op, holders] : needed) {
-      if (!g_registered.count(op)) out.push_back(op);
-    }
-    return out;
-  };
-  if (!g_registered_fresh) refresh_registered();
-  std::vector<std::string> absent = missing();
-  if (absent.empty()) return;
-  refresh_registered();  // something else (TensorFlow's Python package) may have registered ops since
-  absent = missing();
+  std::vector<std::string> absent = unregistered(needed);
   if (absent.empty()) return;
 
   // Load the libraries of installed packages smrt knows, once each.
@@ -180,8 +181,9 @@ void require_ops(const std::map<std::string, std::vector<std::string>>& needed, 
     }
   }
   if (loaded_any) {
-    refresh_registered();
-    absent = missing();
+    std::map<std::string, std::vector<std::string>> still;
+    for (const auto& op : absent) still.emplace(op, needed.at(op));
+    absent = unregistered(still);
     if (absent.empty()) return;
   }
 

@@ -83,6 +83,7 @@ struct Api {
   X(TF_Library*, TF_LoadLibrary, (const char*, TF_Status*))                                       \
   X(TF_Buffer, TF_GetOpList, (TF_Library*))                                                       \
   X(TF_Buffer*, TF_GetAllOpList, (void))                                                          \
+  X(void, TF_GraphGetOpDef, (TF_Graph*, const char*, TF_Buffer*, TF_Status*))                     \
   X(void, TF_DeleteBuffer, (TF_Buffer*))
 #define SMRT_DECLARE_POINTER(ret, name, args) ret(*name) args = nullptr;
   SMRT_TF_FUNCTIONS(SMRT_DECLARE_POINTER)
