@@ -741,6 +741,54 @@ def build_path_output_keys(path: Path) -> list[Case]:
     return [("serving_default", {"x": np.array([1.0, 2.0], np.float32)})]
 
 
+# --- custom ops: tensorflow-text ------------------------------------------------------------
+
+TEXT_VOCAB = ["[UNK]", "the", "quick", "brown", "fox", "jump", "##s", "##ed", "over", "lazy", "dog"]
+
+
+def _text_tokenizers() -> tf.types.experimental.ConcreteFunction:
+    """Whitespace split, then wordpieces: ops from two of tensorflow-text's op libraries."""
+    import tensorflow_text as text  # a test-only package (tests/requirements-no-deps.txt)
+
+    whitespace = text.WhitespaceTokenizer()
+    wordpiece = text.FastWordpieceTokenizer(vocab=TEXT_VOCAB, token_out_type=tf.int64)
+
+    @tf.function(input_signature=[_spec([None], tf.string, "text")])
+    def serve(sentences):
+        words = whitespace.tokenize(sentences)  # ragged [batch, (words)]
+        ids = wordpiece.tokenize(words.flat_values)  # ragged [words, (pieces)]
+        return {"words": words.to_tensor(default_value=""), "ids": ids.flat_values,
+                "pieces_per_word": ids.row_lengths()}
+
+    return serve
+
+
+def build_text_tokenizers(path: Path) -> list[Case]:
+    _save(path, {"serving_default": _text_tokenizers()})
+    sentences = _strings("the quick brown fox jumped", "over the lazy dogs", "")
+    return [("serving_default", {"text": sentences}),
+            ("serving_default", {"text": _strings("jumps foxed")})]
+
+
+def build_unknown_ops(path: Path) -> list[Case]:
+    """The text model with two ops renamed to ones nothing registers: one named as
+    tensorflow-addons names its ops ("Addons>..."), one no package is known for."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    _save(path, {"serving_default": _text_tokenizers()})
+    renames = {"TFText>WhitespaceTokenizeWithOffsetsV2": "Addons>NoSuchOp",
+               "FastWordpieceTokenizeWithOffsets": "NoSuchOpAnywhere"}
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    for meta in saved.meta_graphs:
+        for op in meta.meta_info_def.stripped_op_list.op:
+            op.name = renames.get(op.name, op.name)
+        for function in meta.graph_def.library.function:
+            for node in function.node_def:
+                node.op = renames.get(node.op, node.op)
+    (path / "saved_model.pb").write_bytes(saved.SerializeToString())
+    return []
+
+
 MODELS: dict[str, Builder] = {
     "add_one": build_add_one,
     "tiny_add": build_tiny_add,
@@ -765,6 +813,8 @@ MODELS: dict[str, Builder] = {
     "tf_serving_half_plus_two": build_tf_serving_half_plus_two,
     "add_one_big": build_add_one_big,
     "path_output_keys": build_path_output_keys,
+    "text_tokenizers": build_text_tokenizers,
+    "unknown_ops": build_unknown_ops,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
 

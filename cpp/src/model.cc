@@ -7,6 +7,7 @@
 #include <numeric>
 #include <shared_mutex>
 
+#include "op_libraries.h"
 #include "smrt/runtime.h"
 #include "status.h"
 #include "tf_c_api.h"
@@ -319,10 +320,14 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options) {
-  SavedModelInfo info = inspect(dir, /*with_ops=*/false, /*with_functions=*/false, /*with_tree=*/true);
+  SavedModelInfo info = inspect(dir, /*with_ops=*/true, /*with_functions=*/false, /*with_tree=*/true);
   const MetaGraphInfo& meta = info.meta_graph(tags);
   const std::string config = options.serialize();
   const auto& api = tf::api();
+  // An op TensorFlow does not know fails deep in the load with a terse message: say which
+  // op, where, and which package has it (loading tensorflow-text's libraries if installed).
+  detail::load_environment_op_libraries();
+  detail::require_ops(*meta.reachable_ops, dir);
 
   tf::Status status;
   std::unique_ptr<TF_SessionOptions, SessionOptionsDeleter> session_options(api.TF_NewSessionOptions());

@@ -15,6 +15,7 @@ struct TF_Operation;
 struct TF_Session;
 struct TF_SessionOptions;
 struct TF_OperationDescription;
+struct TF_Library;  // an op library loaded by TF_LoadLibrary; never unloaded
 // Serialized protos in and out (RunOptions, RunMetadata...): caller-owned bytes.
 struct TF_Buffer {
   const void* data;
@@ -78,7 +79,12 @@ struct Api {
   X(void, TF_DeleteSession, (TF_Session*, TF_Status*))                                            \
   X(void, TF_SessionRun,                                                                          \
     (TF_Session*, const TF_Buffer*, const TF_Output*, TF_Tensor* const*, int, const TF_Output*,   \
-     TF_Tensor**, int, const TF_Operation* const*, int, TF_Buffer*, TF_Status*))
+     TF_Tensor**, int, const TF_Operation* const*, int, TF_Buffer*, TF_Status*))                 \
+  X(TF_Library*, TF_LoadLibrary, (const char*, TF_Status*))                                       \
+  X(TF_Buffer, TF_GetOpList, (TF_Library*))                                                       \
+  X(TF_Buffer*, TF_GetAllOpList, (void))                                                          \
+  X(void, TF_GraphGetOpDef, (TF_Graph*, const char*, TF_Buffer*, TF_Status*))                     \
+  X(void, TF_DeleteBuffer, (TF_Buffer*))
 #define SMRT_DECLARE_POINTER(ret, name, args) ret(*name) args = nullptr;
   SMRT_TF_FUNCTIONS(SMRT_DECLARE_POINTER)
 #undef SMRT_DECLARE_POINTER

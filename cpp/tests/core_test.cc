@@ -276,6 +276,36 @@ void test_object_tree() {
   CHECK_THROWS(smrt::ModelClosedError, model.read_variable(v), "closed");
 }
 
+// Custom op libraries: a model whose ops nothing registers is a MissingOpError naming them (C++
+// programs get no automatic tensorflow-text loading unless they add a package root), and
+// load_op_library makes it load. Needs SMRT_TEST_TEXT_OPS (tensorflow_text/python/ops).
+void test_op_libraries() {
+  const char* text_ops = std::getenv("SMRT_TEST_TEXT_OPS");
+  if (!text_ops) {
+    std::cerr << "SMRT_TEST_TEXT_OPS not set: op library tests skipped\n";
+    return;
+  }
+  const std::string dir = text_ops;
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("text_tokenizers")),
+               "'TFText>WhitespaceTokenizeWithOffsetsV2' in function '__inference_serve_");
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("text_tokenizers")), "from the tensorflow-text package");
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("unknown_ops")), "'Addons>NoSuchOp'");
+  CHECK_THROWS(smrt::LibraryNotFoundError, smrt::runtime::load_op_library("/nonexistent/_ops.so"), "/nonexistent/_ops.so");
+  CHECK_THROWS(smrt::LibraryNotFoundError, smrt::runtime::load_op_library(zoo("add_one")), zoo("add_one"));
+  const auto ops = smrt::runtime::load_op_library(dir + "/_whitespace_tokenizer_v2.so");
+  CHECK(ops == std::vector<std::string>{"TFText>WhitespaceTokenizeWithOffsetsV2"});
+  CHECK(smrt::runtime::load_op_library(dir + "/_whitespace_tokenizer_v2.so") == ops);  // once per path
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("text_tokenizers")), "'FastWordpieceTokenizeWithOffsets'");
+  smrt::runtime::load_op_library(dir + "/_fast_wordpiece_tokenizer.so");
+  const auto registered = smrt::runtime::registered_ops();
+  CHECK(std::count(registered.begin(), registered.end(), "FastWordpieceTokenizeWithOffsets") == 1);
+  smrt::Model model = smrt::Model::load(zoo("text_tokenizers"));
+  auto out = model.signature("serving_default").run({{"text", smrt::Tensor::strings({1}, {"fox jumps"})}});
+  const smrt::Tensor& ids = out.at("ids");
+  CHECK(ids.shape() == (std::vector<int64_t>{3}));
+  CHECK(ids.data<int64_t>()[0] == 4 && ids.data<int64_t>()[1] == 5 && ids.data<int64_t>()[2] == 6);
+}
+
 int main() {
   if (!std::getenv("SMRT_TEST_ZOO")) {
     std::cerr << "set SMRT_TEST_ZOO to tests/model_zoo.py's output directory\n";
@@ -289,6 +319,7 @@ int main() {
   test_caller_memory_and_strings();
   test_threads();
   test_object_tree();
+  test_op_libraries();
   std::cout << (g_failures ? "FAILED: " : "ok: ") << g_failures << " failure(s)\n";
   return g_failures ? 1 : 0;
 }

@@ -7,12 +7,23 @@ import numpy as np
 from smrt.saved_model import MetaGraphInfo
 
 __version__: str
+DISTRIBUTION: str
+"""The pip distribution's name (pyproject.toml's); install hints print it."""
 ALIGNMENT: int
 ERROR_CODES: dict[str, int]
 
 def load_library(path: str) -> None: ...
 def ensure_loaded(hints: list[tuple[str, str]]) -> None: ...
 def runtime_info() -> tuple[str, str, str] | None: ...
+def find_library(hints: list[tuple[str, str]]) -> tuple[str, str, str] | None:
+    """(path, version, source) of the loaded library, or of the one ensure_loaded(hints) would
+    load (version "")."""
+def load_op_library(path: str) -> list[str]:
+    """TF_LoadLibrary, once per path; the ops the library registers."""
+def add_op_package_root(dir: str) -> None: ...
+def registered_ops() -> list[str]: ...
+def known_op_libraries() -> dict[str, tuple[str, str | None]]:
+    """op -> (package, its op library relative to site-packages, or None)."""
 def inspect(
     dir: bytes, with_ops: bool = False, with_functions: bool = False
 ) -> list[MetaGraphInfo]: ...

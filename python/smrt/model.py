@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from .errors import NotFoundError, SignatureNotFoundError
-from .library import load_library
+from .library import load_library, prepare_op_libraries
 from .objects import RestoredObject, restore
 from .op_policy import OpPolicy, check
 from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
@@ -175,6 +175,7 @@ def load(
     visible_devices: str | Iterable[int] = "",
     config_proto: bytes = b"",
     library: str | os.PathLike[str] | None = None,
+    op_libraries: Iterable[str | os.PathLike[str]] = (),
     op_policy: OpPolicy | None = None,
     check_shapes: bool = True,
 ) -> Model:
@@ -193,6 +194,11 @@ def load(
         config_proto: a serialized ``tensorflow.ConfigProto`` for anything else; the typed
             options above are applied on top of it.
         library: libtensorflow to use if none is loaded yet (see :func:`smrt.load_library`).
+        op_libraries: custom op libraries the model needs (files, or directories of ``.so``
+            files), loaded first with :func:`smrt.load_op_library`; so are those the
+            ``SMRT_OP_LIBRARIES`` environment variable lists (``os.pathsep``-separated).
+            tensorflow-text's libraries are loaded by themselves when the model uses its ops
+            and the package is installed.
         op_policy: refuse a model that can run denied ops: ``"default"`` (``saved_model_cli``'s
             denylist), ``"strict"`` (also files, printing, Python, the network...) or the op
             names to deny (see :mod:`smrt.op_policy`). Every op the MetaGraph can run counts,
@@ -212,7 +218,9 @@ def load(
         NotFoundError: no MetaGraph has this tag-set.
         OpPolicyError: the model can run ops ``op_policy`` denies (nothing was loaded).
         ValueError: ``op_policy`` is a string other than ``"default"`` or ``"strict"``.
-        LibraryNotFoundError: no libtensorflow could be loaded.
+        LibraryNotFoundError: no libtensorflow could be loaded, or an op library could not.
+        MissingOpError: the model uses ops that no loaded library registers (the message names
+            each, the functions using it, and the package providing it where smrt knows it).
         StatusError: TensorFlow failed to load the model (a subclass per status code).
     """
     if isinstance(tags, str):
@@ -224,6 +232,7 @@ def load(
     if op_policy is not None:  # before TensorFlow is loaded or sees the model
         check(inspect(path, ops=True).meta_graph(tags), op_policy, path)
     load_library(library)
+    prepare_op_libraries(op_libraries)
     native = _core.NativeModel(
         os.fsencode(path),
         list(tags),

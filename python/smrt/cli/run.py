@@ -23,6 +23,7 @@ from smrt.saved_model import SignatureInfo
 from .common import signature_of, tags_from_flag
 from .errors import CliError
 from .input_exprs import evaluate
+from .op_library_flag import add_op_library_argument
 from .op_policy_flag import add_op_policy_argument
 
 _FILE_WITH_KEY = re.compile(r"([^=]+)=([^\[\]]+)\[([^\[\]]+)\]$")
@@ -48,6 +49,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--allow_pickle", action="store_true",
                         help="allow --inputs files that hold pickled objects (runs their code!)")
     add_op_policy_argument(parser)
+    add_op_library_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     feed = _cast_to_signature(feed, sig_info)
     paths = _output_paths(args.outdir, sig_info, args.overwrite)  # refuse before running
 
-    with smrt.load(args.dir, tags, op_policy=args.op_policy) as model:
+    with smrt.load(args.dir, tags, op_policy=args.op_policy,
+                   op_libraries=args.op_library) as model:
         outputs = model.signatures[args.signature_def](**feed)
     for key in sorted(outputs):
         print(f"Result for output key {key}:\n{outputs[key]}")

@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from smrt.library import load_op_library, pip_install
 from smrt.serving.config import (
     BatchingOptions,
     ModelConfig,
@@ -31,6 +32,7 @@ from smrt.serving.versions import default_loader
 
 from .common import tags_from_flag
 from .errors import CliError
+from .op_library_flag import add_op_library_argument
 from .op_policy_flag import add_op_policy_argument
 from .serve_flags import add_bool, add_missing_arguments, check, value
 
@@ -40,7 +42,7 @@ def add_parser(subparsers: Any) -> None:
         "serve", help="serve models over TensorFlow Serving's REST API",
         description="Serve SavedModels over TensorFlow Serving's REST API (predict, classify, "
                     "regress, model status and metadata), picking up new versions as they "
-                    "appear. Flags are tensorflow_model_server's. Needs smrt[serve].",
+                    f"appear. Flags are tensorflow_model_server's. Needs {pip_install('serve')}.",
     )
     models = parser.add_argument_group("models")
     models.add_argument("--model_name", metavar="NAME", default="default",
@@ -58,6 +60,7 @@ def add_parser(subparsers: Any) -> None:
                         help="the MetaGraph tag-set to load, comma-separated (default: serve; "
                              "empty means serve)")
     add_op_policy_argument(models)
+    add_op_library_argument(models)
     models.add_argument("--tensorflow_intra_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
     models.add_argument("--tensorflow_inter_op_parallelism", metavar="N", type=int, default=0,
@@ -118,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         import orjson  # noqa: F401
     except ImportError as e:
         raise CliError(f"smrt serve needs the serve extra ({e.name} is missing): "
-                       "pip install 'smrt[serve]'") from None
+                       f"{pip_install('serve')}") from None
     import asyncio
 
     from smrt.serving.server import ModelServer, run_until_signalled
@@ -152,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     loader = default_loader(
         intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,
-        op_policy=args.op_policy)
+        op_policy=args.op_policy, op_libraries=tuple(args.op_library))
+    for library in args.op_library:  # a wrong path stops the start, not each version's load
+        load_op_library(library)
     read_config = None
     if args.model_config_file:
         tags = tuple(tags_from_flag(args.saved_model_tags or "serve"))
