@@ -48,7 +48,8 @@ const std::vector<std::pair<const char*, OpProvider>> kExact = {
     {"WhitespaceTokenizeWithOffsets", SMRT_TEXT("_whitespace_tokenizer.so")},
     {"TFText>WhitespaceTokenizeWithOffsetsV2", SMRT_TEXT("_whitespace_tokenizer_v2.so")},
     {"WordpieceTokenizeWithOffsets", SMRT_TEXT("_wordpiece_tokenizer.so")},
-    // tf-sentencepiece (the sentencepiece project's TensorFlow ops, before tensorflow-text's).
+    // tf-sentencepiece (the sentencepiece project's TensorFlow ops, before tensorflow-text's): the
+    // names REGISTER_OP gives them in google/sentencepiece's tensorflow/sentencepiece_processor_ops.cc.
     {"SentencepieceGetPieceSize", OpProvider{"tf-sentencepiece", nullptr}},
     {"SentencepiecePieceToId", OpProvider{"tf-sentencepiece", nullptr}},
     {"SentencepieceIdToPiece", OpProvider{"tf-sentencepiece", nullptr}},
