@@ -4,11 +4,14 @@ script, and cached under pytest's cache directory."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import importlib.util
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +75,24 @@ def zoo(request: pytest.FixtureRequest) -> Zoo:
         subprocess.run([sys.executable, str(ZOO_SCRIPT), str(root)], check=True, env=env)
         (root / "all.done").touch()
     return Zoo(root)
+
+
+@pytest.fixture(scope="session")
+def zoo_url(zoo: Zoo) -> Iterator[str]:
+    """The zoo's directory served over HTTP on loopback (Python's file server, whose directory
+    listings fsspec's HTTP file system reads): a remote model URI for smrt.model_uri."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(zoo.root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ def _encode(value: object) -> str:
 def _run(tmp_path: Path, elements: list[Any], transform: Any) -> tuple[list[Any], Any]:
     """Runs Create(elements) | transform on two worker processes; returns what it produced
     (written to files by the workers, read back here) and the pipeline's metrics."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "out"
     pipeline = beam.Pipeline(options=PipelineOptions(MULTI_PROCESS))
     _ = (pipeline | beam.Create(elements) | transform | beam.Map(_encode)
@@ -52,21 +53,24 @@ def _counter(metrics: Any, namespace: str, name: str) -> int:
     return sum(c.committed for c in found)
 
 
-def test_numpy_handler_keyed_with_pre_and_postprocessing(zoo: Zoo, tmp_path: Path) -> None:
+def test_numpy_handler_keyed_with_pre_and_postprocessing_from_a_url(
+        zoo: Zoo, zoo_url: str, tmp_path: Path) -> None:
     (_, case) = zoo.cases("tabular")
     features = case.inputs["features"]
-    uri = zoo.path("tabular")
-    handler = (KeyedModelHandler(ModelHandlerNumpy(uri, signature="features_only",
-                                                   max_batch_size=3))
+    uri, cache = f"{zoo_url}/tabular", tmp_path / "cache"
+    handler = (KeyedModelHandler(ModelHandlerNumpy(
+        uri, signature="features_only", max_batch_size=3,
+        env_vars={"SMRT_CACHE_DIR": str(cache)}))
                .with_preprocess_fn(lambda kv: (kv[0], np.asarray(kv[1], np.float32)))
                .with_postprocess_fn(lambda kv: (kv[0], kv[1].inference, kv[1].model_id)))
     elements = [(i, row.astype(np.float64).tolist()) for i, row in enumerate(features)]
-    results, metrics = _run(tmp_path, elements, RunInference(handler))
+    results, metrics = _run(tmp_path / "run", elements, RunInference(handler))
     assert sorted(k for k, _, _ in results) == list(range(len(features)))
     assert {model_id for _, _, model_id in results} == {uri}
-    rows = dict((k, y) for k, y, _ in results)
+    rows = {k: y for k, y, _ in results}
     assert_same(np.stack([rows[i] for i in range(len(features))]), case.outputs["probs"], "probs")
     assert _counter(metrics, "BeamML_smrt_Numpy", "num_inferences") == len(features)
+    assert len(list(cache.iterdir())) == 1  # both workers' loads: one copy, no partial ones
 
 
 def test_dict_handler_with_a_model_shared_across_processes(zoo: Zoo, tmp_path: Path) -> None:

@@ -127,13 +127,13 @@ def test_a_directory_without_a_model_is_model_not_found(memfs: object, tmp_path:
     memfs.pipe("/smrt-tests/empty/README", b"no model here")  # type: ignore[attr-defined]
     (tmp_path / "x").mkdir()
     for uri in ("memory://smrt-tests/empty", str(tmp_path / "x")):
-        with pytest.raises(smrt.ModelNotFoundError, match="no saved_model.pb in it, nor in a "
+        with pytest.raises(smrt.ModelNotFoundError, match=r"no saved_model\.pb in it, nor in a "
                                                           "numbered version directory"):
             model_uri.fetch(uri, cache_dir=tmp_path)
 
 
 def test_an_unknown_protocol_is_a_model_uri_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelURIError, match="nosuchproto://m.*Protocol not known") as e:
+    with pytest.raises(ModelURIError, match=r"nosuchproto://m.*Protocol not known") as e:
         model_uri.fetch("nosuchproto://m", cache_dir=tmp_path)
     assert isinstance(e.value, ValueError)
     assert isinstance(e.value, smrt.Error)
@@ -144,6 +144,6 @@ def test_an_unwritable_cache_is_a_model_fetch_error(
     _upload(memfs, Path(zoo.path("add_one")), "/smrt-tests/a")
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache directory should be")
-    with pytest.raises(ModelFetchError, match="cannot write the model cache .*cache") as e:
+    with pytest.raises(ModelFetchError, match=r"cannot write the model cache .*cache") as e:
         model_uri.fetch("memory://smrt-tests/a", cache_dir=blocker)
     assert isinstance(e.value, OSError)

@@ -33,7 +33,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+try:
+    from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+except ImportError as e:
+    raise ImportError(f"smrt.beam needs Apache Beam: pip install 'smrt[beam]' ({e})") from e
 
 from . import model_uri as uris
 from .errors import InvalidInputError
@@ -76,7 +80,7 @@ def _stack(values: Sequence[Any]) -> Any:
     if first.dtype.kind in "OSU" or any(np.shape(v) != first.shape for v in values):
         return np.stack(values)  # strings, or ragged rows: let NumPy say what is wrong
     out = empty((len(values), *first.shape), first.dtype)
-    np.stack(values, out=out)  # type: ignore[call-overload]
+    np.stack(values, out=out)
     return out
 
 
