@@ -154,6 +154,10 @@ def beam_child(kind: str, rows: int, model_dir: str) -> dict[str, Any]:
         pipeline.run().wait_until_finish()
         seconds = time.perf_counter() - start
         loads = [json.loads(line) for line in records.read().splitlines()]
+    if kind == "smrt" and any(r["tensorflow_imported"] for r in loads):
+        sys.exit("a worker using smrt imported TensorFlow's Python package")
+    if not loads:
+        sys.exit("no worker recorded its model load")
     return {"rows_per_s": rows / seconds, "seconds": seconds,
             "worker_startup_s": [r["startup_s"] for r in loads],
             "worker_rss_after_load_mb": [r["rss_mb"] for r in loads],
@@ -235,8 +239,8 @@ def median(values: list[float]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=3000, help="Beam rows (default 3000)")
-    parser.add_argument("--spark-rows", type=int, default=2000, help="Spark rows (default 2000)")
+    parser.add_argument("--rows", type=int, default=2000, help="Beam rows (default 2000)")
+    parser.add_argument("--spark-rows", type=int, default=1000, help="Spark rows (default 1000)")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each side (default 2)")
     parser.add_argument("--quick", action="store_true", help="200 rows, one round")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
