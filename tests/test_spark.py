@@ -136,3 +136,14 @@ def test_bad_arguments_are_invalid_input_errors(
 def test_a_missing_model_is_model_not_found(tmp_path: Path, spark: SparkSession) -> None:
     with pytest.raises(smrt.ModelNotFoundError, match="no such directory"):
         predict_batch_udf(str(tmp_path / "missing"), return_type=FloatType())
+
+
+def test_a_tf_serving_base_path_runs_its_highest_version(
+        zoo: Zoo, spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "1").symlink_to(zoo.path("half_plus_two"))
+    (tmp_path / "2").symlink_to(zoo.path("half_plus_three"))
+    udf = predict_batch_udf(str(tmp_path), return_type=FloatType())
+    (tmp_path / "3").symlink_to(zoo.path("half_plus_two"))  # too late: the UDF runs version 2
+    df = spark.createDataFrame([(float(x),) for x in range(4)], "x double")
+    assert [r.y for r in df.withColumn("y", udf("x")).orderBy("x").collect()] == [
+        3.0, 3.5, 4.0, 4.5]

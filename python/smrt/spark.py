@@ -80,9 +80,12 @@ def predict_batch_udf(
         **load_options: :func:`smrt.load` keywords (``intra_op_threads``, ``op_policy``...).
 
     The driver reads only ``saved_model.pb`` (for the signature's inputs and outputs), so
-    argument errors surface when the UDF is made, not in a task.
+    argument errors surface when the UDF is made, not in a task; a TF Serving base path is
+    resolved to its highest version then, and every worker loads that version.
     """
-    uri = os.fspath(model_uri)
+    # Pinned to the version directory the driver checked: every worker loads that one, even
+    # if a TF Serving base path gains a version while the job runs.
+    uri = uris.resolve(model_uri).uri
     info = _signature_info(uri, signature, tuple(tags))
     keys = _input_keys(info, input_keys)
     specs = [info.inputs[k] for k in keys]
