@@ -4,6 +4,7 @@ script, and cached under pytest's cache directory."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import http.server
@@ -77,22 +78,44 @@ def zoo(request: pytest.FixtureRequest) -> Zoo:
     return Zoo(root)
 
 
-@pytest.fixture(scope="session")
-def zoo_url(zoo: Zoo) -> Iterator[str]:
+class ZooServer:
     """The zoo's directory served over HTTP on loopback (Python's file server, whose directory
-    listings fsspec's HTTP file system reads): a remote model URI for smrt.model_uri."""
+    listings fsspec's HTTP file system reads): remote model URIs for smrt.model_uri."""
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
+    def __init__(self, root: Path) -> None:
+        self.requests: collections.Counter[str] = collections.Counter()
+        """Requests so far by URL path (GET and HEAD)."""
+        requests = self.requests
 
-    handler = functools.partial(Quiet, directory=str(zoo.root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def send_head(self) -> Any:
+                requests[self.path] += 1
+                return super().send_head()
+
+        handler = functools.partial(Handler, directory=str(root))
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="session")
+def zoo_server(zoo: Zoo) -> Iterator[ZooServer]:
+    server = ZooServer(zoo.root)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def zoo_url(zoo_server: ZooServer) -> str:
+    """The URL of the zoo's directory on loopback HTTP (see ZooServer)."""
+    return zoo_server.url
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import smrt
+from smrt import model_uri
 
-from .conftest import Zoo, assert_same
+from .conftest import Zoo, ZooServer, assert_same
 
 pytest.importorskip("pyspark")
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -103,6 +104,26 @@ def test_one_of_several_outputs_by_output_key(zoo: Zoo, tabular: Any) -> None:
                             input_keys=["features", "ids", "patch"])
     rows = df.withColumn("label", udf("features", "ids", "patch")).orderBy("i").collect()
     assert [r.label.encode() for r in rows] == case.outputs["label"].tolist()
+
+
+def test_each_python_worker_loads_the_model_once(
+        zoo_server: ZooServer, tabular: Any, tmp_path: Path) -> None:
+    # Every load fetches the URI, which lists the model directory once over HTTP (to
+    # fingerprint it; the copy itself happens once per machine): count the listings of one
+    # fetch here, then of a job of 8 partitions run by Spark's 2 Python workers.
+    listing = "/tabular/"
+    before = zoo_server.requests[listing]
+    model_uri.fetch(f"{zoo_server.url}/tabular", cache_dir=tmp_path)
+    per_load = zoo_server.requests[listing] - before
+    assert per_load > 0
+    df, case = tabular
+    udf = predict_batch_udf(f"{zoo_server.url}/tabular", signature="features_only",
+                            return_type=ArrayType(FloatType()), batch_size=2)
+    before = zoo_server.requests[listing]
+    rows = df.repartition(8).withColumn("probs", udf("features")).collect()
+    assert len(rows) == len(case.inputs["ids"])
+    loads = (zoo_server.requests[listing] - before) / per_load
+    assert loads in (1, 2), zoo_server.requests
 
 
 # --- errors are raised on the driver, when the UDF is made ------------------------------------
