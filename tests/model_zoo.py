@@ -789,6 +789,36 @@ def build_unknown_ops(path: Path) -> list[Case]:
     return []
 
 
+def build_tabular(path: Path) -> list[Case]:
+    """Batch inference (smrt.beam, smrt.spark): inputs of several dtypes and ranks, a
+    single-input signature, and float, vector and string outputs, all with a batch dimension."""
+    rng = _rng()
+    w = tf.constant(rng.standard_normal((4, 3), dtype=np.float32))
+
+    @tf.function(input_signature=[
+        _spec([None, 4], F32, "features"), _spec([None], tf.int64, "ids"),
+        _spec([None, 2, 3], F32, "patch"),
+    ])
+    def serve(features, ids, patch):
+        logits = features @ w + tf.reduce_sum(patch, axis=1)
+        score = tf.reduce_sum(logits, axis=1) + tf.cast(ids, F32)
+        return {"probs": tf.nn.softmax(logits), "score": score,
+                "label": tf.where(score > 0.0, "pos", "neg")}
+
+    @tf.function(input_signature=[_spec([None, 4], F32, "features")])
+    def features_only(features):
+        return {"probs": tf.nn.softmax(features @ w)}
+
+    _save(path, {"serving_default": serve, "features_only": features_only})
+    n = 7
+    features = rng.standard_normal((n, 4), dtype=np.float32)
+    return [
+        ("serving_default", {"features": features, "ids": rng.integers(-3, 3, n, dtype=np.int64),
+                             "patch": rng.standard_normal((n, 2, 3), dtype=np.float32)}),
+        ("features_only", {"features": features}),
+    ]
+
+
 MODELS: dict[str, Builder] = {
     "add_one": build_add_one,
     "tiny_add": build_tiny_add,
@@ -815,6 +845,7 @@ MODELS: dict[str, Builder] = {
     "path_output_keys": build_path_output_keys,
     "text_tokenizers": build_text_tokenizers,
     "unknown_ops": build_unknown_ops,
+    "tabular": build_tabular,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,24 @@ def test_the_object_tree_example_runs(workdir: Path, run_python) -> None:
     assert out == ["array(3., dtype=float32)", "array(6., dtype=float32)",
                    "{'output_0': array(6., dtype=float32)}",
                    "(array(2., dtype=float32), array(2., dtype=float32))"]
+
+
+@pytest.mark.slow
+def test_the_beam_example_runs(workdir: Path, run_python) -> None:
+    pytest.importorskip("apache_beam")
+    (snippet,) = [b for b in _blocks("python") if "RunInference(ModelHandlerNumpy" in b]
+    printed = run_python(snippet.replace(EXAMPLE_DIR, str(workdir))).split()
+    assert len(printed) == 4, printed
+    assert len(set(printed)) == 1, printed  # four equal images
+    assert 0 <= int(printed[0]) < 1000
+
+
+@pytest.mark.slow
+def test_the_spark_example_runs(workdir: Path, run_python) -> None:
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java (.ci/run installs it)")
+    (snippet,) = [b for b in _blocks("python") if "predict_batch_udf(" in b]
+    out = run_python(snippet.replace(EXAMPLE_DIR, str(workdir)))
+    rows = [line for line in out.splitlines() if line.startswith("|[0.5, 0.5")]
+    assert len(rows) == 4, out

@@ -158,6 +158,15 @@ class OpPolicyError(PermissionDeniedError):
         self.ops: dict[str, tuple[str, ...]] = dict(ops or {})
 
 
+class ModelURIError(Error, ValueError):
+    """A model URI smrt cannot read: an unknown protocol, or one whose fsspec plug-in (or
+    fsspec itself, from the ``beam`` and ``spark`` extras) is not installed."""
+
+
+class ModelFetchError(Error, OSError):
+    """Copying a model from its URI to the local cache failed (the message says which file)."""
+
+
 def _with_codes(cls: type[Error]) -> list[type[Error]]:
     """``cls`` and its subclasses that declare a code of their own."""
     found = [cls] if "code" in cls.__dict__ else []
