@@ -35,7 +35,9 @@ class Signature(_core.NativeSignature):
     (see :func:`smrt.load`'s ``check_shapes``).
 
     ``sig.bind(inputs, outputs)`` prepares a call over preallocated arrays that runs without
-    allocating (see :meth:`bind`).
+    allocating (see :meth:`bind`). ``sig.release_gil = False`` keeps the GIL while TensorFlow
+    runs (other Python threads then wait); it is released by default, since keeping it
+    measured no faster even on a 1x4 add (benchmarks/README.md).
     """
 
     # Calling it runs the native call directly, through CPython's vectorcall protocol (see
