@@ -4,14 +4,18 @@ smrt's own (issue 18), and the vectorcall entry of ordinary calls."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
 import tracemalloc
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import smrt
 
-from .conftest import Zoo
+from .conftest import Zoo, libtensorflow
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +190,58 @@ def test_release_gil_false_gives_the_same_results(zoo: Zoo) -> None:
     np.testing.assert_array_equal(sig(x=x)["y"], x + x)
     sig.release_gil = True
     np.testing.assert_array_equal(sig(x=x)["y"], x + x)
+
+
+INLINE_CONFIG_HEX = "28" + "ff" * 9 + "01"  # ConfigProto {inter_op_parallelism_threads: -1}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_a_bound_run_makes_no_c_allocation_besides_tensorflows(
+    zoo: Zoo, tmp_path: Path, run_python: Any,
+) -> None:
+    """Counted with malloc interposed (tests/native/count_malloc.c): a bound run allocates on
+    the C heap exactly as often as the raw C loop's TF_SessionRun + TF_DeleteTensor, i.e.
+    only what TensorFlow allocates inside the run. A plain call adds its input tensor's."""
+    counter = tmp_path / "count_malloc.so"
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC",
+                    str(ROOT / "tests" / "native" / "count_malloc.c"), "-o", str(counter)],
+                   check=True)
+    raw = tmp_path / "raw_c_loop"
+    subprocess.run([os.environ.get("CXX", "g++"), "-O2", "-std=c++17", "-I",
+                    str(ROOT / "cpp" / "src"), str(ROOT / "benchmarks" / "raw_c_loop.cc"), "-ldl",
+                    "-o", str(raw)], check=True)
+    model = zoo.path("tiny_add")
+
+    def raw_allocations(calls: int) -> int:
+        out = tmp_path / f"raw-{calls}"
+        subprocess.run([str(raw), libtensorflow(), model, "serving_default_x:0",
+                        "PartitionedCall:0", "1,4", str(calls), "100", INLINE_CONFIG_HEX],
+                       check=True, capture_output=True,
+                       env={**os.environ, "LD_PRELOAD": str(counter),
+                            "SMRT_TEST_ALLOCATIONS_FILE": str(out)})
+        return int(out.read_text())
+
+    raw_per_call = (raw_allocations(2000) - raw_allocations(1000)) / 1000
+    out = run_python(f"""
+import ctypes, itertools, numpy as np, smrt
+count = ctypes.CDLL(None).smrt_test_allocations
+count.restype = ctypes.c_long
+sig = smrt.load({model!r}, inter_op_threads=-1).signatures["serving_default"]
+x = smrt.empty((1, 4), np.float32)
+x.fill(1.0)
+y = smrt.empty((1, 4), np.float32)
+bound = sig.bind({{"x": x}}, {{"y": y}})
+for call in (bound, lambda: sig(x=x)):
+    for _ in range(100):
+        call()
+    calls = itertools.repeat(None, 1000)
+    before = count()
+    for _ in calls:
+        call()
+    print((count() - before) / 1000)
+""", env={"LD_PRELOAD": str(counter)})
+    bound_per_call, call_per_call = map(float, out.split())
+    assert raw_per_call > 0
+    assert bound_per_call <= raw_per_call + 0.01, (bound_per_call, raw_per_call)
+    assert call_per_call <= raw_per_call + 5, (call_per_call, raw_per_call)
