@@ -255,11 +255,25 @@ void Signature::run(const Tensor* inputs, Tensor* outputs) const { run(inputs, o
 void Signature::run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const {
   StackArray<const Tensor*> pointers(info_.inputs.size());
   for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
-  run_pointers(pointers.data(), outputs, options);
+  run_pointers(pointers.data(), nullptr, info_.outputs.size(), outputs, options);
 }
 
-void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const {
-  const std::size_t n_in = info_.inputs.size(), n_out = info_.outputs.size();
+void Signature::run(const Tensor* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+                    const RunOptions& options) const {
+  for (std::size_t j = 0; j < n_fetch; ++j) {
+    if (fetch[j] >= info_.outputs.size()) {
+      throw InvalidInputError("signature '" + info_.key + "' has " + std::to_string(info_.outputs.size()) +
+                              " outputs; there is no output " + std::to_string(fetch[j]));
+    }
+  }
+  StackArray<const Tensor*> pointers(info_.inputs.size());
+  for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
+  run_pointers(pointers.data(), fetch, n_fetch, outputs, options);
+}
+
+void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch,
+                             Tensor* outputs, const RunOptions& options) const {
+  const std::size_t n_in = info_.inputs.size(), n_out = n_fetch;
   StackArray<TF_Tensor*> in_values(n_in), out_values(n_out);
   for (std::size_t i = 0; i < n_in; ++i) {
     const Tensor& t = *inputs[i];
@@ -269,6 +283,13 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const
     for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
     check_input(i, t.dtype(), dims.data(), rank, options.check_shapes);
     in_values[i] = t.get();
+  }
+  // The fetched endpoints: all of them as resolved at load, or the chosen ones copied here.
+  const TF_Output* fetched = endpoints_->outputs.data();
+  StackArray<TF_Output> chosen(fetch ? n_out : 0);
+  if (fetch) {
+    for (std::size_t j = 0; j < n_out; ++j) chosen[j] = endpoints_->outputs[fetch[j]];
+    fetched = chosen.data();
   }
 
   // A deadline travels as a serialized tensorflow.RunOptions, built on the stack: TensorFlow
@@ -280,8 +301,8 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const
     std::shared_lock<std::shared_mutex> lock(session_->mutex());
     if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
     api.TF_SessionRun(session_->session(), run_options.buffer(), endpoints_->inputs.data(), in_values.data(),
-                      static_cast<int>(n_in), endpoints_->outputs.data(), out_values.data(),
-                      static_cast<int>(n_out), nullptr, 0, nullptr, status.get());
+                      static_cast<int>(n_in), fetched, out_values.data(), static_cast<int>(n_out), nullptr, 0,
+                      nullptr, status.get());
   }
   // Adopt whatever TensorFlow returned before looking at the status, so nothing leaks.
   for (std::size_t i = 0; i < n_out; ++i) outputs[i] = Tensor(out_values[i]);
@@ -295,7 +316,7 @@ std::map<std::string, Tensor> Signature::run_named(const Pairs& inputs, const Ru
   for (const auto& [key, tensor] : inputs) ordered[bind_input(key, bound)] = &tensor;
   check_all_bound(bound);
   std::vector<Tensor> out(info_.outputs.size());
-  run_pointers(ordered.data(), out.data(), options);
+  run_pointers(ordered.data(), nullptr, out.size(), out.data(), options);
   std::map<std::string, Tensor> result;
   for (std::size_t i = 0; i < out.size(); ++i) result.emplace(info_.outputs[i].key, std::move(out[i]));
   return result;

@@ -162,6 +162,26 @@ void test_run_and_errors() {
   CHECK_THROWS(smrt::ModelClosedError, sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {1})}}), "closed");
 }
 
+// Fetching a subset of outputs, the form a bound call runs: outputs[j] gets output fetch[j].
+void test_run_fetching() {
+  smrt::Model model = smrt::Model::load(zoo("path_output_keys"));
+  const smrt::Signature& sig = model.signature("serving_default");
+  // outputs() is sorted by key: "../escape" (x + 1) before "/abs" (x * 2).
+  CHECK(sig.outputs()[0].key == "../escape");
+  const smrt::Tensor x = smrt::Tensor::from_vector<float>({2}, {1, 2});
+  const std::size_t fetch[] = {1};
+  smrt::Tensor out[1];
+  sig.run(&x, fetch, 1, out);
+  CHECK(out[0].data<float>()[1] == 4.0f);
+  const std::size_t both[] = {1, 0};
+  smrt::Tensor two[2];
+  sig.run(&x, both, 2, two);
+  CHECK(two[0].data<float>()[0] == 2.0f);
+  CHECK(two[1].data<float>()[0] == 2.0f && two[1].data<float>()[1] == 3.0f);
+  const std::size_t bad[] = {2};
+  CHECK_THROWS(smrt::InvalidInputError, sig.run(&x, bad, 1, out), "no output 2");
+}
+
 // A deadline reaches TensorFlow: a while loop of hours is cancelled, the session stays usable.
 void test_deadline() {
   smrt::Model model = smrt::Model::load(zoo("control_flow"));
@@ -315,6 +335,7 @@ int main() {
   test_reader_survives_mutations();
   test_reachable_ops();
   test_run_and_errors();
+  test_run_fetching();
   test_deadline();
   test_caller_memory_and_strings();
   test_threads();

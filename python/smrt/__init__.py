@@ -32,7 +32,7 @@ from .errors import (
 )
 from .library import RuntimeInfo, load_library, load_op_library, runtime_info
 from .memory import aligned, aligned_allocation, empty, is_aligned, zeros
-from .model import Model, Signature, load
+from .model import BoundCall, Model, Signature, load
 from .saved_model import MetaGraphInfo, SavedModelInfo, SignatureInfo, TensorSpec, inspect
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "OpPolicyError",
     "RuntimeInfo",
     "SavedModelInfo",
+    "BoundCall",
     "Signature",
     "SignatureInfo",
     "SignatureNotFoundError",

@@ -34,8 +34,10 @@ def set_handler(handler: object) -> object: ...
 def flatten_json(value: Any, max_rank: int) -> tuple[tuple[int, ...], list[Any], int]: ...
 
 class NativeSignature:
-    """A signature of a NativeModel; smrt.Signature derives from it."""
+    """A signature of a NativeModel; smrt.Signature derives from it. Called through CPython's
+    vectorcall protocol (cpp/bindings/fast_call.h)."""
 
+    release_gil: bool
     def __init__(self, model: NativeModel, key: str, check_shapes: bool = True) -> None: ...
     @property
     def key(self) -> str: ...
@@ -44,6 +46,21 @@ class NativeSignature:
         self, inputs: dict[str, Any], *, timeout: float | None = None,
         check_shapes: bool | None = None,
     ) -> dict[str, np.ndarray]: ...
+    def bind(
+        self, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray], *,
+        timeout: float | None = None, check_shapes: bool | None = None,
+    ) -> BoundCall: ...
+
+class BoundCall:
+    """A signature's call over fixed arrays (smrt.Signature.bind)."""
+
+    def __call__(self) -> None: ...
+    @property
+    def inputs(self) -> dict[str, np.ndarray]: ...
+    @property
+    def outputs(self) -> dict[str, np.ndarray]: ...
+
+def inherit_fast_call(subclass: type[NativeSignature]) -> None: ...
 
 class NativeModel:
     """smrt::Model: the loaded session; smrt.Model wraps it."""

@@ -33,14 +33,43 @@ class Signature(_core.NativeSignature):
     raises :class:`~smrt.errors.DeadlineExceededError`; ``timeout=None`` means no limit.
     ``sig.run(inputs, check_shapes=False)`` leaves input shapes to TensorFlow for that call
     (see :func:`smrt.load`'s ``check_shapes``).
+
+    ``sig.bind(inputs, outputs)`` prepares a call over preallocated arrays that runs without
+    allocating (see :meth:`bind`). ``sig.release_gil = False`` keeps the GIL while TensorFlow
+    runs (other Python threads then wait); it is released by default, since keeping it
+    measured no faster even on a 1x4 add (benchmarks/README.md).
     """
 
-    # Calling it runs the native __call__ directly: no Python frame on the per-call path.
+    # Calling it runs the native call directly, through CPython's vectorcall protocol (see
+    # inherit_fast_call below): no Python frame and no argument tuple or dict per call.
 
     def __init__(self, model: _core.NativeModel, info: SignatureInfo,
-                 check_shapes: bool = True) -> None:
+                 check_shapes: bool = True, release_gil: bool = True) -> None:
         super().__init__(model, info.key, check_shapes)
         self.info = info
+        self.release_gil = release_gil
+
+    def bind(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], *,
+             timeout: float | None = None, check_shapes: bool | None = None) -> BoundCall:
+        """A call of this signature over fixed arrays, as ONNX Runtime's IOBinding: ``bound()``
+        runs it and writes the outputs into ``outputs``' arrays, returning None.
+
+        Every input must be a NumPy array of its dtype that TensorFlow can read in place:
+        C-contiguous, native-endian and 64-byte aligned (:func:`smrt.empty`,
+        :func:`smrt.aligned`). It is lent to TensorFlow for the life of the binding and read at
+        every run, so write the next values into it (``x[...] = ...``) between runs. ``outputs``
+        maps the output keys to fetch (one or more; TensorFlow computes only what they need) to
+        writeable C-contiguous arrays of their dtype and shape. TensorFlow's C API always
+        allocates a run's output tensors itself, so each output is copied once into its array
+        (a ``memcpy``; a call of the signature gives a view instead); nothing else is
+        allocated or converted per run. Strings cannot be bound. A run whose output has
+        another shape than its array raises :class:`~smrt.errors.InvalidInputError`; one
+        binding runs in one thread at a time (another thread's call raises
+        :class:`~smrt.errors.FailedPreconditionError`). ``timeout`` and ``check_shapes`` apply
+        to every run, as in :meth:`run`.
+        """
+        return super().bind(dict(inputs), dict(outputs), timeout=timeout,
+                            check_shapes=check_shapes)
 
     @property
     def method_name(self) -> str:
@@ -59,6 +88,10 @@ class Signature(_core.NativeSignature):
         ins = ", ".join(f"{k}: {v.dtype}{list(v.shape) if v.shape is not None else '[...]'}"
                         for k, v in self.inputs.items())
         return f"<smrt.Signature {self.key!r} ({ins}) -> {list(self.outputs)}>"
+
+
+_core.inherit_fast_call(Signature)
+BoundCall = _core.BoundCall
 
 
 class _Signatures(Mapping[str, Signature]):

@@ -122,16 +122,21 @@ class Signature {
   // The same with per-call options (a deadline); no allocation either.
   void run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const;
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs, const RunOptions& options) const;
+  // Fetches only some outputs: `fetch[0..n_fetch)` are positions in outputs(), and `outputs[j]`
+  // receives output fetch[j]. TensorFlow computes only what those need. No allocation for
+  // signatures of ordinary size (up to 16 inputs and outputs); what a bound call runs.
+  void run(const Tensor* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+           const RunOptions& options = {}) const;
 
   // InvalidInputError: no input is named `key`; names the inputs there are.
   [[noreturn]] void throw_no_such_input(std::string_view key) const;
+  // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
+  // input `index` (what run() checks; check_shape false: ranks only, as RunOptions says).
+  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank, bool check_shape) const;
 
  private:
   friend class Model;
   Signature(SignatureInfo info, std::shared_ptr<Session> session);
-  // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
-  // input `index`.
-  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank, bool check_shape) const;
   [[noreturn]] void throw_given_twice(std::string_view key) const;
   // InputTypeError: input `index` was given `got` (a dtype).
   [[noreturn]] void throw_dtype_mismatch(std::size_t index, std::string_view got) const;
@@ -143,7 +148,9 @@ class Signature {
     }
     throw InvalidInputError("missing input " + missing + " of signature '" + info_.key + "'");
   }
-  void run_pointers(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const;
+  // fetch nullptr: every output, in order.
+  void run_pointers(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+                    const RunOptions& options) const;
   template <class Pairs>
   std::map<std::string, Tensor> run_named(const Pairs& inputs, const RunOptions& options) const;
   SignatureInfo info_;
