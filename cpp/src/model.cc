@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -319,7 +320,7 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options) {
-  SavedModelInfo info = inspect(dir, /*with_ops=*/false, /*with_functions=*/false, /*with_tree=*/true);
+  SavedModelInfo info = inspect(dir, /*with_ops=*/false, /*with_functions=*/false, /*with_tree=*/true, &tags);
   const MetaGraphInfo& meta = info.meta_graph(tags);
   const std::string config = options.serialize();
   const auto& api = tf::api();
@@ -396,6 +397,7 @@ struct Model::ObjectCalls {
   std::map<std::string, std::shared_ptr<const CallEndpoints>> calls;
   std::map<std::string, StatusError> failed;  // name -> why it cannot be called (code and text)
   std::map<int, TF_Output> reads;             // variable node -> its ReadVariableOp
+  std::map<int, TF_Output> assets;            // asset node -> a Const of its file's path
 };
 
 namespace {
@@ -455,22 +457,76 @@ const ConcreteFunctionSpec& concrete_function(const ObjectTree* tree, const std:
   throw StatusError(ErrorCode::kNotFound, "the model at '" + path + "' has no concrete function '" + name + "'");
 }
 
-// What captured input `node` is bound to: a variable's VarHandleOp (for a DT_RESOURCE input)
-// or a constant's Const op; an error saying why when there is none.
-TF_Output bound_capture(const ObjectTree& tree, int node, DType dtype, TF_Graph* graph, const std::string& needed_by) {
+// "op:k" -> that output of the graph's op, or {nullptr, 0}.
+TF_Output graph_output(TF_Graph* graph, const std::string& tensor) {
+  const auto colon = tensor.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= tensor.size()) return TF_Output{nullptr, 0};
+  const std::string op_name = tensor.substr(0, colon);
+  const int index = std::stoi(tensor.substr(colon + 1));  // the reader checked: up to 9 digits
+  TF_Operation* op = tf::api().TF_GraphOperationByName(graph, op_name.c_str());
+  if (!op || index >= tf::api().TF_OperationNumOutputs(op)) return TF_Output{nullptr, 0};
+  return TF_Output{op, index};
+}
+
+// Where captured objects are bound: the graph, and the asset-path Consts added so far.
+struct Captures {
+  const ObjectTree& tree;
+  TF_Graph* graph;
+  const std::string& model_dir;
+  std::map<int, TF_Output>& assets;
+};
+
+// A string Const holding `dir`/assets/`filename`, as TensorFlow's loader resolves an asset.
+TF_Output asset_path_const(const Captures& at, int node, const std::string& needed_by) {
+  if (auto found = at.assets.find(node); found != at.assets.end()) return found->second;
+  const SavedObjectInfo& object = at.tree.nodes[static_cast<std::size_t>(node)];
+  if (object.asset_filename.empty()) {
+    throw StatusError(ErrorCode::kDataLoss, needed_by + " captures " + node_label(at.tree, node) +
+                                                ", an asset that names no file of the MetaGraph's asset_file_def");
+  }
+  const std::string path = (std::filesystem::path(at.model_dir) / "assets" / object.asset_filename).string();
+  Tensor value = Tensor::strings({}, {path});
+  const auto& api = tf::api();
+  tf::Status status;
+  TF_OperationDescription* desc =
+      api.TF_NewOperation(at.graph, "Const", ("smrt/asset/" + std::to_string(node)).c_str());
+  api.TF_SetAttrType(desc, "dtype", static_cast<int>(DType::kString));
+  api.TF_SetAttrTensor(desc, "value", value.get(), status.get());
+  if (!status.ok()) {
+    api.TF_FinishOperation(desc, tf::Status().get());  // frees the description; the op is unused
+    status.throw_if_error("adding the path of asset '" + object.asset_filename + "' to the graph");
+  }
+  TF_Operation* op = api.TF_FinishOperation(desc, status.get());
+  status.throw_if_error("adding the path of asset '" + object.asset_filename + "' to the graph");
+  return at.assets[node] = TF_Output{op, 0};
+}
+
+// What captured input `node` is bound to: the tensor the graph's own calls pass for it (a
+// signature's variables, an initialized table), else a variable's VarHandleOp that the restore
+// op fills, a constant's Const op, an asset's path; an error saying why when there is none.
+TF_Output bound_capture(const Captures& at, int node, DType dtype, const std::string& needed_by) {
   using Kind = SavedObjectInfo::Kind;
+  const ObjectTree& tree = at.tree;
   if (node < 0 || static_cast<std::size_t>(node) >= tree.nodes.size()) {
     throw StatusError(ErrorCode::kDataLoss, needed_by + " captures object " + std::to_string(node) + ", which is not in the object graph");
   }
   const SavedObjectInfo& object = tree.nodes[static_cast<std::size_t>(node)];
-  const bool variable = object.kind == Kind::kVariable && dtype == DType::kResource;
-  const bool constant = object.kind == Kind::kConstant && dtype != DType::kResource;
+  const bool resource = dtype == DType::kResource;
+  if (object.kind == Kind::kAsset && dtype == DType::kString) return asset_path_const(at, node, needed_by);
+  if (!object.graph_tensor.empty()) {
+    const TF_Output out = graph_output(at.graph, object.graph_tensor);
+    if (out.oper && static_cast<int>(tf::api().TF_OperationOutputType(out)) == static_cast<int>(dtype)) return out;
+  }
+  const bool variable = object.kind == Kind::kVariable && resource;
+  const bool constant = object.kind == Kind::kConstant && !resource;
   if (!variable && !constant) {
-    throw StatusError(ErrorCode::kUnimplemented, needed_by + " captures " + node_label(tree, node) +
-                                                     ", which is not a variable or a constant: smrt cannot bind it yet");
+    throw StatusError(ErrorCode::kUnimplemented,
+                      needed_by + " captures " + node_label(tree, node) +
+                          ", which none of the graph's own calls (signatures, initializers) pass and which is not a "
+                          "variable or a constant: smrt cannot bind it to the session");
   }
   const std::string& op_name = variable ? object.graph_variable : object.graph_operation;
-  TF_Operation* op = op_name.empty() ? nullptr : tf::api().TF_GraphOperationByName(graph, op_name.c_str());
+  TF_Operation* op = op_name.empty() ? nullptr : tf::api().TF_GraphOperationByName(at.graph, op_name.c_str());
   if (!op || tf::api().TF_OperationNumOutputs(op) < 1) {
     throw StatusError(ErrorCode::kUnimplemented,
                       needed_by + " uses " + node_label(tree, node) +
@@ -482,7 +538,8 @@ TF_Output bound_capture(const ObjectTree& tree, int node, DType dtype, TF_Graph*
 
 // Adds the call of concrete function `name` to the graph (the caller holds the ObjectCalls
 // lock and a shared lock of the session). Everything is checked before the first node is added.
-CallEndpoints add_call(const ObjectTree& tree, const std::string& name, const ConcreteFunctionSpec& spec, TF_Graph* graph) {
+CallEndpoints add_call(const Captures& at, const std::string& name, const ConcreteFunctionSpec& spec) {
+  TF_Graph* graph = at.graph;
   const std::string label = "concrete function '" + name + "'";
   CallEndpoints call;
   flatten_specs(spec.input_signature, call.inputs, name);
@@ -507,7 +564,7 @@ CallEndpoints add_call(const ObjectTree& tree, const std::string& name, const Co
   }
   std::vector<TF_Output> captured;
   for (std::size_t i = 0; i < n_captured; ++i) {
-    captured.push_back(bound_capture(tree, spec.bound_inputs[i], spec.input_dtypes[call.inputs.size() + i], graph, label));
+    captured.push_back(bound_capture(at, spec.bound_inputs[i], spec.input_dtypes[call.inputs.size() + i], label));
   }
   const auto& api = tf::api();
   tf::Status status;
@@ -563,7 +620,8 @@ std::shared_ptr<const CallEndpoints> Model::prepared_call(const std::string& nam
   if (auto found = object_calls_->calls.find(name); found != object_calls_->calls.end()) return found->second;
   if (auto failed = object_calls_->failed.find(name); failed != object_calls_->failed.end()) throw failed->second;
   try {
-    auto call = std::make_shared<const CallEndpoints>(add_call(*object_tree(), name, spec, session_->graph()));
+    const Captures at{*object_tree(), session_->graph(), path_, object_calls_->assets};
+    auto call = std::make_shared<const CallEndpoints>(add_call(at, name, spec));
     object_calls_->calls.emplace(name, call);
     return call;
   } catch (const Error& e) {
@@ -625,7 +683,8 @@ Tensor Model::read_variable(int node) const {
       if (object.kind != SavedObjectInfo::Kind::kVariable) {
         throw StatusError(ErrorCode::kNotFound, label + ": it is not a variable");
       }
-      const TF_Output handle = bound_capture(*tree, node, DType::kResource, session_->graph(), label);
+      const Captures at{*tree, session_->graph(), path_, object_calls_->assets};
+      const TF_Output handle = bound_capture(at, node, DType::kResource, label);
       if (object.dtype == DType::kInvalid) throw StatusError(ErrorCode::kDataLoss, label + ": it has no dtype");
       const auto& api = tf::api();
       tf::Status status;

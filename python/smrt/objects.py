@@ -9,6 +9,7 @@ Functions and signatures share the session's variables, so each sees the other's
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,8 +31,9 @@ _TreeData = tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]
 class _Tree:
     """The decoded tree, and one Python object per node (aliases give the same object)."""
 
-    def __init__(self, native: _core.NativeModel, tree: _TreeData) -> None:
+    def __init__(self, native: _core.NativeModel, tree: _TreeData, model_dir: str) -> None:
         self.native = native
+        self.model_dir = model_dir
         self.nodes, self.concrete = tree
         self.objects: dict[int, RestoredObject] = {}
         self.copying: set[str] = set()  # concrete functions that kept a lent input: copy for them
@@ -53,6 +55,7 @@ class _Tree:
             cls: type[RestoredObject] = (
                 Variable if kind == "variable"
                 else Function if kind in ("function", "bare_concrete_function")
+                else Asset if kind == "asset"
                 else RestoredObject
             )
             obj = self.objects[node] = cls(self, node)
@@ -130,6 +133,19 @@ class Variable(RestoredObject):
     def __repr__(self) -> str:
         return (f"<smrt restored variable {self._tree.path(self._node)} name={self.name!r} "
                 f"dtype={self.dtype} shape={self.shape}>")
+
+
+class Asset(RestoredObject):
+    """A restored ``tf.saved_model.Asset``: its file in the SavedModel's ``assets/`` directory,
+    which is also what a function capturing it receives."""
+
+    @property
+    def asset_path(self) -> str:
+        filename: str = self._tree.nodes[self._node]["asset_filename"]
+        return os.path.join(self._tree.model_dir, "assets", filename)
+
+    def __repr__(self) -> str:
+        return f"<smrt restored asset {self._tree.path(self._node)} {self.asset_path!r}>"
 
 
 def _param_names(fullargspec: Any) -> tuple[list[str], list[Any]]:
@@ -332,9 +348,10 @@ class Function(RestoredObject):
         return f"<smrt restored function {self._tree.path(self._node)} ({traced} traced)>"
 
 
-def restore(native: _core.NativeModel) -> RestoredObject | None:
-    """The root of ``native``'s object tree, or None for a SavedModel without one (TF1)."""
+def restore(native: _core.NativeModel, model_dir: str) -> RestoredObject | None:
+    """The root of ``native``'s object tree (loaded from ``model_dir``), or None for a
+    SavedModel without one (TF1)."""
     tree = native.object_tree()
     if tree is None or not tree[0]:
         return None
-    return _Tree(native, tree).get(0)
+    return _Tree(native, tree, model_dir).get(0)
