@@ -448,7 +448,7 @@ std::string node_label(const ObjectTree& tree, int node) {
   return label;
 }
 
-const ConcreteFunctionSpec& concrete_function(const ObjectTree* tree, const std::string& name, const std::string& path) {
+const ConcreteFunctionSpec& concrete_function_spec(const ObjectTree* tree, const std::string& name, const std::string& path) {
   if (tree) {
     if (auto it = tree->concrete_functions.find(name); it != tree->concrete_functions.end() && it->second.in_library) {
       return it->second;
@@ -612,7 +612,7 @@ void check_function_input(const std::string& name, const TensorSpec& spec, const
 }  // namespace
 
 std::shared_ptr<const CallEndpoints> Model::prepared_call(const std::string& name) const {
-  const ConcreteFunctionSpec& spec = concrete_function(object_tree(), name, path_);
+  const ConcreteFunctionSpec& spec = concrete_function_spec(object_tree(), name, path_);
   if (!session_) throw ModelClosedError("the model is closed (moved from)");
   std::shared_lock<std::shared_mutex> session_lock(session_->mutex());
   if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
@@ -635,8 +635,40 @@ const std::vector<TensorSpec>& Model::function_inputs(const std::string& name) c
   return prepared_call(name)->inputs;  // the map keeps the endpoints as long as the model
 }
 
+ConcreteFunction Model::concrete_function(const std::string& name) const {
+  return ConcreteFunction(name, prepared_call(name), session_, path_);
+}
+
 std::vector<Tensor> Model::call_function(const std::string& name, const std::vector<Tensor>& inputs) const {
-  const std::shared_ptr<const CallEndpoints> call = prepared_call(name);
+  return concrete_function(name).run(inputs);
+}
+
+ConcreteFunction::ConcreteFunction(std::string name, std::shared_ptr<const detail::CallEndpoints> call,
+                                   std::shared_ptr<Session> session, std::string path)
+    : name_(std::move(name)), call_(std::move(call)), session_(std::move(session)), path_(std::move(path)) {}
+
+const std::vector<TensorSpec>& ConcreteFunction::inputs() const noexcept { return call_->inputs; }
+
+std::size_t ConcreteFunction::num_outputs() const noexcept { return call_->fetches.size(); }
+
+bool ConcreteFunction::fits(const std::vector<Tensor>& inputs) const noexcept {
+  if (inputs.size() != call_->inputs.size()) return false;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    const TensorSpec& spec = call_->inputs[i];
+    if (!t || t.dtype() != spec.dtype) return false;
+    if (spec.unknown_rank) continue;
+    const int rank = t.rank();
+    StackArray<int64_t> dims(static_cast<std::size_t>(rank));
+    for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
+    if (!shape_fits(spec, dims.data(), rank)) return false;
+  }
+  return true;
+}
+
+std::vector<Tensor> ConcreteFunction::run(const std::vector<Tensor>& inputs) const {
+  const std::string& name = name_;
+  const CallEndpoints* call = call_.get();
   if (inputs.size() != call->inputs.size()) {
     throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(call->inputs.size()) +
                             " flat inputs, got " + std::to_string(inputs.size()));
@@ -711,6 +743,116 @@ Tensor Model::read_variable(int node) const {
   if (!status.ok()) status.throw_if_error(label);
   return out;
 }
+
+namespace {
+
+// "a.b.c" -> {"a", "b", "c"}; "" -> {}.
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    const auto dot = path.find('.');
+    parts.push_back(path.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    path.remove_prefix(dot + 1);
+    if (path.empty()) parts.emplace_back();  // a trailing '.': an empty name, never a child
+  }
+  return parts;
+}
+
+std::string children_list(const SavedObjectInfo& object) {
+  std::vector<std::string> names;
+  for (const auto& [name, id] : object.children) names.push_back("'" + name + "'");
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+int Model::object_at(std::string_view path) const {
+  const ObjectTree* tree = object_tree();
+  if (!tree || tree->nodes.empty()) {
+    throw StatusError(ErrorCode::kNotFound, "the SavedModel at '" + path_ + "' has no object graph (a TF1 SavedModel)");
+  }
+  std::vector<std::string_view> parts = split_path(path);
+  if (!parts.empty() && parts.front() == "root") parts.erase(parts.begin());
+  int node = 0;
+  std::string walked = "root";
+  for (std::size_t i = 0; i < parts.size();) {
+    const SavedObjectInfo& object = tree->nodes[static_cast<std::size_t>(node)];
+    // The longest run of parts that is one child's name (local names may hold '.').
+    int found = -1;
+    std::size_t used = 0;
+    std::string name;
+    for (std::size_t n = parts.size() - i; n >= 1 && found < 0; --n) {
+      name.assign(parts[i]);
+      for (std::size_t k = 1; k < n; ++k) name.append(".").append(parts[i + k]);
+      for (const auto& [local, id] : object.children) {
+        if (local == name && id >= 0) {
+          found = id;
+          used = n;
+          break;
+        }
+      }
+    }
+    if (found < 0) {
+      throw StatusError(ErrorCode::kNotFound, walked + " has no saved child '" + std::string(parts[i]) +
+                                                  "'; its children are: " + children_list(object));
+    }
+    walked += "." + name;
+    node = found;
+    i += used;
+  }
+  return node;
+}
+
+std::vector<Tensor> Model::call(std::string_view path, const std::vector<Tensor>& inputs) const {
+  using Kind = SavedObjectInfo::Kind;
+  int node = object_at(path);
+  const ObjectTree& tree = *object_tree();
+  const auto is_function = [&](int n) {
+    const Kind kind = tree.nodes[static_cast<std::size_t>(n)].kind;
+    return kind == Kind::kFunction || kind == Kind::kBareConcreteFunction;
+  };
+  if (!is_function(node)) {
+    for (const auto& [name, id] : tree.nodes[static_cast<std::size_t>(node)].children) {
+      if (name == "__call__" && id >= 0 && is_function(id)) node = id;
+    }
+  }
+  const std::string label = path.empty() ? "root" : std::string(path);
+  if (!is_function(node)) {
+    throw StatusError(ErrorCode::kNotFound, "'" + label + "' is not a saved function (nor has a saved __call__)");
+  }
+  std::string options;
+  int option = 0;
+  for (const std::string& name : tree.nodes[static_cast<std::size_t>(node)].concrete_functions) {
+    auto spec = tree.concrete_functions.find(name);
+    if (spec == tree.concrete_functions.end() || !spec->second.in_library) continue;
+    const ConcreteFunction function = concrete_function(name);
+    if (function.fits(inputs)) return function.run(inputs);
+    options += "\n  Option " + std::to_string(++option) + " (" + name + "):";
+    for (const TensorSpec& in : function.inputs()) {
+      options += " " + in.key + ": " + std::string(dtype_name(in.dtype)) + " " + spec_shape_string(in) + ";";
+    }
+    if (function.inputs().empty()) options += " no inputs";
+  }
+  std::string got;
+  for (const Tensor& t : inputs) {
+    if (!t) {
+      got += " (empty Tensor);";
+      continue;
+    }
+    StackArray<int64_t> dims(static_cast<std::size_t>(t.rank()));
+    for (int d = 0; d < t.rank(); ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
+    got += " " + std::string(dtype_name(t.dtype())) + " " + shape_string(dims.data(), t.rank()) + ";";
+  }
+  throw NoMatchingFunctionError("'" + label + "': no concrete function traced before saving takes these " +
+                                std::to_string(inputs.size()) + " flat inputs:" + (got.empty() ? " none" : got) +
+                                "\nIts " + std::to_string(option) + " option(s):" + options);
+}
+
+Tensor Model::read_variable(std::string_view path) const { return read_variable(object_at(path)); }
 
 void Model::close() {
   if (session_) session_->close();

@@ -9,6 +9,7 @@ Functions and signatures share the session's variables, so each sees the other's
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ class _Tree:
         self.nodes, self.concrete = tree
         self.objects: dict[int, RestoredObject] = {}
         self.copying: set[str] = set()  # concrete functions that kept a lent input: copy for them
+        self.functions: dict[str, _core.NativeConcreteFunction] = {}  # resolved at first call
         self.paths: dict[int, str] = {0: "root"}
         queue = [0]
         for node in queue:  # breadth first: the shortest path names each object
@@ -44,6 +46,13 @@ class _Tree:
                 if child >= 0 and child not in self.paths:
                     self.paths[child] = f"{self.paths[node]}.{name}"
                     queue.append(child)
+
+    def function(self, name: str) -> _core.NativeConcreteFunction:
+        """Concrete function ``name``, resolved once (its call added to the graph then)."""
+        function = self.functions.get(name)
+        if function is None:
+            function = self.functions[name] = self.native.concrete_function(name)
+        return function
 
     def path(self, node: int) -> str:
         return self.paths.get(node, f"object {node}")
@@ -265,22 +274,31 @@ class Function(RestoredObject):
     """A restored ``tf.function`` (or bare concrete function). Calling it runs the first of its
     concrete functions whose input signature fits the arguments."""
 
-    @property
+    @functools.cached_property
     def concrete_functions(self) -> list[str]:
         """The names of its concrete functions, in dispatch order."""
         names = self._tree.nodes[self._node]["concrete_functions"]
         return [name for name in names if name in self._tree.concrete]
+
+    @functools.cached_property
+    def _traces(self) -> list[tuple[str, dict[str, Any]]]:
+        """(name, decoded SavedConcreteFunction) of each concrete function, in dispatch order."""
+        return [(name, self._tree.concrete[name]) for name in self.concrete_functions]
+
+    @functools.cached_property
+    def _params(self) -> tuple[list[str], list[Any]]:
+        """Its positional parameters (without ``self``) and their defaults."""
+        node = self._tree.nodes[self._node]
+        if node["kind"] == "bare_concrete_function":
+            return list(node["argument_keywords"]), []
+        return _param_names(node["fullargspec"])
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], signature: Any) -> list[Any]:
         """The flat inputs of a concrete function with ``signature`` for this call, or _NoMatch."""
         if not (isinstance(signature, tuple) and len(signature) == 2):
             raise _NoMatch
         spec_args, spec_kwargs = signature
-        node = self._tree.nodes[self._node]
-        if node["kind"] == "bare_concrete_function":
-            params, defaults = list(node["argument_keywords"]), list[Any]()
-        else:
-            params, defaults = _param_names(node["fullargspec"])
+        params, defaults = self._params
         if len(args) > len(spec_args) or not isinstance(spec_kwargs, Mapping):
             raise _NoMatch
         values: list[Any] = list(args)
@@ -303,14 +321,13 @@ class Function(RestoredObject):
         return flat
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for name in self.concrete_functions:
-            concrete = self._tree.concrete[name]
+        for name, concrete in self._traces:
             try:
                 flat = self._bind(args, kwargs, concrete["input_signature"])
             except _NoMatch:
                 continue
             lend = name not in self._tree.copying
-            outputs, returned = self._tree.native.call_function(name, flat, lend)
+            outputs, returned = self._tree.function(name)(flat, lend)
             if not returned:
                 self._kept_input(name, [a for a in flat if isinstance(a, np.ndarray)
                                         and _is_given(a, args, kwargs)])
