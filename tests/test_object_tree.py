@@ -345,3 +345,4 @@ def test_functions_capturing_lookup_tables_and_assets(zoo: Zoo, fresh) -> None:
     (case,) = zoo.cases("lookup_tables")  # the signature uses the same table
     assert_same(model.signatures["look"](**case.inputs)["output_0"], case.outputs["output_0"], "sig")
     assert root.vocabulary.asset_path == str(Path(model.path, "assets", "vocab.txt"))
+

@@ -276,6 +276,45 @@ void test_object_tree() {
   CHECK_THROWS(smrt::ModelClosedError, model.read_variable(v), "closed");
 }
 
+std::string varint(uint64_t n) {
+  std::string out;
+  do {
+    out += static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+    n >>= 7;
+  } while (n);
+  return out;
+}
+
+// A load decodes the object tree of the MetaGraph it loads only: here a second MetaGraph, the
+// first one's bytes with tag "other" added (tags {serve, other}).
+void test_tree_of_the_loaded_meta_graph_only() {
+  const std::string pb = read_file(zoo("module_guide") + "/saved_model.pb");
+  std::size_t at = 0;
+  std::string meta;
+  while (at < pb.size() && meta.empty()) {  // SavedModel{schema_version = 1, meta_graphs = 2}
+    const auto tag = static_cast<unsigned char>(pb[at++]);
+    uint64_t value = 0;
+    for (int shift = 0; at < pb.size(); shift += 7) {
+      const auto byte = static_cast<unsigned char>(pb[at++]);
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) break;
+    }
+    if (tag == 0x12) meta = pb.substr(at, value);
+    if ((tag & 7) == 2) at += value;
+  }
+  CHECK(!meta.empty());
+  const std::string other = meta + "\x0a\x07\x22\x05other";  // meta_info_def{tags: "other"}, merged
+  const std::string two = pb + "\x12" + varint(other.size()) + other;
+  const std::vector<std::string> serve{"serve"};
+  const smrt::SavedModelInfo info = smrt::parse_saved_model(two, "two", false, false, true, &serve);
+  CHECK(info.meta_graphs.size() == 2);
+  if (info.meta_graphs.size() != 2) return;
+  CHECK(info.meta_graphs[0].object_tree.has_value());
+  CHECK(info.meta_graphs[1].has_tags({"serve", "other"}) && !info.meta_graphs[1].object_tree.has_value());
+  const smrt::SavedModelInfo all = smrt::parse_saved_model(two, "two", false, false, true);
+  CHECK(all.meta_graphs.size() == 2 && all.meta_graphs[1].object_tree.has_value());
+}
+
 // One tensor as a call's inputs (Tensor is move-only: no initializer lists).
 std::vector<smrt::Tensor> one(smrt::Tensor t) {
   std::vector<smrt::Tensor> v;
@@ -350,6 +389,7 @@ int main() {
   test_threads();
   test_object_tree();
   test_object_paths();
+  test_tree_of_the_loaded_meta_graph_only();
   std::cout << (g_failures ? "FAILED: " : "ok: ") << g_failures << " failure(s)\n";
   return g_failures ? 1 : 0;
 }
