@@ -383,7 +383,8 @@ def build_keras_stateful(path: Path) -> list[Case]:
     dense = model.layers[0]
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", model.call, input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+    archive.add_endpoint("serve", model.call,
+                         input_signature=[tf.TensorSpec([None, 3], tf.float32)])
 
     def set_bias(bias):
         dense.bias.assign(bias)

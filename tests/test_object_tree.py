@@ -319,7 +319,7 @@ def test_keras_functions_and_signatures_share_state(zoo: Zoo, fresh) -> None:
     assert_same(root.serve(x), tf["serve"], "serve")
     root.set_bias([10.0, 20.0])  # a function writes...
     out = model.signatures["serve"](inputs=x)  # ...and the signature sees it
-    assert_same(out["output_0"], tf["signature_after_function_write/output_0"], "signature after write")
+    assert_same(out["output_0"], tf["signature_after_function_write/output_0"], "signature")
     model.signatures["set_bias"](bias=np.array([1.0, 2.0], np.float32))  # and the other way
     assert_same(root.serve(x), tf["function_after_signature_write"], "function after write")
     # Both saved copies of a variable read the one state.
@@ -343,6 +343,7 @@ def test_functions_capturing_lookup_tables_and_assets(zoo: Zoo, fresh) -> None:
     assert np.frombuffer(text, np.uint8).tolist() == tf["read_vocabulary"].tolist()
     assert Path(model.path, "assets", "vocab.txt").read_bytes() == text
     (case,) = zoo.cases("lookup_tables")  # the signature uses the same table
-    assert_same(model.signatures["look"](**case.inputs)["output_0"], case.outputs["output_0"], "sig")
+    out = model.signatures["look"](**case.inputs)
+    assert_same(out["output_0"], case.outputs["output_0"], "signature")
     assert root.vocabulary.asset_path == str(Path(model.path, "assets", "vocab.txt"))
 

@@ -1,6 +1,6 @@
 // SavedObjectGraph{nodes=1 SavedObject, concrete_functions=2 map<string, SavedConcreteFunction>}
 // SavedObject{children=1 ObjectReference{node_id=1, local_name=2}, and the `kind` oneof:
-//   user_object=4, asset=5, function=6 SavedFunction{concrete_functions=1, function_spec=2
+//   user_object=4, asset=5 SavedAsset{asset_file_def_index=1}, function=6 SavedFunction{concrete_functions=1, function_spec=2
 //   FunctionSpec{fullargspec=1 StructuredValue}}, variable=7 SavedVariable{dtype=1, shape=2,
 //   name=6}, bare_concrete_function=8 SavedBareConcreteFunction{concrete_function_name=1,
 //   argument_keywords=2, function_spec=4}, constant=9 SavedConstant{operation=1},
@@ -8,6 +8,9 @@
 // SavedConcreteFunction{bound_inputs=2 (int32 node ids), canonicalized_input_signature=3,
 //   output_signature=4 (StructuredValues)}
 // SaverDef{restore_op_name=3}: the restore function ties checkpoint keys to graph variables.
+// AssetFileDef{filename=2} (MetaGraphDef.asset_file_def, repeated): an asset's file name.
+// The graph's own StatefulPartitionedCall/PartitionedCall nodes of object-graph functions
+// (signatures, table initializers) tie captured objects to graph tensors.
 // StructuredValue{none_value=1, float64_value=11 (double), int64_value=12 (sint64),
 //   string_value=13, bool_value=14, tensor_shape_value=31, tensor_dtype_value=32,
 //   tensor_spec_value=33 {name=1, shape=2, dtype=3}, type_spec_value=34

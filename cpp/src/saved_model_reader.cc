@@ -77,7 +77,7 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
 }
 
 // MetaGraphDef{meta_info_def = 1 {tags = 4}, graph_def = 2, saver_def = 3, signature_def = 5,
-// object_graph_def = 7}; everything else is skipped. `budget`: what the functions listing of
+// asset_file_def = 6 (repeated), object_graph_def = 7}; everything else is skipped. `budget`: what the functions listing of
 // the whole file may still hand out.
 MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with_functions, bool with_tree,
                               const std::vector<std::string>* tree_tags, std::size_t& budget) {

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             **_parse_pairs(args.input_exprs, "--input_exprs", evaluate),
             **_parse_pairs(args.input_examples, "--input_examples", _examples)}
     feed = _cast_to_signature(feed, sig_info)
-    paths = _output_paths(args.outdir, list(sig_info.outputs), args.overwrite)  # refuse before running
+    # Refused before running.
+    paths = _output_paths(args.outdir, list(sig_info.outputs), args.overwrite)
 
     with smrt.load(args.dir, tags, op_policy=args.op_policy) as model:
         outputs = model.signatures[args.signature_def](**feed)
