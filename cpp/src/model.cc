@@ -651,11 +651,14 @@ const std::vector<TensorSpec>& ConcreteFunction::inputs() const noexcept { retur
 
 std::size_t ConcreteFunction::num_outputs() const noexcept { return call_->fetches.size(); }
 
-bool ConcreteFunction::fits(const std::vector<Tensor>& inputs) const noexcept {
-  if (inputs.size() != call_->inputs.size()) return false;
+namespace {
+
+// Whether `inputs` fit flat input specs `specs` (count, dtypes, shapes).
+bool inputs_fit(const std::vector<TensorSpec>& specs, const std::vector<Tensor>& inputs) noexcept {
+  if (inputs.size() != specs.size()) return false;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
-    const TensorSpec& spec = call_->inputs[i];
+    const TensorSpec& spec = specs[i];
     if (!t || t.dtype() != spec.dtype) return false;
     if (spec.unknown_rank) continue;
     const int rank = t.rank();
@@ -665,6 +668,10 @@ bool ConcreteFunction::fits(const std::vector<Tensor>& inputs) const noexcept {
   }
   return true;
 }
+
+}  // namespace
+
+bool ConcreteFunction::fits(const std::vector<Tensor>& inputs) const noexcept { return inputs_fit(call_->inputs, inputs); }
 
 std::vector<Tensor> ConcreteFunction::run(const std::vector<Tensor>& inputs) const {
   const std::string& name = name_;
@@ -829,13 +836,19 @@ std::vector<Tensor> Model::call(std::string_view path, const std::vector<Tensor>
   for (const std::string& name : tree.nodes[static_cast<std::size_t>(node)].concrete_functions) {
     auto spec = tree.concrete_functions.find(name);
     if (spec == tree.concrete_functions.end() || !spec->second.in_library) continue;
-    const ConcreteFunction function = concrete_function(name);
-    if (function.fits(inputs)) return function.run(inputs);
+    // Checked against the decoded signature first: only the trace that fits is added to the graph.
+    std::vector<TensorSpec> flat;
+    try {
+      flatten_specs(spec->second.input_signature, flat, name);
+    } catch (const StatusError&) {
+      continue;  // composite inputs: flat tensors never fit it
+    }
+    if (inputs_fit(flat, inputs)) return concrete_function(name).run(inputs);
     options += "\n  Option " + std::to_string(++option) + " (" + name + "):";
-    for (const TensorSpec& in : function.inputs()) {
+    for (const TensorSpec& in : flat) {
       options += " " + in.key + ": " + std::string(dtype_name(in.dtype)) + " " + spec_shape_string(in) + ";";
     }
-    if (function.inputs().empty()) options += " no inputs";
+    if (flat.empty()) options += " no inputs";
   }
   std::string got;
   for (const Tensor& t : inputs) {
