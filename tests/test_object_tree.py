@@ -347,3 +347,16 @@ def test_functions_capturing_lookup_tables_and_assets(zoo: Zoo, fresh) -> None:
     assert_same(out["output_0"], case.outputs["output_0"], "signature")
     assert root.vocabulary.asset_path == str(Path(model.path, "assets", "vocab.txt"))
 
+
+
+def test_a_deep_chain_of_objects_stays_linear() -> None:
+    """A crafted object graph that is one chain 100000 deep: each node's path is spelled out
+    only when asked for (all of them would be 10^10 bytes)."""
+    from smrt import objects
+
+    depth = 100_000
+    nodes = [{"kind": "user_object", "children": [("n", i + 1)] if i < depth else []}
+             for i in range(depth + 1)]
+    tree = objects._Tree(None, (nodes, {}), "")  # type: ignore[arg-type]
+    assert tree.path(depth) == "root" + ".n" * depth
+    assert tree.path(depth + 5) == f"object {depth + 5}"

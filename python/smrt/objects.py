@@ -39,12 +39,14 @@ class _Tree:
         self.objects: dict[int, RestoredObject] = {}
         self.copying: set[str] = set()  # concrete functions that kept a lent input: copy for them
         self.functions: dict[str, _core.NativeConcreteFunction] = {}  # resolved at first call
-        self.paths: dict[int, str] = {0: "root"}
+        # Each node's (parent, name) on its shortest path, breadth first; paths are spelled out
+        # only when asked (a deep chain of nodes would make all of them quadratic).
+        self.parents: dict[int, tuple[int, str]] = {0: (-1, "root")}
         queue = [0]
-        for node in queue:  # breadth first: the shortest path names each object
+        for node in queue:
             for name, child in self.nodes[node]["children"]:
-                if child >= 0 and child not in self.paths:
-                    self.paths[child] = f"{self.paths[node]}.{name}"
+                if child >= 0 and child not in self.parents:
+                    self.parents[child] = (node, name)
                     queue.append(child)
 
     def function(self, name: str) -> _core.NativeConcreteFunction:
@@ -55,7 +57,14 @@ class _Tree:
         return function
 
     def path(self, node: int) -> str:
-        return self.paths.get(node, f"object {node}")
+        """The shortest path from the root to ``node`` ("root.inner.f")."""
+        if node not in self.parents:
+            return f"object {node}"
+        names: list[str] = []
+        while node >= 0:
+            node, name = self.parents[node]
+            names.append(name)
+        return ".".join(reversed(names))
 
     def get(self, node: int) -> RestoredObject:
         obj = self.objects.get(node)
