@@ -16,7 +16,7 @@ from smrt.errors import NoMatchingFunctionError, UnimplementedError
 from smrt.objects import Function
 
 from .conftest import Zoo, assert_same
-from .protowire import edit, fields, halves, join
+from .protowire import edit, fields, halves, join, varint
 from .test_hostile_models import ATTR, FUNCTION_NODE, FUNCTIONS, META, split_everything, variant
 
 
@@ -360,3 +360,16 @@ def test_a_deep_chain_of_objects_stays_linear() -> None:
     tree = objects._Tree(None, (nodes, {}), "")  # type: ignore[arg-type]
     assert tree.path(depth) == "root" + ".n" * depth
     assert tree.path(depth + 5) == f"object {depth + 5}"
+
+
+def test_asset_messages_merge(zoo: Zoo, tmp_path: Path) -> None:
+    """A SavedAsset that occurs twice merges (its last asset_file_def_index wins), and
+    asset_file_def entries are a repeated field: each occurrence is one more asset."""
+
+    def repeat_assets(pb: bytes) -> bytes:  # SavedObject.asset = 5: a wrong index first
+        return edit(pb, (META, 7, 1, 5), lambda asset: [join([(1, 0, varint(99))]), asset])
+
+    path = variant(zoo, "lookup_tables", repeat_assets, tmp_path)
+    with smrt.load(path) as model:
+        text = model.root.read_vocabulary().item()
+        assert text == Path(path, "assets", "vocab.txt").read_bytes()
