@@ -537,7 +537,8 @@ TF_Output bound_capture(const Captures& at, int node, DType dtype, const std::st
 }
 
 // Adds the call of concrete function `name` to the graph (the caller holds the ObjectCalls
-// lock and a shared lock of the session). Everything is checked before the first node is added.
+// lock and a shared lock of the session). Everything is checked before the first node is added
+// (but an asset's path Const, which stays for any later use).
 CallEndpoints add_call(const Captures& at, const std::string& name, const ConcreteFunctionSpec& spec) {
   TF_Graph* graph = at.graph;
   const std::string label = "concrete function '" + name + "'";
