@@ -371,6 +371,94 @@ def build_keras_dense(path: Path) -> list[Case]:
     return [("serving_default", {input_key: x})]
 
 
+def build_keras_stateful(path: Path) -> list[Case]:
+    """A Keras model exported with an ExportArchive whose endpoints (each both a function on the
+    root and a signature) read and write one layer's variables: Keras saves each variable twice
+    (``variables`` and ``_all_variables``), and the graph's signatures use the second copy's
+    handles while the functions' captures name the first."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    dense = model.layers[0]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", model.call,
+                         input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+
+    def set_bias(bias):
+        dense.bias.assign(bias)
+        return dense.bias.value
+
+    archive.add_endpoint("set_bias", set_bias, input_signature=[tf.TensorSpec([2], tf.float32)])
+    archive.write_out(str(path), verbose=False)
+    x = _rng().random((2, 3), dtype=np.float32)
+    imported = tf.saved_model.load(str(path))
+    calls: dict[str, object] = {"x": x, "serve": imported.serve(tf.constant(x))}
+    imported.set_bias(tf.constant([10.0, 20.0]))
+    calls["signature_after_function_write"] = imported.signatures["serve"](inputs=tf.constant(x))
+    imported.signatures["set_bias"](bias=tf.constant([1.0, 2.0]))
+    calls["function_after_signature_write"] = imported.serve(tf.constant(x))
+    calls["kernel"] = dense.kernel.numpy()
+    _record_calls(path, calls)
+    return []
+
+
+_TABLE_KEYS = "a\nb\nc\n"
+
+
+class _Tables(tf.Module):
+    """Functions capturing lookup tables (initialized from a vocabulary file, an asset, and from
+    tensors) and an asset itself; one table is also used by a signature."""
+
+    def __init__(self, vocabulary: str) -> None:
+        super().__init__()
+        self.vocabulary = tf.saved_model.Asset(vocabulary)
+        lines = tf.lookup.TextFileInitializer(
+            vocabulary, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+            tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
+        self.table = tf.lookup.StaticHashTable(lines, -1)
+        self.vocab = tf.lookup.StaticVocabularyTable(lines, num_oov_buckets=2)
+        self.pairs = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(["x", "y"]), tf.constant([7, 8], tf.int64)), -1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def look(self, keys):
+        return self.table.lookup(keys)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def vocab_ids(self, keys):
+        return self.vocab.lookup(keys)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def pair(self, keys):
+        return self.pairs.lookup(keys)
+
+    @tf.function(input_signature=[])
+    def read_vocabulary(self):
+        return tf.io.read_file(self.vocabulary)
+
+
+def build_lookup_tables(path: Path) -> list[Case]:
+    """A module whose functions capture lookup tables and an asset; the vocabulary file is
+    deleted after saving, so only the SavedModel's assets/ copy can be read."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocabulary = Path(tmp) / "vocab.txt"
+        vocabulary.write_text(_TABLE_KEYS)
+        module = _Tables(str(vocabulary))
+        tf.saved_model.save(module, str(path), signatures={"look": module.look})
+    imported = tf.saved_model.load(str(path))
+    keys = tf.constant(["b", "z", "a"])
+    _record_calls(path, {
+        "look": imported.look(keys), "vocab_ids": imported.vocab_ids(keys),
+        "pair": imported.pair(tf.constant(["y", "q"])),
+        "read_vocabulary": np.frombuffer(imported.read_vocabulary().numpy(), np.uint8),
+    })
+    return [("look", {"keys": _strings("b", "z", "a")})]
+
+
 def build_multiple_signatures(path: Path) -> list[Case]:
     module, call = _custom_module()
 
@@ -829,6 +917,8 @@ MODELS: dict[str, Builder] = {
     "module_vector_trace": build_module_vector_trace,
     "nested_modules": build_nested_modules,
     "keras_dense": build_keras_dense,
+    "keras_stateful": build_keras_stateful,
+    "lookup_tables": build_lookup_tables,
     "multiple_signatures": build_multiple_signatures,
     "stateful": build_stateful,
     "control_flow": build_control_flow,

@@ -239,37 +239,52 @@ class PySignature {
   bool release_gil_ = true;  // smrt.load(release_gil=...): see python/smrt/model.py
 };
 
-// Concrete function `name` with its flat user inputs (anything array-like, converted as a
-// signature's inputs are; with `lend`, aligned arrays reach TensorFlow without a copy). Returns
-// its flat outputs, and whether TensorFlow handed every lent array back (false: it kept one,
-// e.g. assigned it to a variable, which now shares that array's memory).
-py::tuple call_function(const Model& model, const std::string& name, const py::sequence& values, bool lend) {
-  const std::vector<TensorSpec>& specs = model.function_inputs(name);  // resolved once
-  if (values.size() != specs.size()) {
-    throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(specs.size()) +
-                            " flat inputs, got " + std::to_string(values.size()));
-  }
-  py::list result;
-  Loans loans;  // declared before the inputs: it must outlive them
-  {
-    std::vector<Tensor> inputs(specs.size());
-    for (std::size_t i = 0; i < specs.size(); ++i) {
-      py::object value = values[i];
-      inputs[i] = to_tensor(value.ptr(), specs[i], name, lend ? &loans : nullptr);
+// A concrete function of the object tree, resolved once (NativeModel.concrete_function):
+// calls go straight to its endpoints. Holds the NativeModel so the session outlives it.
+class PyConcreteFunction {
+ public:
+  PyConcreteFunction(py::object model, ConcreteFunction function)
+      : model_(std::move(model)), function_(std::move(function)) {}
+
+  // Its flat user inputs (anything array-like, converted as a signature's inputs are; with
+  // `lend`, aligned arrays reach TensorFlow without a copy). Returns its flat outputs, and
+  // whether TensorFlow handed every lent array back (false: it kept one, e.g. assigned it to
+  // a variable, which now shares that array's memory).
+  py::tuple call(const py::sequence& values, bool lend) const {
+    const std::vector<TensorSpec>& specs = function_.inputs();
+    const std::string& name = function_.name();
+    if (values.size() != specs.size()) {
+      throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(specs.size()) +
+                              " flat inputs, got " + std::to_string(values.size()));
     }
-    std::vector<Tensor> outputs;
+    py::list result;
+    Loans loans;  // declared before the inputs: it must outlive them
     {
-      py::gil_scoped_release release;
-      outputs = model.call_function(name, inputs);
-    }
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-      PyObject* array = to_numpy(std::move(outputs[i]), "output " + std::to_string(i) + " of '" + name + "'");
-      if (!array) throw py::error_already_set();
-      result.append(py::reinterpret_steal<py::object>(array));
-    }
-  }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
-  return py::make_tuple(result, loans.all_returned());
-}
+      std::vector<Tensor> inputs(specs.size());
+      for (std::size_t i = 0; i < specs.size(); ++i) {
+        py::object value = values[i];
+        inputs[i] = to_tensor(value.ptr(), specs[i], name, lend ? &loans : nullptr);
+      }
+      std::vector<Tensor> outputs;
+      {
+        py::gil_scoped_release release;
+        outputs = function_.run(inputs);
+      }
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        PyObject* array = to_numpy(std::move(outputs[i]), "output " + std::to_string(i) + " of '" + name + "'");
+        if (!array) throw py::error_already_set();
+        result.append(py::reinterpret_steal<py::object>(array));
+      }
+    }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
+    return py::make_tuple(result, loans.all_returned());
+  }
+
+  const ConcreteFunction& function() const noexcept { return function_; }
+
+ private:
+  py::object model_;
+  ConcreteFunction function_;
+};
 
 Model load_model(const std::string& path, const std::vector<std::string>& tags, int intra_op_threads,
                  int inter_op_threads, std::optional<bool> gpu_memory_growth,
@@ -308,6 +323,10 @@ void register_model(py::module_& m) {
     inherit_vectorcall(reinterpret_cast<PyTypeObject*>(subclass.ptr()), reinterpret_cast<PyTypeObject*>(signature.ptr()));
   });
 
+  py::class_<PyConcreteFunction>(m, "NativeConcreteFunction")
+      .def_property_readonly("name", [](const PyConcreteFunction& f) { return f.function().name(); })
+      .def("__call__", &PyConcreteFunction::call, py::arg("inputs"), py::arg("lend") = true);
+
   py::class_<Model>(m, "NativeModel")
       .def(py::init(&load_model), py::arg("path"), py::arg("tags"), py::arg("intra_op_threads") = 0,
            py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
@@ -329,7 +348,15 @@ void register_model(py::module_& m) {
         const ObjectTree* tree = model.object_tree();
         return tree ? object_tree_to_python(*tree) : py::object(py::none());
       })
-      .def("call_function", &call_function, py::arg("name"), py::arg("inputs"), py::arg("lend") = true)
+      .def("concrete_function", [](py::object self, const std::string& name) {
+        const Model& model = self.cast<const Model&>();
+        std::optional<ConcreteFunction> function;
+        {
+          py::gil_scoped_release release;  // the first use adds its call to the graph
+          function.emplace(model.concrete_function(name));
+        }
+        return PyConcreteFunction(self, std::move(*function));
+      }, py::arg("name"))
       .def("read_variable", [](const Model& model, int node) {
         Tensor value;
         {

@@ -65,12 +65,14 @@ struct Api {
   X(void, TF_DeleteGraph, (TF_Graph*))                                                            \
   X(TF_Operation*, TF_GraphOperationByName, (TF_Graph*, const char*))                             \
   X(int, TF_OperationNumOutputs, (TF_Operation*))                                                 \
+  X(int, TF_OperationOutputType, (TF_Output))                                                     \
   X(TF_OperationDescription*, TF_NewOperation, (TF_Graph*, const char*, const char*))             \
   X(void, TF_AddInput, (TF_OperationDescription*, TF_Output))                                     \
   X(void, TF_AddInputList, (TF_OperationDescription*, const TF_Output*, int))                     \
   X(void, TF_SetAttrType, (TF_OperationDescription*, const char*, int))                           \
   X(void, TF_SetAttrTypeList, (TF_OperationDescription*, const char*, const int*, int))           \
   X(void, TF_SetAttrFuncName, (TF_OperationDescription*, const char*, const char*, size_t))       \
+  X(void, TF_SetAttrTensor, (TF_OperationDescription*, const char*, TF_Tensor*, TF_Status*))      \
   X(TF_Operation*, TF_FinishOperation, (TF_OperationDescription*, TF_Status*))                    \
   X(TF_Session*, TF_LoadSessionFromSavedModel,                                                    \
     (const TF_SessionOptions*, const TF_Buffer*, const char*, const char* const*, int, TF_Graph*, \

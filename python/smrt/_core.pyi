@@ -62,6 +62,13 @@ class BoundCall:
 
 def inherit_fast_call(subclass: type[NativeSignature]) -> None: ...
 
+class NativeConcreteFunction:
+    @property
+    def name(self) -> str: ...
+    def __call__(self, inputs: Sequence[Any], lend: bool = True) -> tuple[list[np.ndarray], bool]:
+        """Runs it with its flat inputs: its flat outputs, and whether TensorFlow handed back
+        every array lent to it."""
+
 class NativeModel:
     """smrt::Model: the loaded session; smrt.Model wraps it."""
 
@@ -84,11 +91,8 @@ class NativeModel:
     def default_signature(self) -> NativeSignature: ...
     def object_tree(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]] | None:
         """(nodes, concrete functions) of the SavedObjectGraph; None without one (TF1)."""
-    def call_function(
-        self, name: str, inputs: Sequence[Any], lend: bool = True
-    ) -> tuple[list[np.ndarray], bool]:
-        """Runs concrete function ``name`` with its flat inputs: its flat outputs, and whether
-        TensorFlow handed back every array lent to it."""
+    def concrete_function(self, name: str) -> NativeConcreteFunction:
+        """Concrete function ``name``, its call added to the graph at first use."""
     def read_variable(self, node: int) -> np.ndarray:
         """The current value of variable object ``node``."""
     def close(self) -> None: ...

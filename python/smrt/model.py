@@ -148,7 +148,7 @@ class Model:
         ``tf.function``; functions and signatures share the variables. Raises
         :class:`~smrt.errors.NotFoundError` for a SavedModel without an object graph (TF1)."""
         if self._root is None:
-            self._root = restore(self._native)
+            self._root = restore(self._native, self.path)
             if self._root is None:
                 raise NotFoundError(f"the SavedModel at '{self.path}' has no object graph (a TF1 "
                                     "SavedModel): only its signatures can run")

@@ -159,6 +159,32 @@ class Signature {
   std::shared_ptr<const Endpoints> endpoints_;  // resolved TF_Outputs, fixed at load
 };
 
+// A concrete function of the object tree with its call added to the graph: resolved once,
+// run many times without lookups. Copies share the call; keep the Model alive (or closed) while
+// using it: a closed model's functions throw ModelClosedError.
+class ConcreteFunction {
+ public:
+  const std::string& name() const noexcept { return name_; }
+  // Its flat user inputs, in the order run() takes them (TensorFlow's nest order: dict keys
+  // sorted), and how many flat outputs it returns.
+  const std::vector<TensorSpec>& inputs() const noexcept;
+  std::size_t num_outputs() const noexcept;
+  // Whether these tensors fit inputs() (count, dtypes, shapes).
+  bool fits(const std::vector<Tensor>& inputs) const noexcept;
+  // Runs it (dtype and shape checked against inputs()); returns its flat outputs, none for a
+  // function without outputs. Thread-safe.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+
+ private:
+  friend class Model;
+  ConcreteFunction(std::string name, std::shared_ptr<const detail::CallEndpoints> call,
+                   std::shared_ptr<Session> session, std::string path);
+  std::string name_;
+  std::shared_ptr<const detail::CallEndpoints> call_;
+  std::shared_ptr<Session> session_;
+  std::string path_;  // the model's directory, for error messages
+};
+
 class Model {
  public:
   // Loads the MetaGraph with exactly these tags. Loads libtensorflow first if no library is
@@ -197,6 +223,22 @@ class Model {
   std::vector<Tensor> call_function(const std::string& name, const std::vector<Tensor>& inputs) const;
   // The current value of variable object `node` of the object tree. Thread-safe.
   Tensor read_variable(int node) const;
+  // Concrete function `name`, its call added to the graph at first use (throws as
+  // call_function does).
+  ConcreteFunction concrete_function(const std::string& name) const;
+
+  // By path, as model.root reads in Python: `path` is the saved children's names joined by
+  // '.' from the root ("mutate", "inner.f", "layer.kernel"; a leading "root." and "" name the
+  // root; a name that holds a '.' is matched whole). Throws a NotFound-coded StatusError naming
+  // the children there are.
+  int object_at(std::string_view path) const;
+  // Calls the saved function at `path` (a module's path calls its saved __call__) with flat
+  // inputs: the first of its concrete functions traced before saving whose flat inputs fit
+  // them, as TensorFlow's dispatch picks; NoMatchingFunctionError lists each one's inputs.
+  std::vector<Tensor> call(std::string_view path, const std::vector<Tensor>& inputs) const;
+  // The current value of the variable at `path` ("v", "inner.b").
+  Tensor read_variable(std::string_view path) const;
+  Tensor read_variable(const char* path) const { return read_variable(std::string_view(path)); }
 
   // Frees the session. Waits for runs in flight; later runs throw ModelClosedError.
   void close();
