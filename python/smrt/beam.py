@@ -1,6 +1,6 @@
 """Apache Beam RunInference model handlers that run SavedModels through smrt.
 
-``pip install 'smrt[beam]'``. Drop-in where Beam's ``TFModelHandlerNumpy`` is used::
+``pip install 'smrt-runtime[beam]'``. Drop-in where Beam's ``TFModelHandlerNumpy`` is used::
 
     import apache_beam as beam
     from apache_beam.ml.inference.base import RunInference
@@ -34,10 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from .library import pip_install
+
 try:
     from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 except ImportError as e:
-    raise ImportError(f"smrt.beam needs Apache Beam: pip install 'smrt[beam]' ({e})") from e
+    raise ImportError(f"smrt.beam needs Apache Beam: {pip_install('beam')} ({e})") from e
 
 from . import model_uri as uris
 from .errors import InvalidInputError

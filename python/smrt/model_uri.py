@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelFetchError, ModelNotFoundError, ModelURIError
+from .library import pip_install
 
 SAVED_MODEL_FILE = "saved_model.pb"
 
@@ -138,7 +139,7 @@ def _filesystem(uri: str) -> tuple[Any, str]:
         import fsspec
     except ImportError as e:
         raise ModelURIError(
-            f"model URI {uri!r} needs fsspec: pip install 'smrt[beam]' or 'smrt[spark]'"
+            f"model URI {uri!r} needs fsspec: {pip_install('beam')} or {pip_install('spark')}"
         ) from e
     try:
         fs, path = fsspec.core.url_to_fs(uri)

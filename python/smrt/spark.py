@@ -1,6 +1,6 @@
 """Spark batch inference with smrt: a ``predict_batch_udf`` that runs a SavedModel signature.
 
-``pip install 'smrt[spark]'``::
+``pip install 'smrt-runtime[spark]'``::
 
     from pyspark.sql.types import ArrayType, FloatType
     from smrt.spark import predict_batch_udf
@@ -35,12 +35,14 @@ from typing import Any
 
 import numpy as np
 
+from .library import pip_install
+
 try:
     from pyspark.ml.functions import predict_batch_udf as _pyspark_predict_batch_udf
     from pyspark.ml.functions import supported_scalar_types
     from pyspark.sql.types import ArrayType, DataType, StringType, StructType
 except ImportError as e:
-    raise ImportError(f"smrt.spark needs pyspark: pip install 'smrt[spark]' ({e})") from e
+    raise ImportError(f"smrt.spark needs pyspark: {pip_install('spark')} ({e})") from e
 
 from . import model_uri as uris
 from .errors import InvalidInputError
