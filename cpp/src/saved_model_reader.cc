@@ -102,7 +102,8 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
   meta.has_object_graph = object_graph.present();
   if (!with_ops && !with_functions && !with_tree) return meta;
   const bool tree = with_tree && meta.has_object_graph;
-  const detail::GraphDefInfo graph = detail::read_graph_def(graph_def.view(), tree);  // empty: no ops
+  // Node inputs (details) for the object tree and for what each signature runs.
+  const detail::GraphDefInfo graph = detail::read_graph_def(graph_def.view(), with_tree);  // empty: no ops
   if (with_ops) {
     meta.ops = detail::ops_used_by_graph_def(graph);
     std::vector<std::string> roots;
@@ -113,6 +114,17 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
     meta.object_graph = detail::read_object_graph(object_graph.view(), graph, budget);
   }
   if (tree) meta.object_tree = detail::read_object_tree(object_graph.view(), graph, saver_def.view());
+  if (with_tree) {
+    meta.ops_run = MetaGraphInfo::OpsRun{};
+    for (const SignatureInfo& sig : meta.signatures) {
+      std::vector<std::string> tensors;
+      for (const TensorSpec& spec : sig.outputs) tensors.push_back(spec.tensor_name);
+      meta.ops_run->by_signature.emplace(sig.key, detail::ops_run_by(graph, tensors));
+    }
+    if (meta.has_object_graph) {
+      meta.ops_run->by_functions = detail::ops_run_by(graph, {}, detail::concrete_function_names(object_graph.view()));
+    }
+  }
   return meta;
 }
 

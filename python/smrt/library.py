@@ -19,6 +19,7 @@ from pathlib import Path
 from . import _core
 
 ENV_VAR = "SMRT_LIBTENSORFLOW"
+OPENVINO_ENV_VAR = "SMRT_LIBOPENVINO"
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,28 @@ def runtime_info() -> RuntimeInfo | None:
     """The libtensorflow smrt has loaded, or None before the first :func:`smrt.load`."""
     loaded = _core.runtime_info()
     return None if loaded is None else RuntimeInfo(*loaded)
+
+
+def _package_dir(name: str) -> list[tuple[str, str]]:
+    """An installed package's directory as a (directory, source) hint, found without importing."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [(next(iter(spec.submodule_search_locations)), f"{name} wheel")]
+
+
+def load_openvino() -> RuntimeInfo:
+    """Load OpenVINO's C API (``libopenvino_c``, from the ``openvino`` wheel) for the
+    ``"openvino"`` and ``"auto"`` backends of :func:`smrt.load`, if it is not loaded yet.
+
+    Search order: ``SMRT_LIBOPENVINO`` (the library or its directory), the installed
+    ``openvino`` wheel (located without importing it), one installed beside smrt, then the
+    loader's search path. Raises :class:`~smrt.errors.LibraryNotFoundError` saying to
+    ``pip install smrt[openvino]`` when there is none.
+    """
+    if _core.openvino_info() is None:
+        _core.ensure_openvino_loaded(_package_dir("openvino"))
+    return RuntimeInfo(*_core.openvino_info())  # type: ignore[misc]

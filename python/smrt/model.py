@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from .errors import NotFoundError, SignatureNotFoundError
-from .library import load_library
+from .library import load_library, load_openvino
 from .objects import RestoredObject, restore
 from .op_policy import OpPolicy, check
 from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
@@ -41,6 +41,9 @@ class Signature(_core.NativeSignature):
                  check_shapes: bool = True) -> None:
         super().__init__(model, info.key, check_shapes)
         self.info = info
+
+    # backend ("tensorflow" or "openvino": which runtime runs this signature) and backend_note
+    # (why TensorFlow runs it though another backend was asked for) are native properties.
 
     @property
     def method_name(self) -> str:
@@ -177,6 +180,10 @@ def load(
     library: str | os.PathLike[str] | None = None,
     op_policy: OpPolicy | None = None,
     check_shapes: bool = True,
+    backend: str = "tensorflow",
+    performance_hint: str = "latency",
+    inference_threads: int = 0,
+    tolerance: float = 1e-3,
 ) -> Model:
     """Load the MetaGraph of the SavedModel at ``path`` whose tag-set is exactly ``tags``.
 
@@ -205,6 +212,18 @@ def load(
             (``[3]`` may feed an input declared ``(-1, 1)``), and a shape the graph cannot take
             fails with TensorFlow's own :class:`~smrt.errors.InvalidArgumentError`. Dtypes are
             always checked. ``sig.run(inputs, check_shapes=...)`` overrides it per call.
+        backend: which runtime runs the signatures. ``"tensorflow"`` (the default): the
+            TensorFlow session. ``"openvino"``: OpenVINO (``pip install smrt[openvino]``),
+            whose TensorFlow frontend converts the ``serving_default`` signature; a signature
+            it cannot run (another signature, string or complex tensors, variables a call
+            writes, ops it does not convert) runs on TensorFlow. ``"auto"``: OpenVINO where
+            its outputs match TensorFlow's on a probe input within ``tolerance``, TensorFlow
+            elsewhere. ``sig.backend`` says which runs a signature and ``sig.backend_note``
+            why TensorFlow does. The TensorFlow session is loaded in every case.
+        performance_hint: OpenVINO's ``"latency"`` (the default) or ``"throughput"`` hint.
+        inference_threads: OpenVINO's thread count; 0 lets it choose.
+        tolerance: for ``"auto"``: OpenVINO is kept when every output element on the probe
+            has ``|openvino - tensorflow| <= tolerance * (1 + |tensorflow|)``.
 
     Raises:
         ModelNotFoundError: no such directory, or no saved_model.pb in it.
@@ -212,7 +231,8 @@ def load(
         NotFoundError: no MetaGraph has this tag-set.
         OpPolicyError: the model can run ops ``op_policy`` denies (nothing was loaded).
         ValueError: ``op_policy`` is a string other than ``"default"`` or ``"strict"``.
-        LibraryNotFoundError: no libtensorflow could be loaded.
+        LibraryNotFoundError: no libtensorflow could be loaded, or OpenVINO was asked for
+            and is not installed.
         StatusError: TensorFlow failed to load the model (a subclass per status code).
     """
     if isinstance(tags, str):
@@ -224,6 +244,8 @@ def load(
     if op_policy is not None:  # before TensorFlow is loaded or sees the model
         check(inspect(path, ops=True).meta_graph(tags), op_policy, path)
     load_library(library)
+    if backend in ("openvino", "auto"):
+        load_openvino()
     native = _core.NativeModel(
         os.fsencode(path),
         list(tags),
@@ -233,5 +255,9 @@ def load(
         gpu_memory_fraction=gpu_memory_fraction,
         visible_devices=visible_devices,
         config_proto=bytes(config_proto),
+        backend=backend,
+        performance_hint=performance_hint,
+        inference_threads=inference_threads,
+        tolerance=tolerance,
     )
     return Model(native, path, tags, check_shapes)

@@ -20,6 +20,7 @@ import smrt
 from smrt import tf_example
 from smrt.saved_model import SignatureInfo
 
+from .backend_flag import add_backend_argument
 from .common import signature_of, tags_from_flag
 from .errors import CliError
 from .input_exprs import evaluate
@@ -48,6 +49,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--allow_pickle", action="store_true",
                         help="allow --inputs files that hold pickled objects (runs their code!)")
     add_op_policy_argument(parser)
+    add_backend_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     feed = _cast_to_signature(feed, sig_info)
     paths = _output_paths(args.outdir, sig_info, args.overwrite)  # refuse before running
 
-    with smrt.load(args.dir, tags, op_policy=args.op_policy) as model:
+    with smrt.load(args.dir, tags, op_policy=args.op_policy, backend=args.backend) as model:
         outputs = model.signatures[args.signature_def](**feed)
     for key in sorted(outputs):
         print(f"Result for output key {key}:\n{outputs[key]}")

@@ -29,6 +29,7 @@ from smrt.serving.config import (
 )
 from smrt.serving.versions import default_loader
 
+from .backend_flag import add_backend_argument
 from .common import tags_from_flag
 from .errors import CliError
 from .op_policy_flag import add_op_policy_argument
@@ -58,6 +59,7 @@ def add_parser(subparsers: Any) -> None:
                         help="the MetaGraph tag-set to load, comma-separated (default: serve; "
                              "empty means serve)")
     add_op_policy_argument(models)
+    add_backend_argument(models)
     models.add_argument("--tensorflow_intra_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
     models.add_argument("--tensorflow_inter_op_parallelism", metavar="N", type=int, default=0,
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     loader = default_loader(
         intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,
-        op_policy=args.op_policy)
+        op_policy=args.op_policy, backend=args.backend)
     read_config = None
     if args.model_config_file:
         tags = tuple(tags_from_flag(args.saved_model_tags or "serve"))
