@@ -20,6 +20,10 @@ Contenders:
     smrt-plain   the same, with a plain NumPy input (smrt copies it once)
     tf-constant  ``tf.saved_model.load(d).signatures["serving_default"](x=tf.constant(x))``
     tf-numpy     the same, passing the NumPy array directly
+    smrt-openvino   ``smrt.load(d, backend="openvino")``, aligned input (run_backends.py)
+    openvino     OpenVINO's own Python API on the same SavedModel: ``core.compile_model``
+                 (latency hint, f32, as smrt's defaults), ``request.infer(share_inputs=True)``
+    onnxruntime  ONNX Runtime on ``<d>.onnx`` (tf2onnx's conversion of the SavedModel)
 """
 
 from __future__ import annotations
@@ -42,10 +46,13 @@ Bind = Callable[[np.ndarray], Callable[[], Mapping[str, Any]]]
 """A loaded signature: ``bind(x)`` is the zero-argument call of it on input ``x``."""
 
 
-def _smrt_binder(model: str, input_key: str, config_proto: bytes) -> Bind:
+def _smrt_binder(model: str, input_key: str, config_proto: bytes,
+                 backend: str = "tensorflow") -> Bind:
     import smrt
 
-    sig = smrt.load(model, config_proto=config_proto).signatures[SIGNATURE]
+    sig = smrt.load(model, config_proto=config_proto, backend=backend).signatures[SIGNATURE]
+    if sig.backend != backend:
+        raise RuntimeError(f"{backend} does not run {model}: {sig.backend_note}")
 
     def bind(x: np.ndarray) -> Callable[[], Mapping[str, Any]]:
         inputs = {input_key: x}
@@ -68,20 +75,55 @@ def _tf_binder(model: str, input_key: str, as_constant: bool) -> Bind:
     return bind
 
 
+def _openvino_binder(model: str, input_key: str) -> Bind:
+    import openvino as ov  # type: ignore[import-untyped]
+
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(model), "CPU", {
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+
+    def bind(x: np.ndarray) -> Callable[[], Mapping[str, Any]]:
+        inputs = {input_key: x}
+        return lambda: request.infer(inputs, share_inputs=True)
+
+    return bind
+
+
+def _onnxruntime_binder(model: str) -> Bind:
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    session = ort.InferenceSession(model + ".onnx", providers=["CPUExecutionProvider"])
+    (input_meta,) = session.get_inputs()
+
+    def bind(x: np.ndarray) -> Callable[[], Mapping[str, Any]]:
+        inputs = {input_meta.name: x}
+        return lambda: dict(enumerate(session.run(None, inputs)))
+
+    return bind
+
+
 def _load(contender: str, model: str, input_key: str, config_hex: str = "") -> Bind:
     """`config_hex`: a serialized ConfigProto for the session (smrt contenders only)."""
     if contender in ("smrt", "smrt-plain"):
         return _smrt_binder(model, input_key, bytes.fromhex(config_hex))
+    if contender == "smrt-openvino":
+        return _smrt_binder(model, input_key, bytes.fromhex(config_hex), backend="openvino")
     if config_hex:
         raise ValueError(f"{contender} takes no session config")
+    if contender == "openvino":
+        return _openvino_binder(model, input_key)
+    if contender == "onnxruntime":
+        return _onnxruntime_binder(model)
     if contender in ("tf-constant", "tf-numpy"):
         return _tf_binder(model, input_key, as_constant=contender == "tf-constant")
     raise ValueError(f"unknown contender {contender!r}")
 
 
 def _ones(contender: str, shape: tuple[int, ...]) -> np.ndarray:
-    """The input: 64-byte aligned for "smrt", deliberately not for "smrt-plain"."""
-    if contender == "smrt":
+    """The input: 64-byte aligned for smrt and the runtimes that can read it in place,
+    deliberately not for "smrt-plain"."""
+    if contender in ("smrt", "smrt-openvino", "openvino", "onnxruntime"):
         import smrt
 
         x = smrt.empty(shape, np.float32)

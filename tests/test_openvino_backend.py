@@ -189,6 +189,8 @@ def test_bad_backend_options_are_refused(zoo: Zoo) -> None:
         smrt.load(zoo.path("add_one"), backend="openvino", performance_hint="fastest")
     with pytest.raises(smrt.InvalidInputError, match="inference_threads"):
         smrt.load(zoo.path("add_one"), backend="openvino", inference_threads=-1)
+    with pytest.raises(smrt.InvalidInputError, match="inference_precision"):
+        smrt.load(zoo.path("add_one"), backend="openvino", inference_precision="int4")
 
 
 def test_missing_openvino_names_the_extra(zoo: Zoo, tmp_path: os.PathLike[str]) -> None:

@@ -186,7 +186,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& tags, 
                  int inter_op_threads, std::optional<bool> gpu_memory_growth,
                  std::optional<double> gpu_memory_fraction, const std::string& visible_devices,
                  const py::bytes& config_proto, const std::string& backend_name, const std::string& performance_hint,
-                 int inference_threads, double tolerance) {
+                 int inference_threads, const std::string& inference_precision, double tolerance) {
   SessionOptions options;
   options.intra_op_threads = intra_op_threads;
   options.inter_op_threads = inter_op_threads;
@@ -202,6 +202,7 @@ Model load_model(const std::string& path, const std::vector<std::string>& tags, 
   }
   backend.performance_hint = performance_hint;
   backend.inference_threads = inference_threads;
+  backend.inference_precision = inference_precision;
   backend.tolerance = tolerance;
   py::gil_scoped_release release;  // loading takes a while; let other threads run
   return Model::load(path, tags, options, backend);
@@ -227,7 +228,8 @@ void register_model(py::module_& m) {
            py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
            py::arg("gpu_memory_fraction") = py::none(), py::arg("visible_devices") = "",
            py::arg("config_proto") = py::bytes(), py::arg("backend") = "tensorflow",
-           py::arg("performance_hint") = "latency", py::arg("inference_threads") = 0, py::arg("tolerance") = 1e-3)
+           py::arg("performance_hint") = "latency", py::arg("inference_threads") = 0,
+           py::arg("inference_precision") = "f32", py::arg("tolerance") = 1e-3)
       .def("meta_graph", [](const Model& model) { return meta_graph_to_python(model.meta_graph()); })
       .def("signature_keys", [](const Model& model) {
         std::vector<std::string> keys;

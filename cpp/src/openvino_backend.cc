@@ -320,6 +320,11 @@ std::map<std::string, BackendChoice> openvino_signatures(const std::string& dir,
     throw InvalidInputError("performance_hint must be 'latency' or 'throughput', not '" + options.performance_hint + "'");
   }
   if (options.inference_threads < 0) throw InvalidInputError("inference_threads must be >= 0 (0 lets OpenVINO choose)");
+  const std::string& precision = options.inference_precision;
+  if (!precision.empty() && precision != "f32" && precision != "bf16" && precision != "f16") {
+    throw InvalidInputError("inference_precision must be 'f32', 'bf16', 'f16' or '' (OpenVINO's choice), not '" +
+                            precision + "'");
+  }
   const auto& api = ov::api();  // loads libopenvino_c, or throws LibraryNotFoundError
 
   std::map<std::string, BackendChoice> choices;
@@ -343,11 +348,23 @@ std::map<std::string, BackendChoice> openvino_signatures(const std::string& dir,
   std::unique_ptr<ov_model, ModelFree> model(raw_model);
   ov_compiled_model* raw_compiled = nullptr;
   const std::string threads = std::to_string(options.inference_threads);
+  // The C API takes properties as variadic (key, value) pairs: hint, precision, then threads.
+  const char* props[6] = {"PERFORMANCE_HINT", hint.c_str()};
+  std::size_t n = 2;
+  if (!precision.empty()) {
+    props[n++] = "INFERENCE_PRECISION_HINT";
+    props[n++] = precision.c_str();
+  }
+  if (options.inference_threads > 0) {
+    props[n++] = "INFERENCE_NUM_THREADS";
+    props[n++] = threads.c_str();
+  }
+  const auto compile = api.ov_core_compile_model;
   const ov_status_e status =
-      options.inference_threads > 0
-          ? api.ov_core_compile_model(core.get(), model.get(), "CPU", 4, &raw_compiled, "PERFORMANCE_HINT",
-                                      hint.c_str(), "INFERENCE_NUM_THREADS", threads.c_str())
-          : api.ov_core_compile_model(core.get(), model.get(), "CPU", 2, &raw_compiled, "PERFORMANCE_HINT", hint.c_str());
+      n == 2   ? compile(core.get(), model.get(), "CPU", n, &raw_compiled, props[0], props[1])
+      : n == 4 ? compile(core.get(), model.get(), "CPU", n, &raw_compiled, props[0], props[1], props[2], props[3])
+               : compile(core.get(), model.get(), "CPU", n, &raw_compiled, props[0], props[1], props[2], props[3],
+                         props[4], props[5]);
   if (status != ov::kOk) {
     choice.why_not = "OpenVINO could not compile it: " + last_error(status);
     return choices;

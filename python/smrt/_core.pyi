@@ -57,6 +57,7 @@ class NativeModel:
         backend: str = "tensorflow",
         performance_hint: str = "latency",
         inference_threads: int = 0,
+        inference_precision: str = "f32",
         tolerance: float = 1e-3,
     ) -> None: ...
     @property

@@ -183,6 +183,7 @@ def load(
     backend: str = "tensorflow",
     performance_hint: str = "latency",
     inference_threads: int = 0,
+    inference_precision: str = "f32",
     tolerance: float = 1e-3,
 ) -> Model:
     """Load the MetaGraph of the SavedModel at ``path`` whose tag-set is exactly ``tags``.
@@ -222,6 +223,9 @@ def load(
             why TensorFlow does. The TensorFlow session is loaded in every case.
         performance_hint: OpenVINO's ``"latency"`` (the default) or ``"throughput"`` hint.
         inference_threads: OpenVINO's thread count; 0 lets it choose.
+        inference_precision: OpenVINO's arithmetic: ``"f32"`` (the default: TensorFlow's
+            answers), ``"bf16"`` or ``"f16"`` (faster on CPUs that have them, less exact), or
+            ``""`` for OpenVINO's choice (bf16 on CPUs with AVX512_BF16 or AMX).
         tolerance: for ``"auto"``: OpenVINO is kept when every output element on the probe
             has ``|openvino - tensorflow| <= tolerance * (1 + |tensorflow|)``.
 
@@ -258,6 +262,7 @@ def load(
         backend=backend,
         performance_hint=performance_hint,
         inference_threads=inference_threads,
+        inference_precision=inference_precision,
         tolerance=tolerance,
     )
     return Model(native, path, tags, check_shapes)

@@ -58,6 +58,10 @@ struct BackendOptions {
   Backend backend = Backend::kTensorFlow;
   std::string performance_hint = "LATENCY";  // OpenVINO's PERFORMANCE_HINT: LATENCY or THROUGHPUT
   int inference_threads = 0;                 // OpenVINO's INFERENCE_NUM_THREADS; 0: its choice
+  // OpenVINO's INFERENCE_PRECISION_HINT: "f32" (TensorFlow's answers), "bf16" or "f16"
+  // (faster where the CPU has them, less exact), "" for OpenVINO's choice (bf16 on CPUs with
+  // AVX512_BF16 or AMX).
+  std::string inference_precision = "f32";
   // kAuto keeps OpenVINO for a signature when every output element on the probe satisfies
   // |openvino - tensorflow| <= tolerance * (1 + |tensorflow|).
   double tolerance = 1e-3;
