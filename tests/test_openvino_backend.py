@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ import pytest
 import smrt
 
 from .conftest import Zoo
+from .serving import ServerProcess, version_dir
 
 pytest.importorskip("openvino", reason="the openvino extra is not installed")
 
@@ -205,3 +207,29 @@ def test_missing_openvino_names_the_extra(zoo: Zoo, tmp_path: os.PathLike[str]) 
     assert out.startswith("RAISED")
     assert "pip install smrt[openvino]" in out
     assert str(tmp_path) in out
+
+
+def test_serve_with_the_openvino_backend(zoo: Zoo, tmp_path: Path) -> None:
+    """``smrt serve --backend openvino``: REST predict answers as TensorFlow does (within
+    1e-3), and a signature OpenVINO cannot run is served by TensorFlow."""
+    version_dir(tmp_path / "m", 1, zoo.path("keras_mobilenet"))
+    version_dir(tmp_path / "s", 1, zoo.path("stateful"))
+    config = tmp_path / "models.config"
+    config.write_text(
+        'model_config_list { config { name: "m" base_path: "%s" model_platform: "tensorflow" }'
+        ' config { name: "s" base_path: "%s" model_platform: "tensorflow" } }'
+        % (tmp_path / "m", tmp_path / "s"))
+    server = ServerProcess("--model_config_file", str(config), "--backend", "openvino")
+    try:
+        (case,) = zoo.cases("keras_mobilenet")
+        (key,) = case.inputs
+        reply = server.post("/v1/models/m:predict",
+                            json={"instances": case.inputs[key].tolist()})
+        assert reply.status_code == 200, reply.text
+        np.testing.assert_allclose(np.array(reply.json()["predictions"], np.float32),
+                                   case.outputs["output_0"], rtol=1e-3, atol=1e-3)
+        reply = server.post("/v1/models/s:predict", json={"instances": [1.0, 2.0]})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["predictions"] == [1.0, 2.0]
+    finally:
+        assert server.stop() == 0
