@@ -215,10 +215,9 @@ def test_serve_with_the_openvino_backend(zoo: Zoo, tmp_path: Path) -> None:
     version_dir(tmp_path / "m", 1, zoo.path("keras_mobilenet"))
     version_dir(tmp_path / "s", 1, zoo.path("stateful"))
     config = tmp_path / "models.config"
-    config.write_text(
-        'model_config_list { config { name: "m" base_path: "%s" model_platform: "tensorflow" }'
-        ' config { name: "s" base_path: "%s" model_platform: "tensorflow" } }'
-        % (tmp_path / "m", tmp_path / "s"))
+    entries = " ".join(f'config {{ name: "{name}" base_path: "{tmp_path / name}" '
+                       'model_platform: "tensorflow" }' for name in ("m", "s"))
+    config.write_text(f"model_config_list {{ {entries} }}")
     server = ServerProcess("--model_config_file", str(config), "--backend", "openvino")
     try:
         (case,) = zoo.cases("keras_mobilenet")
