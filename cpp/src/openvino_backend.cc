@@ -146,7 +146,7 @@ class OpenVinoSignature final : public SignatureBackend {
   OpenVinoSignature(std::shared_ptr<ov_core> core, CompiledPtr compiled, const SignatureInfo& info,
                     std::vector<std::size_t> in_ports, std::vector<std::size_t> out_ports)
       : core_(std::move(core)), compiled_(std::move(compiled)), info_(info), in_ports_(std::move(in_ports)),
-        out_ports_(std::move(out_ports)) {
+        out_ports_(std::move(out_ports)), context_("running signature '" + info.key + "' on OpenVINO") {
     for (const TensorSpec& spec : info_.inputs) in_types_.push_back(element_type(spec.dtype));
   }
 
@@ -154,7 +154,7 @@ class OpenVinoSignature final : public SignatureBackend {
     Lease lease(*this);
     ov_infer_request* request = lease.get();
     const auto& api = ov::api();
-    const std::string context = "running signature '" + info_.key + "' on OpenVINO";
+    const std::string& context = context_;
     for (std::size_t i = 0; i < in_ports_.size(); ++i) {
       const Tensor& t = *inputs[i];
       const int rank = t.rank();
@@ -265,6 +265,7 @@ class OpenVinoSignature final : public SignatureBackend {
   SignatureInfo info_;
   std::vector<std::size_t> in_ports_, out_ports_;
   std::vector<int> in_types_;
+  const std::string context_;  // for error messages, made once
   mutable std::mutex mutex_;
   mutable std::vector<RequestPtr> idle_;
 };
