@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -79,13 +80,13 @@ def block_calls(settings: Settings, model: str, batch: int) -> int:
     return max(2, settings.examples[model] // batch)
 
 
-def image_model(settings: Settings, name: str, path: Path) -> Section:
+def image_model(settings: Settings, name: str, path: Path, precision: str) -> Section:
     """One child per contender serving batch 1 and 8; every (contender, batch) a measure."""
     key, _, _ = tensor_names(path)
     commands: dict[str, Command] = {
         label: worker_command("percall", contender=worker, model=str(path), input_key=key,
                               shape=list(IMAGE_SHAPE), warmup=block_calls(settings, name, 1),
-                              batches=list(BATCHES[1:]))
+                              batches=list(BATCHES[1:]), precision=precision)
         for label, worker in CONTENDERS.items()}
 
     def measures(servers: dict[str, BlockServer]) -> dict[str, Measure]:
@@ -159,6 +160,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="exit with status 1 if any target is missed")
     p.add_argument("--json", type=Path, metavar="PATH",
                    help="where the results go (default: benchmarks/results/backends[-quick].json)")
+    p.add_argument("--precision", default="f32", choices=("f32", "bf16", ""),
+                   help="OpenVINO's inference precision, for smrt-openvino and OpenVINO's API "
+                        "alike (default f32, smrt's default; '': OpenVINO's choice)")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help=f"where the models are built (default: {DEFAULT_CACHE})")
     return p.parse_args(argv)
@@ -172,10 +176,12 @@ def main(argv: list[str]) -> int:
     tiny = ensure_models(args.cache_dir, ["tiny_add"])["tiny_add"]
     env = environment() | {name: importlib.metadata.version(name)
                            for name in ("openvino", "onnxruntime", "tf2onnx")}
+    # Spinning thread pools (OpenVINO's, ONNX Runtime's) suffer most on a busy machine.
+    env["load_average_at_start"] = os.getloadavg()[0]
     print(f"smrt {env['smrt']}, TensorFlow {env['tensorflow']}, {env['cpus']} CPUs: {settings}")
     sections = []
     for name, path in models.items():
-        sections.append(image_model(settings, name, path))
+        sections.append(image_model(settings, name, path, args.precision))
         print_section(sections[-1])
     sections.append(tiny_overhead(settings, tiny))
     print_section(sections[-1])
@@ -185,11 +191,15 @@ def main(argv: list[str]) -> int:
     print("\np50 per call, ms:\n" + "\n".join(table))
     missed = [r for r in ratios if r.passed is False]
     wall = time.perf_counter() - start
-    print(f"\n{len(missed)} target(s) missed; total wall time {wall:.0f} s")
+    env["load_average_at_end"] = os.getloadavg()[0]
+    print(f"\n{len(missed)} target(s) missed; total wall time {wall:.0f} s; load average "
+          f"{env['load_average_at_start']:.1f} at the start, {env['load_average_at_end']:.1f} "
+          f"at the end ({env['cpus']} CPUs)")
     json_path: Path = args.json or RESULTS_DIR / f"backends{'-quick' if args.quick else ''}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({
         "settings": asdict(settings),
+        "openvino_precision": args.precision,
         "environment": env,
         "results": {s.title: s.results for s in sections},
         "ratios": [asdict(r) for r in ratios],

@@ -47,10 +47,11 @@ Bind = Callable[[np.ndarray], Callable[[], Mapping[str, Any]]]
 
 
 def _smrt_binder(model: str, input_key: str, config_proto: bytes,
-                 backend: str = "tensorflow") -> Bind:
+                 backend: str = "tensorflow", precision: str = "f32") -> Bind:
     import smrt
 
-    sig = smrt.load(model, config_proto=config_proto, backend=backend).signatures[SIGNATURE]
+    sig = smrt.load(model, config_proto=config_proto, backend=backend,
+                    inference_precision=precision).signatures[SIGNATURE]
     if sig.backend != backend:
         raise RuntimeError(f"{backend} does not run {model}: {sig.backend_note}")
 
@@ -75,12 +76,14 @@ def _tf_binder(model: str, input_key: str, as_constant: bool) -> Bind:
     return bind
 
 
-def _openvino_binder(model: str, input_key: str) -> Bind:
+def _openvino_binder(model: str, input_key: str, precision: str) -> Bind:
     import openvino as ov  # type: ignore[import-untyped]
 
     core = ov.Core()
-    compiled = core.compile_model(core.read_model(model), "CPU", {
-        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+    config = {"PERFORMANCE_HINT": "LATENCY"}
+    if precision:  # "": OpenVINO's choice, as smrt's inference_precision=""
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = core.compile_model(core.read_model(model), "CPU", config)
     request = compiled.create_infer_request()
 
     def bind(x: np.ndarray) -> Callable[[], Mapping[str, Any]]:
@@ -103,16 +106,18 @@ def _onnxruntime_binder(model: str) -> Bind:
     return bind
 
 
-def _load(contender: str, model: str, input_key: str, config_hex: str = "") -> Bind:
-    """`config_hex`: a serialized ConfigProto for the session (smrt contenders only)."""
+def _load(contender: str, model: str, input_key: str, config_hex: str = "",
+          precision: str = "f32") -> Bind:
+    """`config_hex`: a serialized ConfigProto for the session (smrt contenders only);
+    `precision`: OpenVINO's inference precision (the OpenVINO contenders)."""
     if contender in ("smrt", "smrt-plain"):
         return _smrt_binder(model, input_key, bytes.fromhex(config_hex))
     if contender == "smrt-openvino":
-        return _smrt_binder(model, input_key, bytes.fromhex(config_hex), backend="openvino")
+        return _smrt_binder(model, input_key, bytes.fromhex(config_hex), "openvino", precision)
     if config_hex:
         raise ValueError(f"{contender} takes no session config")
     if contender == "openvino":
-        return _openvino_binder(model, input_key)
+        return _openvino_binder(model, input_key, precision)
     if contender == "onnxruntime":
         return _onnxruntime_binder(model)
     if contender in ("tf-constant", "tf-numpy"):
@@ -171,13 +176,14 @@ def _serve(block: Callable[..., Result]) -> None:
 
 
 def percall(contender: str, model: str, input_key: str, shape: list[int], warmup: int,
-            config_hex: str = "", batches: list[int] | None = None) -> None:
+            config_hex: str = "", batches: list[int] | None = None,
+            precision: str = "f32") -> None:
     """Serves blocks of timed calls of the signature on a fixed all-ones input.
 
     With `batches`, a line "N W B" times the calls on a batch of B: the input with its first
     dimension set to B. Each batch is warmed up with about as many examples as the first.
     """
-    bind = _load(contender, model, input_key, config_hex)
+    bind = _load(contender, model, input_key, config_hex, precision)
     calls = {batch: bind(_ones(contender, (batch, *shape[1:])))
              for batch in [shape[0], *(batches or [])]}
     for batch, call in calls.items():
