@@ -22,7 +22,8 @@ Contenders:
     tf-numpy     the same, passing the NumPy array directly
     smrt-openvino   ``smrt.load(d, backend="openvino")``, aligned input (run_backends.py)
     openvino     OpenVINO's own Python API on the same SavedModel: ``core.compile_model``
-                 (latency hint, f32, as smrt's defaults), ``request.infer(share_inputs=True)``
+                 (latency hint, as smrt's default; the precision given, f32 by default),
+                 ``request.infer(share_inputs=True)``
     onnxruntime  ONNX Runtime on ``<d>.onnx`` (tf2onnx's conversion of the SavedModel)
 """
 
