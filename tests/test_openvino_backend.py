@@ -232,3 +232,15 @@ def test_serve_with_the_openvino_backend(zoo: Zoo, tmp_path: Path) -> None:
         assert reply.json()["predictions"] == [1.0, 2.0]
     finally:
         assert server.stop() == 0
+
+
+def test_run_cli_takes_the_backend(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    from smrt.cli import main
+
+    argv = ["run", "--dir", zoo.path("add_one"), "--tag_set", "serve", "--signature_def",
+            "serving_default", "--input_exprs", "x=[[1.0, 2.0]]"]
+    assert main([*argv, "--backend", "openvino"]) == 0
+    on_openvino = capsys.readouterr().out
+    assert main(argv) == 0
+    assert on_openvino == capsys.readouterr().out
+    assert "[[2. 3.]]" in on_openvino
