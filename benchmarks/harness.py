@@ -151,16 +151,18 @@ def _digest(paths: Iterable[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-def ensure_models(cache: Path, names: Sequence[str]) -> dict[str, Path]:
-    """Builds the zoo models not built yet, in one child; returns their directories.
+def ensure_models(cache: Path, names: Sequence[str], script: Path = ZOO_SCRIPT,
+                  prefix: str = "zoo") -> dict[str, Path]:
+    """Builds the models not built yet with `script` (``script OUTDIR NAME...``, which marks
+    each built one with OUTDIR/NAME.done), in one child; returns their directories.
 
-    The cache is keyed by the zoo script's contents, so editing it rebuilds the models.
+    The cache is keyed by the script's contents, so editing it rebuilds the models.
     """
-    root = cache / f"zoo-{_digest([ZOO_SCRIPT])}"
+    root = cache / f"{prefix}-{_digest([script])}"
     missing = [name for name in names if not (root / f"{name}.done").exists()]
     if missing:
         print(f"building models {', '.join(missing)} into {root} ...", file=sys.stderr, flush=True)
-        _run([sys.executable, ZOO_SCRIPT, root, *missing])
+        _run([sys.executable, script, root, *missing])
     return {name: root / name for name in names}
 
 

@@ -23,6 +23,11 @@ Contenders:
     smrt-plain   the same, with a plain NumPy input (smrt copies it once)
     tf-constant  ``tf.saved_model.load(d).signatures["serving_default"](x=tf.constant(x))``
     tf-numpy     the same, passing the NumPy array directly
+    smrt-openvino   ``smrt.load(d, backend="openvino")``, aligned input (run_backends.py)
+    openvino     OpenVINO's own Python API on the same SavedModel: ``core.compile_model``
+                 (latency hint, as smrt's default; the precision given, f32 by default),
+                 ``request.infer(share_inputs=True)``
+    onnxruntime  ONNX Runtime on ``<d>.onnx`` (tf2onnx's conversion of the SavedModel)
 """
 
 from __future__ import annotations
@@ -54,12 +59,16 @@ def _keyword_call(sig: Callable[..., Any], input_key: str, x: object) -> Callabl
     return lambda: sig(**inputs)
 
 
-def _smrt_binder(model: str, input_key: str, config_proto: bytes, mode: str = "call") -> Bind:
+def _smrt_binder(model: str, input_key: str, config_proto: bytes, mode: str = "call",
+                 backend: str = "tensorflow", precision: str = "f32") -> Bind:
     """`mode`: "call" (``sig(x=x)``), "gil-held" (the same with ``sig.release_gil = False``)
     or "bound" (``sig.bind({key: x}, outputs)()`` over outputs allocated once)."""
     import smrt
 
-    sig = smrt.load(model, config_proto=config_proto).signatures[SIGNATURE]
+    sig = smrt.load(model, config_proto=config_proto, backend=backend,
+                    inference_precision=precision).signatures[SIGNATURE]
+    if sig.backend != backend:
+        raise RuntimeError(f"{backend} does not run {model}: {sig.backend_note}")
     sig.release_gil = mode != "gil-held"
 
     def bind(x: np.ndarray) -> Callable[[], Mapping[str, Any]]:
@@ -88,24 +97,65 @@ def _tf_binder(model: str, input_key: str, as_constant: bool) -> Bind:
 _NO_OUTPUTS: Mapping[str, Any] = {}
 
 
-def _load(contender: str, model: str, input_key: str, config_hex: str = "") -> Bind:
-    """`config_hex`: a serialized ConfigProto for the session (smrt contenders only)."""
+def _openvino_binder(model: str, input_key: str, precision: str) -> Bind:
+    import openvino as ov  # type: ignore[import-untyped]
+
+    core = ov.Core()
+    config = {"PERFORMANCE_HINT": "LATENCY"}
+    if precision:  # "": OpenVINO's choice, as smrt's inference_precision=""
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = core.compile_model(core.read_model(model), "CPU", config)
+    request = compiled.create_infer_request()
+
+    def bind(x: np.ndarray) -> Callable[[], Mapping[str, Any]]:
+        inputs = {input_key: x}
+        return lambda: request.infer(inputs, share_inputs=True)
+
+    return bind
+
+
+def _onnxruntime_binder(model: str) -> Bind:
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    session = ort.InferenceSession(model + ".onnx", providers=["CPUExecutionProvider"])
+    (input_meta,) = session.get_inputs()
+
+    def bind(x: np.ndarray) -> Callable[[], Mapping[str, Any]]:
+        inputs = {input_meta.name: x}
+        return lambda: dict(enumerate(session.run(None, inputs)))
+
+    return bind
+
+
+def _load(contender: str, model: str, input_key: str, config_hex: str = "",
+          precision: str = "f32") -> Bind:
+    """`config_hex`: a serialized ConfigProto for the session (smrt contenders only);
+    `precision`: OpenVINO's inference precision (the OpenVINO contenders)."""
     if contender in ("smrt", "smrt-plain"):
         return _smrt_binder(model, input_key, bytes.fromhex(config_hex))
+    if contender == "smrt-openvino":
+        return _smrt_binder(model, input_key, bytes.fromhex(config_hex), "call", "openvino",
+                            precision)
     if contender == "python-noop":  # what the timing loop itself costs per call
         return lambda x: (lambda: _NO_OUTPUTS)
     if contender in ("smrt-bound", "smrt-gil-held"):
         return _smrt_binder(model, input_key, bytes.fromhex(config_hex), contender[5:])
     if config_hex:
         raise ValueError(f"{contender} takes no session config")
+    if contender == "openvino":
+        return _openvino_binder(model, input_key, precision)
+    if contender == "onnxruntime":
+        return _onnxruntime_binder(model)
     if contender in ("tf-constant", "tf-numpy"):
         return _tf_binder(model, input_key, as_constant=contender == "tf-constant")
     raise ValueError(f"unknown contender {contender!r}")
 
 
 def _ones(contender: str, shape: tuple[int, ...]) -> np.ndarray:
-    """The input: 64-byte aligned for "smrt", deliberately not for "smrt-plain"."""
-    if contender in ("smrt", "smrt-bound", "smrt-gil-held"):
+    """The input: 64-byte aligned for smrt and the runtimes that can read it in place,
+    deliberately not for "smrt-plain"."""
+    if contender in ("smrt", "smrt-bound", "smrt-gil-held", "smrt-openvino", "openvino",
+                     "onnxruntime"):
         import smrt
 
         x = smrt.empty(shape, np.float32)
@@ -153,13 +203,14 @@ def _serve(block: Callable[..., Result]) -> None:
 
 
 def percall(contender: str, model: str, input_key: str, shape: list[int], warmup: int,
-            config_hex: str = "", batches: list[int] | None = None) -> None:
+            config_hex: str = "", batches: list[int] | None = None,
+            precision: str = "f32") -> None:
     """Serves blocks of timed calls of the signature on a fixed all-ones input.
 
     With `batches`, a line "N W B" times the calls on a batch of B: the input with its first
     dimension set to B. Each batch is warmed up with about as many examples as the first.
     """
-    bind = _load(contender, model, input_key, config_hex)
+    bind = _load(contender, model, input_key, config_hex, precision)
     calls = {batch: bind(_ones(contender, (batch, *shape[1:])))
              for batch in [shape[0], *(batches or [])]}
     for batch, call in calls.items():

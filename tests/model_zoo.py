@@ -770,6 +770,32 @@ def build_bytes_echo(path: Path) -> list[Case]:
     return [("serving_default", {"image_bytes": _strings(b"\xff\x00\xd8", "text")})]
 
 
+# --- where another backend differs from TensorFlow ---------------------------------------------
+
+
+def build_wrapping_cast(path: Path) -> list[Case]:
+    """A float -> uint8 cast of negative values: TensorFlow wraps them (-100 -> 156), OpenVINO
+    saturates (-> 0), so ``backend="auto"`` must keep TensorFlow for it."""
+
+    @tf.function(input_signature=[_spec([None], F32, "x")])
+    def serve(x):
+        return {"y": tf.cast(x * 100.0, tf.uint8)}
+
+    _save(path, {"serving_default": serve})
+    return [("serving_default", {"x": np.array([-1.0, -0.5, 0.25, 1.0], np.float32)})]
+
+
+def build_stateless_random(path: Path) -> list[Case]:
+    """x plus seeded stateless noise: ops OpenVINO's TensorFlow frontend does not convert."""
+
+    @tf.function(input_signature=[_spec([None], F32, "x")])
+    def serve(x):
+        return {"y": x + tf.random.stateless_uniform(tf.shape(x), seed=[1, 2])}
+
+    _save(path, {"serving_default": serve})
+    return [("serving_default", {"x": np.array([0.0, 1.0, 2.0], np.float32)})]
+
+
 def build_half_plus_two(path: Path) -> list[Case]:
     return _half_plus(path, 2.0)
 
@@ -936,6 +962,8 @@ MODELS: dict[str, Builder] = {
     "text_tokenizers": build_text_tokenizers,
     "unknown_ops": build_unknown_ops,
     "tabular": build_tabular,
+    "wrapping_cast": build_wrapping_cast,
+    "stateless_random": build_stateless_random,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
 

@@ -151,3 +151,15 @@ def test_duration_and_iterations_exclude_each_other(zoo: Zoo) -> None:
 def test_parse_shapes() -> None:
     assert parse_shapes(["x=1,224,224,3", " y = 2", "s="]) == {
         "x": (1, 224, 224, 3), "y": (2,), "s": ()}
+
+
+def test_backend_flag_reports_the_backend_that_ran(zoo: Zoo,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    report = bench_json(capsys, zoo.path("tiny_add"), "--iterations", "5", "--backend", "openvino")
+    assert report["backend"] == "openvino"
+    # A signature OpenVINO cannot run is benchmarked on TensorFlow, and says so.
+    report = bench_json(capsys, zoo.path("bytes_echo"), "--iterations", "5", "--backend", "auto")
+    assert report["backend"] == "tensorflow"
+    assert main(["bench", "--dir", zoo.path("tiny_add"), "--iterations", "5"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith(") on tensorflow")

@@ -111,6 +111,27 @@ print(smrt.runtime_info().loaded, "libtensorflow" in open("/proc/self/maps").rea
     assert out.split()[-2:] == ["False", "False"]  # found, not loaded
 
 
+def test_show_backend_openvino_says_what_would_convert(zoo: Zoo, run_python) -> None:
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    out = run_python(f"""
+import smrt
+from smrt.cli import main
+main(["show", "--dir", {zoo.path("keras_mobilenet")!r}, "--backend", "openvino"])
+main(["show", "--dir", {zoo.path("stateful")!r}, "--backend", "openvino", "--json"])
+print(smrt.runtime_info(), "libtensorflow" in open("/proc/self/maps").read())
+""")
+    lines = out.splitlines()
+    assert lines[:2] == [
+        "serve: tensorflow (OpenVINO's TensorFlow frontend converts only the serving_default "
+        "signature)",
+        "serving_default: openvino",
+    ]
+    stateful = json.loads("\n".join(lines[2:-1]))
+    assert sorted(stateful) == ["mutate", "read", "serving_default"]
+    assert "signature 'mutate' changes the model's state" in stateful["serving_default"]
+    assert lines[-1].split() == ["None", "False"]  # OpenVINO converted it; TensorFlow never loaded
+
+
 # --- the Concrete Functions section on hand-made and corrupted object graphs.
 
 def _with_object_graph(src: str, dst: Path, edit) -> None:  # type: ignore[no-untyped-def]

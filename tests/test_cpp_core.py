@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from .conftest import Zoo, libtensorflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +45,31 @@ def test_core_under_sanitizers(zoo: Zoo, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ERROR: AddressSanitizer" not in done.stdout + done.stderr
     assert "runtime error:" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_openvino_backend_from_cpp(zoo: Zoo, tmp_path: Path) -> None:
+    """core_test's OpenVINO part (BackendOptions, Signature::backend, openvino_support). Built
+    without sanitizers: OpenVINO's TBB dlopens a library with RTLD_DEEPBIND, which AddressSanitizer
+    cannot run."""
+    openvino = importlib.util.find_spec("openvino")
+    if openvino is None or not openvino.submodule_search_locations:
+        pytest.skip("the openvino extra is not installed")
+    cmake = shutil.which("cmake")
+    assert cmake
+    build = tmp_path / "build"
+    subprocess.run([cmake, "-S", str(ROOT), "-B", str(build), "-DSMRT_BUILD_TESTS=ON",
+                    "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
+    subprocess.run([cmake, "--build", str(build), "-j2", "--target", "smrt_core_test"], check=True,
+                   capture_output=True)
+    env = {
+        **os.environ,
+        "SMRT_TEST_ZOO": str(Path(zoo.path("add_one")).parent),
+        "SMRT_LIBTENSORFLOW": libtensorflow(),
+        "SMRT_LIBOPENVINO": next(iter(openvino.submodule_search_locations)),
+    }
+    done = subprocess.run([str(build / "smrt_core_test")], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the OpenVINO backend is not tested" not in done.stdout
+    assert "ok: 0 failure(s)" in done.stdout

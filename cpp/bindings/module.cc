@@ -12,6 +12,7 @@
 #include "py_metadata.h"
 #include "py_model.h"
 #include "../src/op_packages.h"
+#include "smrt/model.h"
 #include "smrt/runtime.h"
 #include "smrt/saved_model_info.h"
 #include "smrt/tensor.h"
@@ -53,6 +54,18 @@ PYBIND11_MODULE(_core, m) {
     if (!found) return py::none();
     return py::make_tuple(found->path, found->version, found->source);
   });
+  m.def("ensure_openvino_loaded", [](const std::vector<std::pair<std::string, std::string>>& hints) {
+    smrt::runtime::ensure_openvino_loaded(hints);
+  });
+  m.def("openvino_info", []() -> py::object {
+    if (!smrt::runtime::openvino_loaded()) return py::none();
+    const smrt::runtime::Info info = smrt::runtime::openvino_info();
+    return py::make_tuple(info.path, info.version, info.source);
+  });
+  m.def("openvino_support", [](const std::string& dir, const std::vector<std::string>& tags) {
+    py::gil_scoped_release release;
+    return smrt::openvino_support(dir, tags);
+  }, py::arg("dir"), py::arg("tags"));
   m.def("inspect", [](const std::string& dir, bool with_ops, bool with_functions) {
     smrt::SavedModelInfo info;
     {

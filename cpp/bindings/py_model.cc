@@ -289,7 +289,8 @@ class PyConcreteFunction {
 Model load_model(const std::string& path, const std::vector<std::string>& tags, int intra_op_threads,
                  int inter_op_threads, std::optional<bool> gpu_memory_growth,
                  std::optional<double> gpu_memory_fraction, const std::string& visible_devices,
-                 const py::bytes& config_proto) {
+                 const py::bytes& config_proto, const std::string& backend_name, const std::string& performance_hint,
+                 int inference_threads, const std::string& inference_precision, double tolerance) {
   SessionOptions options;
   options.intra_op_threads = intra_op_threads;
   options.inter_op_threads = inter_op_threads;
@@ -297,8 +298,18 @@ Model load_model(const std::string& path, const std::vector<std::string>& tags, 
   options.gpu_memory_fraction = gpu_memory_fraction;
   options.visible_devices = visible_devices;
   options.config_proto = config_proto;
+  BackendOptions backend;
+  if (backend_name == "openvino") backend.backend = Backend::kOpenVINO;
+  else if (backend_name == "auto") backend.backend = Backend::kAuto;
+  else if (backend_name != "tensorflow") {
+    throw InvalidInputError("backend must be 'tensorflow', 'openvino' or 'auto', not '" + backend_name + "'");
+  }
+  backend.performance_hint = performance_hint;
+  backend.inference_threads = inference_threads;
+  backend.inference_precision = inference_precision;
+  backend.tolerance = tolerance;
   py::gil_scoped_release release;  // loading takes a while; let other threads run
-  return Model::load(path, tags, options);
+  return Model::load(path, tags, options, backend);
 }
 
 }  // namespace
@@ -314,6 +325,8 @@ void register_model(py::module_& m) {
            py::arg("model"), py::arg("key"), py::arg("check_shapes") = true)
       .def_property_readonly("key", [](const PySignature& s) { return s.signature().key(); })
       .def_readwrite("release_gil", &PySignature::release_gil_)
+      .def_property_readonly("backend", [](const PySignature& s) { return s.signature().backend(); })
+      .def_property_readonly("backend_note", [](const PySignature& s) { return s.signature().backend_note(); })
       .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none(),
            py::arg("check_shapes") = py::none())
       .def("bind", &PySignature::bind, py::arg("inputs"), py::arg("outputs"), py::kw_only(),
@@ -331,7 +344,9 @@ void register_model(py::module_& m) {
       .def(py::init(&load_model), py::arg("path"), py::arg("tags"), py::arg("intra_op_threads") = 0,
            py::arg("inter_op_threads") = 0, py::arg("gpu_memory_growth") = py::none(),
            py::arg("gpu_memory_fraction") = py::none(), py::arg("visible_devices") = "",
-           py::arg("config_proto") = py::bytes())
+           py::arg("config_proto") = py::bytes(), py::arg("backend") = "tensorflow",
+           py::arg("performance_hint") = "latency", py::arg("inference_threads") = 0,
+           py::arg("inference_precision") = "f32", py::arg("tolerance") = 1e-3)
       .def("meta_graph", [](const Model& model) { return meta_graph_to_python(model.meta_graph()); })
       .def("signature_keys", [](const Model& model) {
         std::vector<std::string> keys;

@@ -1,6 +1,7 @@
 #include "graph_ops.h"
 
 #include <set>
+#include <string_view>
 
 namespace smrt::detail {
 
@@ -71,6 +72,55 @@ std::map<std::string, std::vector<std::string>> reachable_ops(const GraphDefInfo
   std::map<std::string, std::vector<std::string>> out;
   for (auto& [op, where] : holders) out.emplace(op, std::vector<std::string>(where.begin(), where.end()));
   return out;
+}
+
+std::vector<std::string> ops_run_by(const GraphDefInfo& graph, const std::vector<std::string>& tensor_names,
+                                    const std::vector<std::string>& root_functions) {
+  std::map<std::string_view, const NodeInfo*> nodes;
+  for (const auto& node : graph.nodes) nodes[node.name] = &node;
+  std::map<std::string_view, std::vector<const FunctionDefInfo*>> functions;
+  for (const auto& function : graph.functions) functions[function.name].push_back(&function);
+
+  std::set<std::string> ops;
+  std::set<std::string_view> seen_nodes, seen_functions;
+  std::vector<std::string_view> pending_nodes, pending_functions;
+  // "^name", "name:1", "name" -> name
+  auto node_of = [](std::string_view input) {
+    if (!input.empty() && input.front() == '^') input.remove_prefix(1);
+    return input.substr(0, input.find(':'));
+  };
+  auto call = [&](const std::string& name) {
+    if (!functions.count(name)) ops.insert(name);  // an op instantiated as a function
+    else if (seen_functions.insert(name).second) pending_functions.push_back(name);
+  };
+  auto visit = [&](const NodeInfo& node) {
+    if (functions.count(node.op)) call(node.op);
+    else ops.insert(node.op);
+    for (const auto& f : node.attr_functions) call(f);
+    for (const auto& f : node.nested_functions) call(f);
+  };
+  auto need_node = [&](std::string_view name) {
+    if (seen_nodes.insert(name).second) pending_nodes.push_back(name);
+  };
+  for (const auto& tensor : tensor_names) need_node(node_of(tensor));
+  for (const auto& name : root_functions) call(name);
+  while (!pending_nodes.empty() || !pending_functions.empty()) {
+    if (!pending_nodes.empty()) {
+      const std::string_view name = pending_nodes.back();
+      pending_nodes.pop_back();
+      auto found = nodes.find(name);
+      if (found == nodes.end()) continue;
+      visit(*found->second);
+      for (const auto& input : found->second->inputs) need_node(node_of(input));
+      continue;
+    }
+    const std::string_view name = pending_functions.back();
+    pending_functions.pop_back();
+    for (const FunctionDefInfo* function : functions[name]) {
+      for (const auto& node : function->nodes) visit(node);
+    }
+  }
+  return {ops.begin(), ops.end()};
 }
 
 }  // namespace smrt::detail

@@ -23,4 +23,11 @@ std::vector<std::string> ops_used_by_graph_def(const GraphDefInfo& graph);
 std::map<std::string, std::vector<std::string>> reachable_ops(const GraphDefInfo& graph,
                                                               const std::vector<std::string>& root_functions);
 
+// The ops that running `tensor_names` ("node:0") can execute: the graph nodes they depend on
+// through data and control inputs, transitively, and every function those nodes or
+// `root_functions` reach (as reachable_ops follows them; gradients are not followed: they do
+// not run in a forward call). Sorted. Needs a graph read with details (node inputs).
+std::vector<std::string> ops_run_by(const GraphDefInfo& graph, const std::vector<std::string>& tensor_names,
+                                    const std::vector<std::string>& root_functions = {});
+
 }  // namespace smrt::detail

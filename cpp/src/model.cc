@@ -9,6 +9,8 @@
 #include <shared_mutex>
 
 #include "op_libraries.h"
+#include "backend.h"
+#include "openvino_backend.h"
 #include "smrt/runtime.h"
 #include "status.h"
 #include "tf_c_api.h"
@@ -29,6 +31,8 @@ class Session {
     // Refuse new runs first: readers may keep a glibc rwlock forever, starving the writer.
     closed_.store(true, std::memory_order_release);
     std::unique_lock<std::shared_mutex> lock(mutex_);
+    for (const auto& backend : backends_) backend->close();
+    backends_.clear();
     if (!session_) return;
     const auto& api = tf::api();
     tf::Status status;
@@ -46,8 +50,11 @@ class Session {
   TF_Session* session() const { return session_; }
   std::shared_mutex& mutex() const { return mutex_; }
   const std::string& path() const { return path_; }
+  // Another backend's signature runner, closed with the session.
+  void adopt(std::shared_ptr<detail::SignatureBackend> backend) { backends_.push_back(std::move(backend)); }
 
  private:
+  std::vector<std::shared_ptr<detail::SignatureBackend>> backends_;
   TF_Session* session_;
   TF_Graph* graph_;
   std::string path_;
@@ -285,6 +292,15 @@ void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fet
     check_input(i, t.dtype(), dims.data(), rank, options.check_shapes);
     in_values[i] = t.get();
   }
+  if (native_) {  // another backend runs this signature, under the same close rules
+    std::shared_lock<std::shared_mutex> lock(session_->mutex());
+    if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
+    if (!fetch) return native_->run(inputs, outputs, options);
+    std::vector<Tensor> all(info_.outputs.size());  // the backend computes every output
+    native_->run(inputs, all.data(), options);
+    for (std::size_t j = 0; j < n_out; ++j) outputs[j] = std::move(all[fetch[j]]);
+    return;
+  }
   // The fetched endpoints: all of them as resolved at load, or the chosen ones copied here.
   const TF_Output* fetched = endpoints_->outputs.data();
   StackArray<TF_Output> chosen(fetch ? n_out : 0);
@@ -341,7 +357,8 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
-Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options) {
+Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options,
+                  const BackendOptions& backend) {
   SavedModelInfo info = inspect(dir, /*with_ops=*/true, /*with_functions=*/false, /*with_tree=*/true, &tags);
   const MetaGraphInfo& meta = info.meta_graph(tags);
   const std::string config = options.serialize();
@@ -383,7 +400,29 @@ Model Model::load(const std::string& dir, const std::vector<std::string>& tags, 
     signature.endpoints_ = std::move(endpoints);
     model.signatures_.emplace(sig.key, std::move(signature));
   }
+  if (backend.backend != Backend::kTensorFlow) model.use_openvino(tags, backend);
   return model;
+}
+
+void Model::use_openvino(const std::vector<std::string>& tags, const BackendOptions& options) {
+  auto choices = detail::openvino_signatures(path_, tags, meta_graph_, options);
+  for (auto& [key, signature] : signatures_) {
+    detail::BackendChoice& choice = choices[key];
+    if (choice.runner && options.backend == Backend::kAuto) {
+      choice.why_not = detail::probe_disagreement(signature, *choice.runner, options.tolerance);
+      if (!choice.why_not.empty()) {
+        choice.runner->close();
+        choice.runner.reset();
+      }
+    }
+    if (!choice.runner) {
+      signature.backend_note_ = choice.why_not;
+      continue;
+    }
+    session_->adopt(choice.runner);
+    signature.native_ = std::move(choice.runner);
+    signature.backend_ = "openvino";
+  }
 }
 
 const Signature& Model::signature(std::string_view key) const {

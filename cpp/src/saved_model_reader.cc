@@ -102,9 +102,12 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
   });
   for (const auto& [key, value] : signatures) meta.signatures.push_back(read_signature(key, value.view()));
   meta.has_object_graph = object_graph.present();
-  const bool tree = with_tree && meta.has_object_graph && (!tree_tags || meta.has_tags(*tree_tags));
-  if (!with_ops && !with_functions && !tree) return meta;
-  const detail::GraphDefInfo graph = detail::read_graph_def(graph_def.view(), tree);  // empty: no ops
+  // The MetaGraph being loaded (all of them when no tags are given) gets its object tree and
+  // what each signature runs, which need node inputs; the others only what was asked for.
+  const bool loading = with_tree && (!tree_tags || meta.has_tags(*tree_tags));
+  const bool tree = loading && meta.has_object_graph;
+  if (!with_ops && !with_functions && !loading) return meta;
+  const detail::GraphDefInfo graph = detail::read_graph_def(graph_def.view(), loading);  // empty: no ops
   if (with_ops) {
     meta.ops = detail::ops_used_by_graph_def(graph);
     std::vector<std::string> roots;
@@ -115,6 +118,17 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
     meta.object_graph = detail::read_object_graph(object_graph.view(), graph, budget);
   }
   if (tree) meta.object_tree = detail::read_object_tree(object_graph.view(), graph, saver_def.view(), asset_file_defs);
+  if (loading) {
+    meta.ops_run = MetaGraphInfo::OpsRun{};
+    for (const SignatureInfo& sig : meta.signatures) {
+      std::vector<std::string> tensors;
+      for (const TensorSpec& spec : sig.outputs) tensors.push_back(spec.tensor_name);
+      meta.ops_run->by_signature.emplace(sig.key, detail::ops_run_by(graph, tensors));
+    }
+    if (meta.has_object_graph) {
+      meta.ops_run->by_functions = detail::ops_run_by(graph, {}, detail::concrete_function_names(object_graph.view()));
+    }
+  }
   return meta;
 }
 

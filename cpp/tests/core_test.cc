@@ -237,6 +237,44 @@ void test_threads() {
   CHECK(wrong == 0);
 }
 
+// The OpenVINO backend from C++ (when SMRT_LIBOPENVINO names one): the same Signature surface,
+// answers as TensorFlow's, fallback with a reason, threads, close.
+void test_openvino_backend() {
+  if (!std::getenv("SMRT_LIBOPENVINO")) {
+    std::cout << "SMRT_LIBOPENVINO is not set: the OpenVINO backend is not tested\n";
+    return;
+  }
+  smrt::BackendOptions options;
+  options.backend = smrt::Backend::kOpenVINO;
+  smrt::Model model = smrt::Model::load(zoo("add_one"), {"serve"}, {}, options);
+  const smrt::Signature& sig = model.signature("serving_default");
+  CHECK(sig.backend() == "openvino");
+  CHECK(sig.backend_note().empty());
+  auto out = sig.run({{"x", smrt::Tensor::from_vector<float>({1, 3}, {1, 2, 3})}});
+  CHECK(out.at("y").shape() == (std::vector<int64_t>{1, 3}));
+  CHECK(out.at("y").data<float>()[2] == 4.0f);
+  CHECK_THROWS(smrt::InputTypeError, sig.run({{"x", smrt::Tensor::from_vector<double>({1, 1}, {1})}}), "float32");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        const float v = static_cast<float>(t * 1000 + i);
+        if (sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {v})}}).at("y").data<float>()[0] != v + 1) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong == 0);
+  model.close();
+  CHECK_THROWS(smrt::ModelClosedError, sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {1})}}), "closed");
+
+  smrt::Model stateful = smrt::Model::load(zoo("stateful"), {"serve"}, {}, options);
+  CHECK(stateful.signature("serving_default").backend() == "tensorflow");
+  CHECK(stateful.signature("serving_default").backend_note().find("'mutate'") != std::string::npos);
+  CHECK(smrt::openvino_support(zoo("stateful")).at("serving_default") == stateful.signature("serving_default").backend_note());
+}
+
 }  // namespace
 
 // The object tree of nested modules: each variable's checkpoint key (escaped, first path
@@ -442,6 +480,7 @@ int main() {
   test_op_libraries();
   test_object_paths();
   test_tree_of_the_loaded_meta_graph_only();
+  test_openvino_backend();
   std::cout << (g_failures ? "FAILED: " : "ok: ") << g_failures << " failure(s)\n";
   return g_failures ? 1 : 0;
 }

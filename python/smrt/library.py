@@ -43,6 +43,7 @@ OP_LIBRARIES_ENV_VAR = "SMRT_OP_LIBRARIES"
 # Packages whose op libraries smrt loads by itself when a model needs their ops (located
 # without importing them: importing tensorflow_text would import TensorFlow).
 _OP_PACKAGES = ("tensorflow_text",)
+OPENVINO_ENV_VAR = "SMRT_LIBOPENVINO"
 
 
 @dataclass(frozen=True)
@@ -156,3 +157,28 @@ def load_op_library(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """
     load_library()
     return tuple(_core.load_op_library(os.fspath(Path(path).expanduser())))
+
+
+def _package_dir(name: str) -> list[tuple[str, str]]:
+    """An installed package's directory as a (directory, source) hint, found without importing."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [(next(iter(spec.submodule_search_locations)), f"{name} wheel")]
+
+
+def load_openvino() -> RuntimeInfo:
+    """Load OpenVINO's C API (``libopenvino_c``, from the ``openvino`` wheel) for the
+    ``"openvino"`` and ``"auto"`` backends of :func:`smrt.load`, if it is not loaded yet.
+
+    Search order: ``SMRT_LIBOPENVINO`` (the library or its directory), the installed
+    ``openvino`` wheel (located without importing it), one installed beside smrt, then the
+    loader's search path. Raises :class:`~smrt.errors.LibraryNotFoundError` saying to
+    ``pip install 'smrt-runtime[openvino]'`` when there is none.
+    """
+    if _core.openvino_info() is None:
+        _core.ensure_openvino_loaded(_package_dir("openvino"))
+    return RuntimeInfo(*_core.openvino_info())  # type: ignore[misc]

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from .errors import NotFoundError, SignatureNotFoundError
-from .library import load_library, prepare_op_libraries
+from .library import load_library, load_openvino, prepare_op_libraries
 from .objects import RestoredObject, restore
 from .op_policy import OpPolicy, check
 from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
@@ -70,6 +70,9 @@ class Signature(_core.NativeSignature):
         """
         return super().bind(dict(inputs), dict(outputs), timeout=timeout,
                             check_shapes=check_shapes)
+
+    # backend ("tensorflow" or "openvino": which runtime runs this signature) and backend_note
+    # (why TensorFlow runs it though another backend was asked for) are native properties.
 
     @property
     def method_name(self) -> str:
@@ -211,6 +214,11 @@ def load(
     op_libraries: Iterable[str | os.PathLike[str]] = (),
     op_policy: OpPolicy | None = None,
     check_shapes: bool = True,
+    backend: str = "tensorflow",
+    performance_hint: str = "latency",
+    inference_threads: int = 0,
+    inference_precision: str = "f32",
+    tolerance: float = 1e-3,
 ) -> Model:
     """Load the MetaGraph of the SavedModel at ``path`` whose tag-set is exactly ``tags``.
 
@@ -244,6 +252,21 @@ def load(
             (``[3]`` may feed an input declared ``(-1, 1)``), and a shape the graph cannot take
             fails with TensorFlow's own :class:`~smrt.errors.InvalidArgumentError`. Dtypes are
             always checked. ``sig.run(inputs, check_shapes=...)`` overrides it per call.
+        backend: which runtime runs the signatures. ``"tensorflow"`` (the default): the
+            TensorFlow session. ``"openvino"``: OpenVINO (``pip install 'smrt-runtime[openvino]'``),
+            whose TensorFlow frontend converts the ``serving_default`` signature; a signature
+            it cannot run (another signature, string or complex tensors, variables a call
+            writes, ops it does not convert) runs on TensorFlow. ``"auto"``: OpenVINO where
+            its outputs match TensorFlow's on a probe input within ``tolerance``, TensorFlow
+            elsewhere. ``sig.backend`` says which runs a signature and ``sig.backend_note``
+            why TensorFlow does. The TensorFlow session is loaded in every case.
+        performance_hint: OpenVINO's ``"latency"`` (the default) or ``"throughput"`` hint.
+        inference_threads: OpenVINO's thread count; 0 lets it choose.
+        inference_precision: OpenVINO's arithmetic: ``"f32"`` (the default: TensorFlow's
+            answers), ``"bf16"`` or ``"f16"`` (faster on CPUs that have them, less exact), or
+            ``""`` for OpenVINO's choice (bf16 on CPUs with AVX512_BF16 or AMX).
+        tolerance: for ``"auto"``: OpenVINO is kept when every output element on the probe
+            has ``|openvino - tensorflow| <= tolerance * (1 + |tensorflow|)``.
 
     Raises:
         ModelNotFoundError: no such directory, or no saved_model.pb in it.
@@ -251,7 +274,8 @@ def load(
         NotFoundError: no MetaGraph has this tag-set.
         OpPolicyError: the model can run ops ``op_policy`` denies (nothing was loaded).
         ValueError: ``op_policy`` is a string other than ``"default"`` or ``"strict"``.
-        LibraryNotFoundError: no libtensorflow could be loaded, or an op library could not.
+        LibraryNotFoundError: no libtensorflow could be loaded, an op library could not, or
+            OpenVINO was asked for and is not installed.
         MissingOpError: the model uses ops that no loaded library registers (the message names
             each, the functions using it, and the package providing it where smrt knows it).
         StatusError: TensorFlow failed to load the model (a subclass per status code).
@@ -266,6 +290,8 @@ def load(
         check(inspect(path, ops=True).meta_graph(tags), op_policy, path)
     load_library(library)
     prepare_op_libraries(op_libraries)
+    if backend in ("openvino", "auto"):
+        load_openvino()
     native = _core.NativeModel(
         os.fsencode(path),
         list(tags),
@@ -275,5 +301,10 @@ def load(
         gpu_memory_fraction=gpu_memory_fraction,
         visible_devices=visible_devices,
         config_proto=bytes(config_proto),
+        backend=backend,
+        performance_hint=performance_hint,
+        inference_threads=inference_threads,
+        inference_precision=inference_precision,
+        tolerance=tolerance,
     )
     return Model(native, path, tags, check_shapes)

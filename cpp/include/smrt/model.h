@@ -41,8 +41,35 @@ struct RunOptions {
   bool check_shapes = true;
 };
 
+// Which runtime executes a model's signatures (Model::load).
+enum class Backend {
+  kTensorFlow,  // TensorFlow's session (libtensorflow)
+  // OpenVINO (libopenvino_c), whose TensorFlow frontend converts the SavedModel's
+  // serving_default signature; any signature it cannot run runs on TensorFlow instead
+  // (Signature::backend_note says why).
+  kOpenVINO,
+  // OpenVINO where its outputs match TensorFlow's on a probe input (BackendOptions::tolerance),
+  // TensorFlow elsewhere.
+  kAuto,
+};
+
+// The backend's settings; the OpenVINO ones apply to signatures OpenVINO runs.
+struct BackendOptions {
+  Backend backend = Backend::kTensorFlow;
+  std::string performance_hint = "LATENCY";  // OpenVINO's PERFORMANCE_HINT: LATENCY or THROUGHPUT
+  int inference_threads = 0;                 // OpenVINO's INFERENCE_NUM_THREADS; 0: its choice
+  // OpenVINO's INFERENCE_PRECISION_HINT: "f32" (TensorFlow's answers), "bf16" or "f16"
+  // (faster where the CPU has them, less exact), "" for OpenVINO's choice (bf16 on CPUs with
+  // AVX512_BF16 or AMX).
+  std::string inference_precision = "f32";
+  // kAuto keeps OpenVINO for a signature when every output element on the probe satisfies
+  // |openvino - tensorflow| <= tolerance * (1 + |tensorflow|).
+  double tolerance = 1e-3;
+};
+
 namespace detail {
 struct CallEndpoints;  // a concrete function's call added to the graph (model.cc)
+class SignatureBackend;  // backend.h
 }  // namespace detail
 
 class Session;  // the loaded TF_Session and graph, shared by a model's signatures
@@ -94,6 +121,10 @@ class Signature {
   TensorSpecs outputs() const noexcept { return TensorSpecs(info_.outputs); }
   // Position of the input with this key in inputs(), or -1.
   int input_index(std::string_view key) const noexcept;
+  // The runtime that runs this signature: "tensorflow" or "openvino".
+  const std::string& backend() const noexcept { return backend_; }
+  // Why TensorFlow runs it though another backend was asked for; empty otherwise.
+  const std::string& backend_note() const noexcept { return backend_note_; }
 
   // Binding a call's inputs, given by key, to inputs() order, with the errors every front end
   // reports alike. bind_input returns the position of `key`; it throws InvalidInputError for a
@@ -157,6 +188,9 @@ class Signature {
   std::shared_ptr<Session> session_;
   struct Endpoints;
   std::shared_ptr<const Endpoints> endpoints_;  // resolved TF_Outputs, fixed at load
+  std::shared_ptr<const detail::SignatureBackend> native_;  // null: the TensorFlow session runs it
+  std::string backend_ = "tensorflow";
+  std::string backend_note_;
 };
 
 // A concrete function of the object tree with its call added to the graph: resolved once,
@@ -191,8 +225,12 @@ class Model {
   // loaded yet (see runtime.h). Throws ModelNotFoundError, a StatusError (DataLoss for a
   // corrupt saved_model.pb, NotFound for a missing tag-set, TensorFlow's own codes), or
   // LibraryNotFoundError.
+  // `backend`: which runtime runs the signatures; the TensorFlow session is loaded in every
+  // case (it runs what another backend cannot, and the object tree). Throws
+  // LibraryNotFoundError naming `pip install smrt-runtime[openvino]` when OpenVINO is asked for and
+  // cannot be loaded.
   static Model load(const std::string& dir, const std::vector<std::string>& tags = {"serve"},
-                    const SessionOptions& options = {});
+                    const SessionOptions& options = {}, const BackendOptions& backend = {});
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
@@ -246,6 +284,8 @@ class Model {
 
  private:
   Model() = default;
+  // Hands each signature OpenVINO can run (and, for kAuto, agrees with TensorFlow on) to it.
+  void use_openvino(const std::vector<std::string>& tags, const BackendOptions& options);
   struct ObjectCalls;  // the calls and reads added to the graph so far
   // The call of concrete function `name`, added to the graph at first use.
   std::shared_ptr<const detail::CallEndpoints> prepared_call(const std::string& name) const;
@@ -256,5 +296,11 @@ class Model {
   std::map<std::string, Signature, std::less<>> signatures_;
   std::map<std::string, std::string, std::less<>> unavailable_;  // key -> why it cannot run
 };
+
+// Which signatures of the MetaGraph with these tags the OpenVINO backend would run: key -> ""
+// if OpenVINO converts and compiles it, else why TensorFlow would run it (before "auto"'s
+// probe, which needs TensorFlow). Loads OpenVINO (LibraryNotFoundError if it cannot), never
+// libtensorflow.
+std::map<std::string, std::string> openvino_support(const std::string& dir, const std::vector<std::string>& tags = {"serve"});
 
 }  // namespace smrt

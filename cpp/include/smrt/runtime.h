@@ -1,4 +1,5 @@
-// Finding and loading libtensorflow at run time: smrt never links against it.
+// Finding and loading libtensorflow (and OpenVINO, for its backend) at run time: smrt never
+// links against either.
 #pragma once
 
 #include <optional>
@@ -34,6 +35,18 @@ void ensure_loaded(const std::vector<std::pair<std::string, std::string>>& hints
 // path are looked up in $LD_LIBRARY_PATH and the usual system directories only. Throws
 // LibraryNotFoundError if $SMRT_LIBTENSORFLOW names something that does not exist.
 std::optional<Info> find_library(const std::vector<std::pair<std::string, std::string>>& hints = {});
+
+// OpenVINO's C API (libopenvino_c), for Model::load's "openvino" and "auto" backends; loaded
+// on first use. The same rules as libtensorflow's: load_openvino takes the library or its
+// directory (the `openvino` wheel's package directory works); ensure_openvino_loaded tries
+// $SMRT_LIBOPENVINO (final), each (directory, source) of `hints`, the openvino wheel installed
+// beside libsmrt, then libopenvino_c.so on the loader's search path, and throws
+// LibraryNotFoundError naming what to install (`pip install smrt-runtime[openvino]`).
+void load_openvino(const std::string& path, const std::string& source = "explicit");
+void ensure_openvino_loaded(const std::vector<std::pair<std::string, std::string>>& hints = {});
+bool openvino_loaded() noexcept;
+// Throws LibraryNotFoundError if OpenVINO is not loaded.
+Info openvino_info();
 
 bool is_loaded() noexcept;
 

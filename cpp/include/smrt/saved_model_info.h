@@ -154,6 +154,14 @@ struct MetaGraphInfo {
   std::optional<ObjectGraphInfo> object_graph;
   // The whole object graph with variable bindings; filled only when asked for (Model::load).
   std::optional<ObjectTree> object_tree;
+  // The ops a call can execute (sorted): each signature's (from its outputs back through the
+  // graph, into every function reached) and the object graph's functions'. Filled with the
+  // object tree; what a backend other than TensorFlow checks (variables written, strings).
+  struct OpsRun {
+    std::map<std::string, std::vector<std::string>> by_signature;
+    std::vector<std::string> by_functions;
+  };
+  std::optional<OpsRun> ops_run;
   // The signature with this key, or nullptr.
   const SignatureInfo* find_signature(std::string_view key) const noexcept;
   // Same tags, ignoring order and repeats.

@@ -24,6 +24,7 @@ import numpy as np
 import smrt
 from smrt.saved_model import SignatureInfo, TensorSpec
 
+from .backend_flag import add_backend_argument
 from .common import shape_text, signature_of, tags_from_flag
 from .errors import CliError
 from .op_library_flag import add_op_library_argument
@@ -63,6 +64,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     add_op_policy_argument(parser)
     add_op_library_argument(parser)
+    add_backend_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -86,9 +88,10 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with smrt.load(args.dir, tags, inter_op_threads=args.inter_op_threads,
                    intra_op_threads=args.intra_op_threads, op_policy=args.op_policy,
-                   op_libraries=args.op_library) as model:
+                   op_libraries=args.op_library, backend=args.backend) as model:
         load_seconds = time.perf_counter() - start
         call = model.signatures[args.signature_def]
+        backend = call.backend  # which runtime runs it: OpenVINO may leave it to TensorFlow
         start = time.perf_counter()
         call(**feed)
         first_call = time.perf_counter() - start
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             call(**feed)
         timings = time_calls(lambda: call(**feed), args.threads, args.duration, args.iterations,
                              progress=sys.stderr.isatty())
-    report = summary(args, sig_info, shapes, load_seconds, first_call, timings)
+    report = summary(args, sig_info, shapes, load_seconds, first_call, timings, backend)
     print(json.dumps(report, indent=2) if args.json else "\n".join(text_lines(report)))
     return 0
 
@@ -277,7 +280,8 @@ def _draw(share: float, calls: int, elapsed: float) -> None:
 
 
 def summary(args: argparse.Namespace, sig: SignatureInfo, shapes: Mapping[str, tuple[int, ...]],
-            load_seconds: float, first_call: float, timings: Timings) -> dict[str, Any]:
+            load_seconds: float, first_call: float, timings: Timings,
+            backend: str = "tensorflow") -> dict[str, Any]:
     """Every number bench reports, as plain data (the --json output; the text is made from it).
     Times are in milliseconds."""
     lat = timings.latencies
@@ -292,6 +296,7 @@ def summary(args: argparse.Namespace, sig: SignatureInfo, shapes: Mapping[str, t
         "dir": args.dir,
         "tag_set": tags_from_flag(args.tag_set),
         "signature_def": args.signature_def,
+        "backend": backend,
         "inputs": {k: {"dtype": sig.inputs[k].dtype, "shape": list(s)} for k, s in shapes.items()},
         "batch": batch,
         "threads": args.threads,
@@ -319,7 +324,7 @@ def text_lines(report: Mapping[str, Any]) -> list[str]:
     lat = report["latency_ms"]
     lines = [
         f"Model: {report['dir']} (tag-set '{','.join(report['tag_set'])}', "
-        f"signature '{report['signature_def']}')",
+        f"signature '{report['signature_def']}') on {report['backend']}",
         f"Inputs: {inputs or '(none)'}",
         f"Load time: {_ms(report['load_ms'])}; first call: {_ms(report['first_call_ms'])}",
         f"Calls: {report['calls']} in {report['seconds']:.2f} s from {report['threads']} "

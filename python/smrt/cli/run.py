@@ -23,6 +23,7 @@ from smrt import tf_example
 from smrt.objects import Function
 from smrt.saved_model import SignatureInfo
 
+from .backend_flag import add_backend_argument
 from .common import signature_of, tags_from_flag
 from .errors import CliError
 from .input_exprs import evaluate
@@ -56,6 +57,7 @@ def add_parser(subparsers: Any) -> None:
                         help="allow --inputs files that hold pickled objects (runs their code!)")
     add_op_policy_argument(parser)
     add_op_library_argument(parser)
+    add_backend_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     paths = _output_paths(args.outdir, list(sig_info.outputs), args.overwrite)
 
     with smrt.load(args.dir, tags, op_policy=args.op_policy,
-                   op_libraries=args.op_library) as model:
+                   op_libraries=args.op_library, backend=args.backend) as model:
         outputs = model.signatures[args.signature_def](**feed)
     _print_outputs(outputs, paths)
     return 0

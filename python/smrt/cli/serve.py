@@ -30,6 +30,7 @@ from smrt.serving.config import (
 )
 from smrt.serving.versions import default_loader
 
+from .backend_flag import add_backend_argument
 from .common import tags_from_flag
 from .errors import CliError
 from .op_library_flag import add_op_library_argument
@@ -61,6 +62,7 @@ def add_parser(subparsers: Any) -> None:
                              "empty means serve)")
     add_op_policy_argument(models)
     add_op_library_argument(models)
+    add_backend_argument(models)
     models.add_argument("--tensorflow_intra_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
     models.add_argument("--tensorflow_inter_op_parallelism", metavar="N", type=int, default=0,
@@ -155,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     loader = default_loader(
         intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
         inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,
-        op_policy=args.op_policy, op_libraries=tuple(args.op_library))
+        op_policy=args.op_policy, op_libraries=tuple(args.op_library),
+        backend=args.backend)
     for library in args.op_library:  # a wrong path stops the start, not each version's load
         load_op_library(library)
     read_config = None

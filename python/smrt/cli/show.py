@@ -1,15 +1,20 @@
 """``smrt show``: what a SavedModel holds, printed as ``saved_model_cli show`` prints it.
 
-Reads saved_model.pb only; libtensorflow is never loaded.
+Reads saved_model.pb only; libtensorflow is never loaded. ``--backend openvino`` reports which
+signatures OpenVINO would run instead (it converts the model with OpenVINO, still without
+libtensorflow).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
+from smrt import _core
+from smrt.library import load_openvino
 from smrt.saved_model import (
     DTypeValue,
     MetaGraphInfo,
@@ -38,10 +43,21 @@ def add_parser(subparsers: Any) -> None:
                         help="list the ops the MetaGraph uses, as saved_model_cli counts them "
                              "(`smrt scan` checks every op that can run)")
     parser.add_argument("--json", action="store_true", help="print the same information as JSON")
+    parser.add_argument("--backend", choices=("openvino",),
+                        help="instead, say which signatures of the tag-set (default: serve) "
+                             "this backend would run, and why TensorFlow would run the others")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.backend:
+        support = backend_support(args.dir, tags_from_flag(args.tag_set or "serve"))
+        if args.json:
+            print(json.dumps(support, indent=2))
+        else:
+            for key, why_not in support.items():
+                print(f"{key}: {args.backend}" if not why_not else f"{key}: tensorflow ({why_not})")
+        return 0
     info = inspect(args.dir, ops=args.list_ops or args.all, functions=args.all)
     if args.json:
         print(json.dumps(as_json(info, args), indent=2))
@@ -51,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
     if args.all:
         print(concrete_functions_text(info), end="")
     return 0
+
+
+def backend_support(path: str, tags: list[str]) -> dict[str, str]:
+    """Each signature's key -> "" if OpenVINO would run it, else why TensorFlow would."""
+    load_openvino()
+    return _core.openvino_support(os.fsencode(path), tags)
 
 
 def text_lines(info: SavedModelInfo, args: argparse.Namespace) -> Iterator[str]:

@@ -435,10 +435,9 @@ def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
     try:
         _check_deadline(deadline)
         with client_input():
-            request = tensor_json.loads(body)
-            signature = api.signature_for(served, request, check_method_name)
-            inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
-            del request  # the parsed JSON (several times the body) goes before the run
+            # The parsed JSON (several times the body) is gone before the run.
+            signature, inputs, rows = tensor_json.parse_predict(
+                body, lambda request: api.signature_for(served, request, check_method_name))
         return signature, inputs, rows
     finally:
         reservation.release()

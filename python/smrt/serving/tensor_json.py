@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 
 from smrt import _core
+from smrt.model import Signature
 from smrt.saved_model import TensorSpec
 
 from .errors import BadRequestError
@@ -78,6 +79,34 @@ def decode_b64(value: dict[str, Json], where: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as e:
         raise BadRequestError(f"{where}: invalid base64 ({e})") from None
+
+
+_FAST_DTYPES = {"float16", "float32", "float64"}
+"""Input dtypes the native fast path reads (JSON numbers are doubles, narrowed as below)."""
+
+
+def parse_predict(body: bytes, signature_for: Callable[[dict[str, Json]], Signature],
+                  ) -> tuple[Signature, dict[str, np.ndarray], bool]:
+    """A predict body's signature (``signature_for(request)``), input arrays and format.
+
+    A body that is only ``instances`` or ``inputs`` (and maybe ``signature_name``) holding a
+    rectangular nest of numbers, for a signature with one floating-point input, is read
+    natively (``_core.parse_numeric_predict``): no Python object per number. Its arrays are
+    exactly the general path's; anything else takes the general path, with its errors.
+    """
+    fast = _core.parse_numeric_predict(body, MAX_RANK)
+    if fast is not None:
+        field, name, values = fast
+        signature = signature_for({} if name is None else {"signature_name": name})
+        if len(signature.inputs) == 1:
+            ((key, spec),) = signature.inputs.items()
+            if spec.dtype in _FAST_DTYPES:
+                return signature, {key: _narrow(values, spec, f"input '{key}'")}, \
+                    field == "instances"
+    request = loads(body)
+    signature = signature_for(request)
+    inputs, rows = predict_inputs(request, signature.inputs)
+    return signature, inputs, rows
 
 
 def predict_inputs(request: dict[str, Json], inputs: Mapping[str, TensorSpec],
@@ -178,13 +207,19 @@ def to_array(value: Json, spec: TensorSpec, where: str) -> np.ndarray:
         array = np.array(leaves, dtype=np.float64)
     except OverflowError:
         raise BadRequestError(f"{where}: a value is out of range for {spec.dtype}") from None
+    return _narrow(array.reshape(shape), spec, where)
+
+
+def _narrow(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+    """float64 values as ``spec``'s floating-point dtype; one that overflows it is refused."""
+    target = spec.numpy_dtype
     if target == array.dtype:
-        return array.reshape(shape)
+        return array
     with np.errstate(over="ignore"):
         narrowed = array.astype(target)
     if np.isinf(narrowed).sum() != np.isinf(array).sum():
         raise BadRequestError(f"{where}: a value is out of range for {spec.dtype}")
-    return narrowed.reshape(shape)
+    return narrowed
 
 
 # The leaf kinds _core.flatten_json reports, one bit each.
