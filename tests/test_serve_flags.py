@@ -145,7 +145,7 @@ def test_a_real_world_command_line_starts_and_serves(zoo: Zoo, tmp_path: Path) -
                      "enable_grpc_healthcheck_service", "use_alts_credentials"]:
             assert re.search(rf"WARNING smrt\.serve: --{name}=\S*: accepted, no effect here "
                              "because", log), name
-        for name in ["num_load_threads", "enable_model_warmup", "skip_initialize_tpu",
+        for name in ["num_load_threads", "flush_filesystem_caches", "skip_initialize_tpu",
                      "per_process_gpu_memory_fraction", "enable_profiler"]:
             assert len(re.findall(rf"INFO smrt\.serve: --{name}=\S*: accepted, no effect here "
                                   "because \\S", log)) == 1, name

@@ -11,6 +11,7 @@
 #include "json_tensor.h"
 #include "py_metadata.h"
 #include "py_model.h"
+#include "py_serving_messages.h"
 #include "smrt/runtime.h"
 #include "smrt/saved_model_info.h"
 #include "smrt/tensor.h"
@@ -57,4 +58,5 @@ PYBIND11_MODULE(_core, m) {
   });
   smrt::bindings::register_model(m);
   smrt::bindings::register_json_tensor(m);
+  smrt::bindings::register_serving_messages(m);
 }

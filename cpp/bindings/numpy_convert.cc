@@ -67,17 +67,6 @@ int numpy_type(DType dtype) {
   }
 }
 
-// A new reference to the NumPy dtype for `dtype`, or nullptr if NumPy cannot hold it.
-PyArray_Descr* numpy_descr(DType dtype) {
-  if (dtype == DType::kBFloat16) {
-    PyArray_Descr* d = bfloat16_descr();
-    Py_XINCREF(d);
-    return d;
-  }
-  const int type = numpy_type(dtype);
-  return type == kNoNumpyType ? nullptr : PyArray_DescrFromType(type);
-}
-
 std::string describe_dtype(PyArray_Descr* descr) {
   py::str s(reinterpret_cast<PyObject*>(descr));
   return std::string(s);
@@ -295,6 +284,18 @@ Tensor convert(PyObject* value, const Input& in, Loans* loans) {
 }
 
 }  // namespace
+
+// (numpy_convert.h) A new reference to the NumPy dtype for `dtype`, or nullptr if NumPy cannot hold it.
+PyArray_Descr* numpy_descr(DType dtype) {
+  if (dtype == DType::kBFloat16) {
+    PyArray_Descr* d = bfloat16_descr();
+    Py_XINCREF(d);
+    return d;
+  }
+  const int type = numpy_type(dtype);
+  return type == kNoNumpyType ? nullptr : PyArray_DescrFromType(type);
+}
+
 
 Loans::~Loans() {
   for (Loan* loan : loans_) {

@@ -4,6 +4,8 @@
 
 #include <Python.h>
 
+#include "numpy_api.h"
+
 #include <atomic>
 #include <string>
 #include <vector>
@@ -39,6 +41,10 @@ class Loans {
  private:
   std::vector<Loan*> loans_;
 };
+
+// A new reference to the NumPy dtype for `dtype` (bfloat16: ml_dtypes'), or nullptr if NumPy
+// cannot hold it.
+PyArray_Descr* numpy_descr(DType dtype);
 
 // Converts `value` for input `index` of `sig`, checking dtype and shape first (smrt errors).
 // With `loans`, an aligned C-contiguous array is lent to TensorFlow in place; without, or for

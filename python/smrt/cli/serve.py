@@ -145,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
                                        "--max_num_load_retries"),
         load_retry_interval_seconds=max(0, value(args, "load_retry_interval_micros")) / 1e6,
         config_poll_seconds=max(0, value(args, "model_config_file_poll_wait_seconds")),
+        warmup=value(args, "enable_model_warmup"),
+        warmup_iterations=max(1, value(args, "num_request_iterations_for_warmup")),
     )
     # TF Serving: the session parallelism sets both pools; the specific flags override it.
     parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),

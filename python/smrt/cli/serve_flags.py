@@ -62,7 +62,6 @@ def _flags() -> tuple[Flag, ...]:
         return Flag(name, kind, default, REFUSED, why)
 
     tflite = "smrt runs the SavedModel's TensorFlow graph, never a TensorFlow Lite model"
-    warmup = "smrt does not replay assets.extra/tf_serving_warmup_requests"
     return (
         grpc("port", int, 8500),
         grpc("grpc_socket_path", str, ""),
@@ -118,8 +117,11 @@ def _flags() -> tuple[Flag, ...]:
         done("saved_model_tags", str, ""),
         grpc("grpc_channel_arguments", str, ""),
         grpc("grpc_max_threads", int, 4 * _CPUS),
-        inert("enable_model_warmup", bool, True, warmup),
-        inert("num_request_iterations_for_warmup", int, 0, warmup),
+        done("enable_model_warmup", bool, True,
+             "replay a version's assets.extra/tf_serving_warmup_requests (TFRecord of "
+             "PredictionLog) before it serves; a record that fails fails the load"),
+        done("num_request_iterations_for_warmup", int, 0,
+             "times each warmup record is replayed (used if > 0; else once)"),
         done("version", bool, False, "print smrt's and TensorFlow's versions and exit"),
         done("monitoring_config_file", str, "",
              "a MonitoringConfig text proto: prometheus_config { enable: true path: "

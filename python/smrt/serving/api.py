@@ -113,7 +113,7 @@ def examples_call(served: ServedVersion, request: dict[str, Json], api: str,
         if signature.method_name != method:
             raise BadRequestError(f"Expected {what} signature method_name to be {method}. "
                                   f"Was: {signature.method_name}")
-    input_key = _check_signature(signature, api)
+    input_key = check_examples_signature(signature, api)
     serialized = serialize_examples(request, examples_limit(body_bytes))
     return ExamplesCall(api, signature, {input_key: serialized}, len(serialized))
 
@@ -137,8 +137,9 @@ def examples_limit(body_bytes: int) -> int:
     return EXAMPLES_BYTES + 4 * body_bytes
 
 
-def _check_signature(signature: Signature, api: str) -> str:
-    """Checks the signature has the structure TF Serving's classifier/regressor needs."""
+def check_examples_signature(signature: Signature, api: str) -> str:
+    """Checks the signature has the structure TF Serving's classifier/regressor needs (one
+    string input named ``inputs``; outputs by API); returns the input's key."""
     what = f"signature {signature.key!r}"
     if len(signature.inputs) != 1 or "inputs" not in signature.inputs:
         raise BadRequestError(f"{what} cannot {api}: it must take one input named 'inputs' "

@@ -290,6 +290,11 @@ class ServerOptions:
     config_poll_seconds: float = 0.0
     """Seconds between re-reads of the model config file (TF Serving's
     ``--model_config_file_poll_wait_seconds``); 0 reads it once, at start."""
+    warmup: bool = True
+    """``--enable_model_warmup``: replay a version's ``assets.extra/tf_serving_warmup_requests``
+    before it serves (:mod:`smrt.serving.warmup`)."""
+    warmup_iterations: int = 1
+    """``--num_request_iterations_for_warmup``: times each warmup record is replayed."""
     allow_unavailable_labels: bool = False
     """``--allow_version_labels_for_unavailable_models``: else a label naming a version that
     is not available at start stops the server, as in TF Serving."""

@@ -40,6 +40,7 @@ from .errors import (
 )
 from .metrics import Metrics
 from .versions import Hold, Loader, ServedModel, ServedVersion, default_loader
+from .warmup import warm_up
 
 log = logging.getLogger("smrt.serve")
 
@@ -270,7 +271,10 @@ class ModelServer:
                         k: v for k, v in config.labels.items() if k not in bad}))
 
     def _prepare(self, served: ServedVersion) -> None:
-        """Called once per loaded version: sets up its batchers."""
+        """Called once per loaded version, before it serves: replays its warmup requests,
+        then sets up its batchers. An error fails the load."""
+        if self.options.warmup:
+            warm_up(served, self.options.warmup_iterations)
         batching = self.options.batching
         if batching is None:
             return
