@@ -146,7 +146,7 @@ def test_a_real_world_command_line_starts_and_serves(zoo: Zoo, tmp_path: Path) -
             assert re.search(rf"WARNING smrt\.serve: --{name}=\S*: accepted, no effect here "
                              "because", log), name
         for name in ["num_load_threads", "flush_filesystem_caches", "skip_initialize_tpu",
-                     "per_process_gpu_memory_fraction", "enable_profiler"]:
+                     "num_unload_threads", "enable_profiler"]:
             assert len(re.findall(rf"INFO smrt\.serve: --{name}=\S*: accepted, no effect here "
                                   "because \\S", log)) == 1, name
         assert "--prefer_tflite_model" not in log  # accepted at its default, silently
@@ -447,13 +447,15 @@ class _Stop(Exception):
 @pytest.mark.parametrize(("flags", "intra", "inter"), [
     ([], 0, 0),
     (["--tensorflow_session_parallelism=3"], 3, 3),
-    (["--tensorflow_session_parallelism=3", "--tensorflow_intra_op_parallelism=1"], 1, 3),
-    (["--tensorflow_session_parallelism=3", "--tensorflow_inter_op_parallelism=2"], 3, 2),
+    (["--tensorflow_session_parallelism=3", "--tensorflow_intra_op_parallelism=1"], 1, 0),
+    (["--tensorflow_session_parallelism=3", "--tensorflow_inter_op_parallelism=2"], 0, 2),
+    (["--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=2"], 1, 2),
 ])
 def test_session_parallelism_sets_both_pools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                              flags: list[str], intra: int, inter: int) -> None:
-    """As TF Serving: the session parallelism sizes both thread pools unless the specific
-    flags say otherwise."""
+    """As TF Serving (server.cc BuildAndStart): the session parallelism sizes both thread
+    pools, unless either specific flag is given: then those two set the pools (0: TensorFlow
+    chooses)."""
     from smrt.cli import serve
 
     seen: list[dict[str, object]] = []

@@ -27,6 +27,7 @@ from smrt.serving.config import (
     read_monitoring_config_file,
     single_model,
 )
+from smrt.serving.session_config import read_session_config
 from smrt.serving.versions import default_loader
 
 from .common import tags_from_flag
@@ -148,13 +149,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=value(args, "enable_model_warmup"),
         warmup_iterations=max(1, value(args, "num_request_iterations_for_warmup")),
     )
-    # TF Serving: the session parallelism sets both pools; the specific flags override it.
-    parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),
-                                "--tensorflow_session_parallelism")
-    loader = default_loader(
-        intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
-        inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,
-        op_policy=args.op_policy)
+    loader = default_loader(op_policy=args.op_policy, **_session_options(args))
     read_config = None
     if args.model_config_file:
         tags = tuple(tags_from_flag(args.saved_model_tags or "serve"))
@@ -176,6 +171,35 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(run_until_signalled(server, args.host, args.rest_api_port, access_log, ready))
     return 0
+
+
+def _session_options(args: argparse.Namespace) -> dict[str, Any]:
+    """smrt.load's session options, as TF Serving builds its session config: the
+    ``--tensorflow_session_config_file`` ConfigProto first, then the flags that override
+    parts of it when given (threads, GPU memory fraction)."""
+    parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),
+                                "--tensorflow_session_parallelism")
+    intra = _not_negative(args.tensorflow_intra_op_parallelism,
+                          "--tensorflow_intra_op_parallelism")
+    inter = _not_negative(args.tensorflow_inter_op_parallelism,
+                          "--tensorflow_inter_op_parallelism")
+    if intra and inter and parallelism:
+        raise CliError("Either configure --tensorflow_session_parallelism or "
+                       "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+                       "separately. You cannot configure all.")  # TF Serving's words
+    if intra or inter:  # the specific flags win over the session parallelism
+        parallelism = 0
+    fraction = value(args, "per_process_gpu_memory_fraction")
+    if not 0.0 <= fraction <= 1.0:
+        raise CliError(f"--per_process_gpu_memory_fraction must be between 0 and 1, "
+                       f"not {fraction}")
+    path = value(args, "tensorflow_session_config_file")
+    return {
+        "config_proto": read_session_config(path) if path else b"",
+        "intra_op_threads": intra or parallelism,
+        "inter_op_threads": inter or parallelism,
+        "gpu_memory_fraction": fraction or None,  # 0: the config's, or TensorFlow's choice
+    }
 
 
 def _versions() -> str:

@@ -103,17 +103,19 @@ def _flags() -> tuple[Flag, ...]:
              "TensorFlow's intra-op and inter-op threads both, unless "
              "--tensorflow_intra_op_parallelism/--tensorflow_inter_op_parallelism say "
              "otherwise (0: TensorFlow chooses)"),
-        inert("tensorflow_session_config_file", str, "",
-              "smrt sets the session's threads from the parallelism flags; other "
-              "ConfigProto fields (GPU, graph options) are not applied"),
+        done("tensorflow_session_config_file", str, "",
+             "a ConfigProto text proto for every model's session (threads, soft placement, "
+             "GPU options, optimizer and XLA JIT level); the thread and GPU memory flags "
+             "override it when given; a field smrt does not apply stops the start"),
         done("tensorflow_intra_op_parallelism", int, 0),
         done("tensorflow_inter_op_parallelism", int, 0),
         grpc("use_alts_credentials", bool, False, "ALTS secures gRPC, which is not served"),
         grpc("ssl_config_file", str, "", "the SSL config secures gRPC, which is not served"),
         inert("platform_config_file", str, "",
               "smrt serves the TensorFlow platform only, configured by its flags"),
-        inert("per_process_gpu_memory_fraction", float, 0.0,
-              "smrt does not set GPU options; libtensorflow's defaults apply"),
+        done("per_process_gpu_memory_fraction", float, 0.0,
+             "the share of each GPU's memory TensorFlow may take (0: the session config's, "
+             "or TensorFlow's choice)"),
         done("saved_model_tags", str, ""),
         grpc("grpc_channel_arguments", str, ""),
         grpc("grpc_max_threads", int, 4 * _CPUS),
@@ -135,7 +137,10 @@ def _flags() -> tuple[Flag, ...]:
              "predict, classify and regress check the signature's method_name, as TF 1 "
              "SignatureDefs have it"),
         inert("xla_cpu_compilation_enabled", bool, False,
-              "smrt leaves XLA JIT to libtensorflow's own settings"),
+              "libtensorflow's C API cannot turn XLA off process-wide, so functions saved "
+              "with jit_compile=True compile either way; auto-clustering is "
+              "graph_options.optimizer_options.global_jit_level in "
+              "--tensorflow_session_config_file"),
         inert("xla_gpu_compilation_enabled", bool, False,
               "smrt leaves XLA JIT to libtensorflow's own settings"),
         inert("enable_profiler", bool, True,

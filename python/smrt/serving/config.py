@@ -92,7 +92,7 @@ def read_model_config_file(path: str | os.PathLike[str],
                            tags: tuple[str, ...] = ("serve",)) -> list[ModelConfig]:
     """Parses a ``--model_config_file`` (TF Serving's ``ModelServerConfig`` text format)."""
     source = os.fspath(path)
-    root = textproto.parse(_read_text(source), source)
+    root = textproto.parse(read_text(source), source)
     _only(root, {"model_config_list"}, source)
     configs = []
     for config_list in _messages(root, "model_config_list", source):
@@ -112,7 +112,7 @@ def read_model_config_file(path: str | os.PathLike[str],
 def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingOptions:
     """Parses TF Serving's ``--batching_parameters_file`` (``BatchingParameters`` text)."""
     source = os.fspath(path)
-    root = textproto.parse(_read_text(source), source)
+    root = textproto.parse(read_text(source), source)
     known = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
              "num_batch_threads"}
     ignored = {"allowed_batch_sizes", "pad_variable_length_inputs", "thread_pool_name",
@@ -139,7 +139,7 @@ def read_monitoring_config_file(path: str | os.PathLike[str]) -> str | None:
 
     Returns the path to serve the metrics at, or None when Prometheus is not enabled."""
     source = os.fspath(path)
-    root = textproto.parse(_read_text(source), source)
+    root = textproto.parse(read_text(source), source)
     _only(root, {"prometheus_config"}, source)
     enabled, where = False, f"{source}: prometheus_config"
     metrics_path = ""
@@ -218,7 +218,8 @@ def _check_base_path(base_path: str, name: str) -> str:
     return str(path.resolve())
 
 
-def _read_text(path: str) -> str:
+def read_text(path: str) -> str:
+    """A config file's text; ConfigError if it cannot be read."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
