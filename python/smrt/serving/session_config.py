@@ -137,7 +137,7 @@ def _encode_field(spec: Field, value: textproto.Value, where: str) -> bytes:
 def _integer(spec: Field, value: textproto.Value, where: str) -> int:
     if spec.kind == "bool":
         if isinstance(value, bool) or value in (0, 1):
-            return int(value)  # type: ignore[arg-type]
+            return int(value)
         raise ConfigError(f"{where}: expected true or false, not {value!r}")
     if spec.kind == "enum":
         if isinstance(value, str) and value in spec.enum:
