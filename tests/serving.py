@@ -99,6 +99,26 @@ def version_dir(base: Path, version: int, source: str, copy: bool = False) -> Pa
     return target
 
 
+def version_with_files(base: Path, version: int, source: str,
+                       files: dict[str, bytes | Path]) -> Path:
+    """``base/<version>``: the SavedModel at ``source`` (its entries symlinked) plus ``files``
+    (relative path -> content, or a file to copy) in the version directory."""
+    import shutil
+
+    target = base / str(version)
+    target.mkdir(parents=True)
+    for entry in Path(source).iterdir():
+        (target / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    for name, content in files.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copy(content, path)
+        else:
+            path.write_bytes(content)
+    return target
+
+
 # --- the server process's memory and gauges -----------------------------------------------------
 
 

@@ -6,7 +6,6 @@ request after load is no slower than later ones, unlike without warmup."""
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import time
 from collections.abc import Iterator
@@ -15,23 +14,17 @@ from pathlib import Path
 import pytest
 
 from .conftest import Zoo
-from .serving import ServerProcess
+from .serving import ServerProcess, version_with_files
 
 MODEL = "tf_serving_half_plus_two"
 COPIES = 5
 
 
 def warmed_version(base: Path, version: int, source: str, warmup: Path | None) -> Path:
-    """``base/<version>``: the SavedModel at ``source`` (its files symlinked) with ``warmup``
-    as its assets.extra/tf_serving_warmup_requests."""
-    target = base / str(version)
-    target.mkdir(parents=True)
-    for entry in Path(source).iterdir():
-        (target / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-    if warmup is not None:
-        (target / "assets.extra").mkdir()
-        shutil.copy(warmup, target / "assets.extra" / "tf_serving_warmup_requests")
-    return target
+    """``base/<version>``: the SavedModel at ``source`` with ``warmup`` as its
+    assets.extra/tf_serving_warmup_requests."""
+    files = {} if warmup is None else {"assets.extra/tf_serving_warmup_requests": warmup}
+    return version_with_files(base, version, source, files)  # type: ignore[arg-type]
 
 
 def _warmup_file(tf_protos: Path, name: str) -> Path:

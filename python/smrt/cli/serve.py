@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
                                        "--max_num_load_retries"),
         load_retry_interval_seconds=max(0, value(args, "load_retry_interval_micros")) / 1e6,
         config_poll_seconds=max(0, value(args, "model_config_file_poll_wait_seconds")),
+        per_model_batching=value(args, "enable_per_model_batching_parameters"),
         warmup=value(args, "enable_model_warmup"),
         warmup_iterations=max(1, value(args, "num_request_iterations_for_warmup")),
     )

@@ -76,9 +76,10 @@ def _flags() -> tuple[Flag, ...]:
              "let version_labels name versions that are not available (yet); otherwise such "
              "a label stops the server at start, as in TF Serving"),
         done("batching_parameters_file", str, ""),
-        inert("enable_per_model_batching_parameters", bool, False,
-              "smrt does not read batching_params.pbtxt from model directories; "
-              "--batching_parameters_file and the batching flags apply to every model"),
+        done("enable_per_model_batching_parameters", bool, False,
+             "with --enable_batching, a version batches with the batching_params.pbtxt in "
+             "its directory (a BatchingParameters text proto), and one without it does not "
+             "batch, as in TF Serving"),
         done("model_config_file", str, ""),
         done("model_config_file_poll_wait_seconds", int, 0,
              "seconds between re-reads of --model_config_file: models added there are "

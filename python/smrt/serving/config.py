@@ -128,6 +128,10 @@ def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingOptio
     return BatchingOptions(**values)
 
 
+BATCHING_PARAMS_FILE = "batching_params.pbtxt"
+"""A version directory's own batching parameters (``--enable_per_model_batching_parameters``)."""
+
+
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 """TF Serving's Prometheus path when a monitoring config enables it without a path."""
 
@@ -291,6 +295,10 @@ class ServerOptions:
     config_poll_seconds: float = 0.0
     """Seconds between re-reads of the model config file (TF Serving's
     ``--model_config_file_poll_wait_seconds``); 0 reads it once, at start."""
+    per_model_batching: bool = False
+    """``--enable_per_model_batching_parameters``: with batching on, a version batches with
+    the :data:`BATCHING_PARAMS_FILE` in its directory, and without one not at all (TF
+    Serving's rule)."""
     warmup: bool = True
     """``--enable_model_warmup``: replay a version's ``assets.extra/tf_serving_warmup_requests``
     before it serves (:mod:`smrt.serving.warmup`)."""

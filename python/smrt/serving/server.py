@@ -27,7 +27,12 @@ from smrt.model import Signature
 from . import api, bodies, tensor_json
 from .admission import BoundedPool, ByteBudget, Reservation
 from .batching import Batcher, can_batch
-from .config import ModelConfig, ServerOptions
+from .config import (
+    BATCHING_PARAMS_FILE,
+    ModelConfig,
+    ServerOptions,
+    read_batching_parameters_file,
+)
 from .errors import (
     BadRequestError,
     MethodNotAllowedError,
@@ -276,6 +281,11 @@ class ModelServer:
         if self.options.warmup:
             warm_up(served, self.options.warmup_iterations)
         batching = self.options.batching
+        if batching is not None and self.options.per_model_batching:
+            # As TF Serving's GetPerModelBatchingParams: the version's own file, or no
+            # batching for a version without one.
+            own = os.path.join(served.model.path, BATCHING_PARAMS_FILE)
+            batching = read_batching_parameters_file(own) if os.path.isfile(own) else None
         if batching is None:
             return
         for key, signature in served.model.signatures.items():
