@@ -407,6 +407,47 @@ def test_model_config_file_is_re_read_live(zoo: Zoo, tmp_path: Path) -> None:
         assert server.stop() == 0, server.log
 
 
+def test_a_refused_label_is_assigned_once_its_version_is_available(zoo: Zoo,
+                                                                   tmp_path: Path) -> None:
+    base = tmp_path / "hp"
+    version_dir(base, 1, zoo.path("half_plus_two"))
+    config = tmp_path / "models.config"
+    _write_config(config, f'model_config_list {{ config {{ name: "a" base_path: "{base}" '
+                  "model_version_policy { all { } } }}")
+    server = ServerProcess("--model_config_file", str(config), *POLL,
+                           "--model_config_file_poll_wait_seconds=1")
+    try:
+        _write_config(config, f'model_config_list {{ config {{ name: "a" base_path: "{base}" '
+                      'model_version_policy { all { } } version_labels { key: "canary" '
+                      "value: 2 } }}")
+        server.wait_for_log("label 'canary' not assigned")
+        _publish(base, 2, zoo.path("half_plus_three"))  # the file itself is unchanged
+        server.wait_for_log("label 'canary' assigned to version 2, now available")
+        assert server.post("/v1/models/a/labels/canary:predict",
+                           json={"instances": [2.0]}).json() == {"predictions": [4.0]}
+    finally:
+        assert server.stop() == 0, server.log
+
+
+def test_retries_do_not_hold_up_other_models(zoo: Zoo, tmp_path: Path) -> None:
+    """A version waiting a minute to be retried does not stop another model's new version
+    from being picked up meanwhile (the polling thread never sleeps on a retry)."""
+    version_dir(tmp_path / "a", 1, zoo.path("half_plus_two"))
+    version_dir(tmp_path / "b", 1, zoo.path("half_plus_two"))
+    config = tmp_path / "models.config"
+    _write_config(config, "model_config_list { " + " ".join(
+        f'config {{ name: "{n}" base_path: "{tmp_path / n}" }}' for n in "ab") + " }")
+    server = ServerProcess("--model_config_file", str(config), *POLL)
+    try:
+        _publish(tmp_path / "a", 2, str(_break(zoo.path("half_plus_three"), tmp_path, "b2")))
+        server.wait_for_log("model a: version 2: retry 1 of 5 in 60 s")
+        _publish(tmp_path / "b", 2, zoo.path("half_plus_three"))
+        _wait_until(lambda: server.post("/v1/models/b:predict", json={"instances": [2.0]})
+                    .json() == {"predictions": [4.0]}, timeout=20)
+    finally:
+        assert server.stop() == 0, server.log
+
+
 def test_method_name_check_on_predict(tmp_path: Path, run_python: Any) -> None:
     """A signature with a method name outside TF Serving's three: predict refuses it with
     TF Serving's error (500) under the check, and runs it without."""

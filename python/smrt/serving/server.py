@@ -118,6 +118,8 @@ class ModelServer:
         self.models = {c.name: self._served_model(c) for c in models}
         self._configs_read = {c.name: c for c in models}
         """The model configs as last read (applied, but for labels refused)."""
+        self._pending_labels: dict[str, ModelConfig] = {}
+        """Configs read whose labels name versions not available yet, by model name."""
         self._pool = BoundedPool(self.options.num_threads, self.options.max_queued_requests,
                                  "smrt-serve")
         self._parsing = ByteBudget(self.options.max_parsing_bytes)
@@ -135,7 +137,7 @@ class ModelServer:
         """Loads what each model's policy wants; raises if a model has versions on disk but
         none of them loaded (TF Serving would not start either)."""
         for model in self.models.values():
-            model.poll()
+            model.poll(block=True)  # as TF Serving, start-up waits out a model's retries
             failed = [s for s in model.statuses() if s.state == "END" and s.error_message]
             if not model.serving_versions and failed:
                 raise smrt_errors.Error(
@@ -181,8 +183,7 @@ class ModelServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
-        if self.options.poll_wait_seconds > 0:
-            self._poll_task = asyncio.create_task(self._poll_forever())
+        self._poll_task = asyncio.create_task(self._poll_forever())
         if self._read_config is not None and self.options.config_poll_seconds > 0:
             self._config_task = asyncio.create_task(self._reload_config_forever())
         return int(self._runner.addresses[0][1])
@@ -208,12 +209,26 @@ class ModelServer:
         self._poller.shutdown(wait=True)
 
     async def _poll_forever(self) -> None:
+        """Looks for new versions every ``poll_wait_seconds`` (if > 0), and in between tries
+        failed loads again as they fall due, each model's on its own schedule."""
         loop = asyncio.get_running_loop()
+        period = self.options.poll_wait_seconds
+        next_poll = time.monotonic() + period if period > 0 else float("inf")
         while not self._stopping:
-            await asyncio.sleep(self.options.poll_wait_seconds)
+            due = [at for model in self.models.values()
+                   if (at := model.next_retry_at()) is not None]
+            # At least once a second: a config reload may add models with retries.
+            await asyncio.sleep(max(0.0, min(1.0, min([next_poll, *due]) - time.monotonic())))
+            now = time.monotonic()
+            full = now >= next_poll
+            if full:
+                next_poll = now + period
             for model in list(self.models.values()):  # a config reload may change the dict
                 if self.models.get(model.name) is not model:
                     continue  # dropped or replaced meanwhile
+                retry_at = model.next_retry_at()
+                if not full and (retry_at is None or retry_at > now):
+                    continue
                 try:
                     await loop.run_in_executor(self._poller, model.poll)
                 except Exception:  # a bug here must not stop polling for good
@@ -243,11 +258,13 @@ class ModelServer:
         for name in sorted(self.models.keys() - configs.keys()):
             dropped = self.models.pop(name)
             self._configs_read.pop(name, None)
+            self._pending_labels.pop(name, None)
             log.info("model %s: dropped from the model config; retiring it", name)
             await loop.run_in_executor(self._poller, dropped.close)
         for name, config in configs.items():
             model = self.models.get(name)
             if model is not None and self._configs_read.get(name) == config:
+                self._assign_pending_labels(model)
                 continue  # unchanged since last read
             self._configs_read[name] = config
             if model is None or (model.config.base_path, model.config.tags) != (
@@ -255,7 +272,11 @@ class ModelServer:
                 log.info("model %s: %s in the model config", name,
                          "added" if model is None else "new base path")
                 fresh = self._served_model(config)
-                await loop.run_in_executor(self._poller, fresh.poll)
+                try:
+                    await loop.run_in_executor(self._poller, fresh.poll)
+                except BaseException:  # cancelled (stopping) or failed: it never serves
+                    self._poller.submit(fresh.close)  # after its poll, in the same thread
+                    raise
                 # Swapped once the new one has loaded what it could, then the old one retires.
                 old, self.models[name], model = model, fresh, fresh
                 if old is not None:
@@ -274,6 +295,25 @@ class ModelServer:
                 if bad:
                     model.reconfigure(replace(config, labels={
                         k: v for k, v in config.labels.items() if k not in bad}))
+                    self._pending_labels[name] = config
+                else:
+                    self._pending_labels.pop(name, None)
+
+    def _assign_pending_labels(self, model: ServedModel) -> None:
+        """Assigns the labels a re-read refused (their versions were not available) whose
+        versions are available now; the rest wait for the next re-read."""
+        config = self._pending_labels.get(model.name)
+        if config is None:
+            return
+        serving = model.serving_versions
+        ready = {k: v for k, v in config.labels.items() if v in serving}
+        if ready != model.config.labels:
+            for label in sorted(ready.keys() - model.config.labels.keys()):
+                log.info("model %s: label %r assigned to version %d, now available",
+                         model.name, label, ready[label])
+            model.reconfigure(replace(model.config, labels=ready))
+        if len(ready) == len(config.labels):
+            del self._pending_labels[model.name]
 
     def _prepare(self, served: ServedVersion) -> None:
         """Called once per loaded version, before it serves: replays its warmup requests,
