@@ -34,6 +34,7 @@ from .config import (
     read_batching_parameters_file,
 )
 from .errors import (
+    CODE_NAMES,
     BadRequestError,
     MethodNotAllowedError,
     OverloadedError,
@@ -42,8 +43,10 @@ from .errors import (
     client_input,
     http_status,
     safe_text,
+    status_code,
 )
 from .metrics import Metrics
+from .tf_metrics import API_NAMES, TFServingMetrics
 from .versions import Hold, Loader, ServedModel, ServedVersion, default_loader
 from .warmup import warm_up
 
@@ -113,6 +116,8 @@ class ModelServer:
         models dropped are retired, and a model's new version policy or labels apply."""
         self.options = options or ServerOptions()
         self.metrics = Metrics()
+        self.tf_metrics = TFServingMetrics()
+        """TF Serving's metric names (served with smrt's own on the metrics paths)."""
         self._loader = loader or default_loader()
         self._read_config = read_config
         self.models = {c.name: self._served_model(c) for c in models}
@@ -236,6 +241,7 @@ class ModelServer:
 
     def _served_model(self, config: ModelConfig) -> ServedModel:
         return ServedModel(config, self._loader, on_load=self._prepare,
+                           on_attempt=self.tf_metrics.load,
                            max_load_retries=self.options.max_load_retries,
                            load_retry_interval=self.options.load_retry_interval_seconds)
 
@@ -319,7 +325,15 @@ class ModelServer:
         """Called once per loaded version, before it serves: replays its warmup requests,
         then sets up its batchers. An error fails the load."""
         if self.options.warmup:
-            warm_up(served, self.options.warmup_iterations)
+            start = time.perf_counter()
+            status = "OK"
+            try:
+                warm_up(served, self.options.warmup_iterations)
+            except BaseException as e:
+                status = CODE_NAMES.get(status_code(e), "UNKNOWN")
+                raise
+            finally:
+                self.tf_metrics.warmup(served.model.path, status, time.perf_counter() - start)
         batching = self.options.batching
         if batching is not None and self.options.per_model_batching:
             # As TF Serving's GetPerModelBatchingParams: the version's own file, or no
@@ -345,13 +359,15 @@ class ModelServer:
             for key, batcher in served.batchers.items()
         }
         load = (self._parsing.used, self._pool.pending)
-        return web.Response(text=self.metrics.render(serving, batches, load),
+        text = self.metrics.render(serving, batches, load) + "".join(
+            line + "\n" for line in self.tf_metrics.render())
+        return web.Response(text=text,
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
     async def _models(self, request: web.Request) -> web.Response:
         start = time.perf_counter()
-        labels = ["", "other"]  # model, API: filled in as the request is understood
+        labels = ["", "other", "OK"]  # model, API, status: filled in as the request goes
         self.metrics.in_flight += 1
         try:
             if self.options.cors and request.method == "OPTIONS":
@@ -362,8 +378,10 @@ class ModelServer:
             self.metrics.in_flight -= 1
         if self.options.cors:
             response.headers.update(CORS_HEADERS)
-        self.metrics.observe(labels[0], labels[1], response.status,
-                             time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        self.metrics.observe(labels[0], labels[1], response.status, seconds)
+        if labels[0] and labels[1] in API_NAMES:
+            self.tf_metrics.request(labels[0], API_NAMES[labels[1]], "REST", labels[2], seconds)
         return response
 
     async def _answer(self, request: web.Request, labels: list[str]) -> web.Response:
@@ -397,13 +415,22 @@ class ModelServer:
                         self._infer(route, hold, payload, reservation, deadline), timeout)
             return _json_response(body)
         except (asyncio.TimeoutError, smrt_errors.DeadlineExceededError):
+            labels[2] = "DEADLINE_EXCEEDED"
             return _error_response(RequestTimeoutError(
                 f"the request took longer than {self.options.timeout_seconds:g} s"))
         except (smrt_errors.Error, web.HTTPException) as e:
+            labels[2] = CODE_NAMES.get(status_code(e), "UNKNOWN")
             return _error_response(e)
         except Exception as e:  # a bug: answer 500 rather than drop the connection
             log.exception("internal error serving %s %s", request.method, request.path)
+            labels[2] = "INTERNAL"
             return _error_response(e)
+
+    def _runtime_recorder(self, model: str, api_name: str) -> Callable[[float], None]:
+        def record(seconds: float) -> None:
+            self.tf_metrics.runtime(model, API_NAMES[api_name], seconds)
+
+        return record
 
     async def _read_body(self, request: web.Request) -> tuple[bytes, Reservation]:
         """The body, with its bytes reserved in the parsing budget (the caller releases
@@ -471,7 +498,8 @@ class ModelServer:
                 return await asyncio.wrap_future(
                     self._pool.submit(tensor_json.predict_body, outputs, rows, admit=False))
         job: Future[bytes] = self._pool.submit(
-            _run_job, route.api, served, body, reservation, deadline, parsed, check)
+            _run_job, route.api, served, body, reservation, deadline, parsed, check,
+            self._runtime_recorder(route.model, route.api))
         hold.hand_off()
         reservation.hand_off()
         job.add_done_callback(hold.release)
@@ -500,14 +528,15 @@ def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
 
 def _run_job(api_name: str, served: ServedVersion, body: bytes, reservation: Reservation,
              deadline: float, parsed: ParsedPredict | None = None,
-             check_method_name: bool = False) -> bytes:
+             check_method_name: bool = False,
+             record_runtime: Callable[[float], None] | None = None) -> bytes:
     """A whole request in a pool thread: parse (unless ``parsed``), run, encode. TensorFlow
-    gets the time left before ``deadline`` and cancels the run when it passes."""
+    gets the time left before ``deadline`` and cancels the run when it passes;
+    ``record_runtime`` gets the run's seconds."""
     if api_name == "predict":
         signature, inputs, rows = parsed or _parse_predict(served, body, reservation, deadline,
                                                            check_method_name)
-        return tensor_json.predict_body(signature.run(inputs, timeout=_remaining(deadline)),
-                                        rows)
+        return tensor_json.predict_body(_run(signature, inputs, deadline, record_runtime), rows)
     try:
         _check_deadline(deadline)
         with client_input():
@@ -516,8 +545,17 @@ def _run_job(api_name: str, served: ServedVersion, body: bytes, reservation: Res
             del request
     finally:
         reservation.release()
-    return api.examples_reply(call, call.signature.run(call.inputs,
-                                                       timeout=_remaining(deadline)))
+    return api.examples_reply(call, _run(call.signature, call.inputs, deadline, record_runtime))
+
+
+def _run(signature: Signature, inputs: dict[str, Any], deadline: float,
+         record_runtime: Callable[[float], None] | None) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        return signature.run(inputs, timeout=_remaining(deadline))
+    finally:
+        if record_runtime is not None:
+            record_runtime(time.perf_counter() - start)
 
 
 def _remaining(deadline: float) -> float:

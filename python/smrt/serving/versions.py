@@ -139,8 +139,13 @@ class ServedModel:
 
     def __init__(self, config: ModelConfig, loader: Loader,
                  on_load: Callable[[ServedVersion], None] = lambda v: None,
-                 max_load_retries: int = 0, load_retry_interval: float = 0.0) -> None:
+                 max_load_retries: int = 0, load_retry_interval: float = 0.0,
+                 on_attempt: Callable[[str, bool, float], None] = lambda p, ok, s: None,
+                 ) -> None:
+        """``on_load`` sets up each loaded version (its error fails the load);
+        ``on_attempt(path, ok, seconds)`` hears of every attempt to load one."""
         self.config = config
+        self._on_attempt = on_attempt
         self._retries = max(0, max_load_retries)
         self._retry_interval = max(0.0, load_retry_interval)
         self._cancelled = threading.Event()
@@ -309,7 +314,11 @@ class ServedModel:
         """Loads a version and serves it; returns the error if that failed."""
         model: Model | None = None
         try:
-            model = self._loader(path, self.config.tags)
+            start = time.perf_counter()
+            try:
+                model = self._loader(path, self.config.tags)
+            finally:
+                self._on_attempt(path, model is not None, time.perf_counter() - start)
             served = ServedVersion(version, model)
             self._on_load(served)
         except Exception as e:  # any failure is reported; serving goes on
