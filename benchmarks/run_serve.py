@@ -178,7 +178,7 @@ def run_scenario(scenario: Scenario, model_dir: Path, duration: float, warmup: f
                 for k, p in ports.items()}
         smrt_argv = [sys.executable, "-m", "smrt", "serve", "--model_name", scenario.name,
                      "--model_base_path", str(base), "--rest_api_port", str(ports["smrt"]),
-                     "--access_log=false"]
+                     "--port", "0", "--access_log=false"]
         tf_argv = [sys.executable, str(BENCH_DIR / "tf_rest_server.py"), "--model_name",
                    scenario.name, "--model_dir", str(model_dir), "--port", str(ports["tf"])]
         with server(smrt_argv, urls["smrt"], scenario.body) as smrt_proc, \

@@ -104,3 +104,47 @@ def test_masked_crc32c() -> None:
     # TFRecord's masking of CRC-32C("123456789") = 0xE3069283 (the standard check value).
     crc = 0xE3069283
     assert _core.masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) % 2**32
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    import ml_dtypes
+
+    return {
+        "f32": np.arange(6, dtype=np.float32).reshape(2, 3) / 3, "f64": np.array([1e300, -2.5]),
+        "i8": np.array([-128, 127], np.int8), "u8": np.array([0, 255], np.uint8),
+        "i16": np.array([-300, 300], np.int16), "u16": np.array([65535], np.uint16),
+        "i32": np.array([-(2**31), 5], np.int32), "i64": np.array([-(2**63), 2**63 - 1]),
+        "u32": np.array([2**32 - 1], np.uint32), "u64": np.array([2**64 - 1], np.uint64),
+        "b": np.array([True, False]), "f16": np.array([1.5, -65504], np.float16),
+        "bf16": np.array([1.5, -3.0], ml_dtypes.bfloat16),
+        "c64": np.array([1 + 2j], np.complex64), "c128": np.array([[1 - 1j]], np.complex128),
+        "s": np.array([b"a", b"\xff\x00", b""], object), "scalar": np.array(2.5, np.float32),
+        "empty": np.zeros((0, 3), np.float32),
+    }
+
+
+@pytest.mark.parametrize("tensor_content", [False, True])
+def test_predict_response_reads_back_in_tensorflow(tmp_path: Path, run_python: Any,
+                                                   tensor_content: bool) -> None:
+    arrays = _arrays()
+    data = _core.encode_predict_response(arrays, "m", 7, "serving_default", tensor_content)
+    (tmp_path / "response.pb").write_bytes(data)
+    out = run_python(f"""
+import pickle, numpy as np, tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+r = predict_pb2.PredictResponse.FromString(open({str(tmp_path / 'response.pb')!r}, 'rb').read())
+typed = [k for k, v in r.outputs.items() if v.tensor_content]
+arrays = {{k: tf.make_ndarray(v) for k, v in r.outputs.items()}}
+spec = (r.model_spec.name, r.model_spec.version.value, r.model_spec.signature_name)
+pickle.dump((arrays, spec, typed), open({str(tmp_path / 'out.pkl')!r}, 'wb'))
+""", env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out == ""
+    with open(tmp_path / "out.pkl", "rb") as f:
+        decoded, spec, with_content = pickle.load(f)
+    assert spec == ("m", 7, "serving_default")
+    for key, want in arrays.items():
+        assert_same(np.asarray(decoded[key]), want, key)
+    # Typed fields by default (as TF Serving writes replies); tensor_content when asked,
+    # but for strings (string_val always) and empty tensors.
+    assert sorted(with_content) == (sorted(k for k in arrays if k not in ("s", "empty"))
+                                    if tensor_content else [])

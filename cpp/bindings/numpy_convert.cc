@@ -285,6 +285,17 @@ Tensor convert(PyObject* value, const Input& in, Loans* loans) {
 
 }  // namespace
 
+// (numpy_convert.h) The DType of NumPy dtype `descr`: kString for object arrays (of bytes),
+// kInvalid for dtypes TensorFlow has no match for.
+DType dtype_of(PyArray_Descr* descr) {
+  if (descr->type_num == NPY_OBJECT) return DType::kString;
+  for (int d = 1; d <= static_cast<int>(DType::kUInt64); ++d) {
+    const int type = numpy_type(static_cast<DType>(d));
+    if (type != kNoNumpyType && PyArray_EquivTypenums(type, descr->type_num)) return static_cast<DType>(d);
+  }
+  return DType::kInvalid;
+}
+
 // (numpy_convert.h) A new reference to the NumPy dtype for `dtype`, or nullptr if NumPy cannot hold it.
 PyArray_Descr* numpy_descr(DType dtype) {
   if (dtype == DType::kBFloat16) {

@@ -45,6 +45,8 @@ class Loans {
 // A new reference to the NumPy dtype for `dtype` (bfloat16: ml_dtypes'), or nullptr if NumPy
 // cannot hold it.
 PyArray_Descr* numpy_descr(DType dtype);
+// The DType of NumPy dtype `descr` (object arrays: kString); kInvalid if none fits.
+DType dtype_of(PyArray_Descr* descr);
 
 // Converts `value` for input `index` of `sig`, checking dtype and shape first (smrt errors).
 // With `loans`, an aligned C-contiguous array is lent to TensorFlow in place; without, or for

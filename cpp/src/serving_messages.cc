@@ -366,6 +366,23 @@ ExamplesRequest parse_examples_request(std::string_view message, bool multi_infe
   return request;
 }
 
+std::pair<ModelSpec, std::vector<std::string>> parse_spec_request(std::string_view message) {
+  std::pair<ModelSpec, std::vector<std::string>> out;
+  try {
+    Merged spec;
+    for_each_field(message, [&](Reader& r) {
+      const bool bytes = is(r, wire::kLengthDelimited);
+      if (r.field() == 1 && bytes) spec.add(r.bytes());
+      else if (r.field() == 2 && bytes) out.second.emplace_back(r.utf8());
+      else r.skip();
+    });
+    out.first = read_model_spec(spec.view());
+  } catch (const wire::WireError& e) {
+    invalid(std::string("the request could not be parsed: ") + e.what());
+  }
+  return out;
+}
+
 std::pair<std::string, std::string> parse_prediction_log(std::string_view message) {
   static const char* const kKinds[] = {nullptr, nullptr, "classify", "regress", "multi_inference", "session_run",
                                        "predict", "predict_streamed"};

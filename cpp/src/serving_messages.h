@@ -93,6 +93,10 @@ struct ExamplesRequest {
 };
 ExamplesRequest parse_examples_request(std::string_view message, bool multi_inference);
 
+// GetModelStatusRequest{model_spec = 1} and GetModelMetadataRequest{model_spec = 1,
+// metadata_field = 2 (repeated string)}: the spec and the strings of field 2.
+std::pair<ModelSpec, std::vector<std::string>> parse_spec_request(std::string_view message);
+
 // PredictionLog: which request it logs ("predict", "classify", "regress", "multi_inference",
 // "session_run", "predict_streamed" or "" for none) and that request's bytes.
 std::pair<std::string, std::string> parse_prediction_log(std::string_view message);

@@ -256,6 +256,68 @@ def _string(message: textproto.Message, key: str, where: str, default: str | Non
 
 
 @dataclass(frozen=True)
+class GrpcOptions:
+    """Where and how the gRPC API listens."""
+
+    port: int = 8500
+    """TCP port on ``ServerOptions``' host (0: a free one)."""
+    socket_path: str = ""
+    """Also listen on this Unix socket (``--grpc_socket_path``)."""
+    max_threads: int = 4 * (os.cpu_count() or 1)
+    """Requests handled at once (``--grpc_max_threads``)."""
+    channel_arguments: tuple[tuple[str, int | str], ...] = ()
+    """grpcio server options (``--grpc_channel_arguments``: ``key=value,...``)."""
+    ssl: SSLConfig | None = None
+    """TLS (``--ssl_config_file``)."""
+    tensor_content: bool = False
+    """``--enable_serialization_as_tensor_content``: replies' tensors as tensor_content."""
+    health_check: bool = False
+    """``--enable_grpc_healthcheck_service``: serve grpc.health.v1.Health."""
+
+
+@dataclass(frozen=True)
+class SSLConfig:
+    """TF Serving's SSLConfig: server key and certificate (PEM), an optional custom CA, and
+    whether clients must present a certificate it signed."""
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+
+
+def read_ssl_config_file(path: str | os.PathLike[str]) -> SSLConfig:
+    """Parses ``--ssl_config_file`` (TF Serving's ``SSLConfig`` text proto)."""
+    source = os.fspath(path)
+    root = textproto.parse(read_text(source), source)
+    _only(root, {"server_key", "server_cert", "custom_ca", "client_verify"}, source)
+    key, cert = _string(root, "server_key", source), _string(root, "server_cert", source)
+    verify = root.get("client_verify", [False])[-1]
+    if not isinstance(verify, bool):
+        raise ConfigError(f"{source}: client_verify must be true or false")
+    ca = _string(root, "custom_ca", source, default="")
+    if verify and not ca:
+        raise ConfigError(f"{source}: client_verify needs custom_ca (the CA that signs "
+                          "client certificates)")
+    return SSLConfig(key, cert, ca, verify)
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``--grpc_channel_arguments``: ``key=value`` pairs, comma-separated; integer values
+    are passed as integers, as TF Serving does."""
+    pairs: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--grpc_channel_arguments: {item!r} is not key=value")
+        try:
+            pairs.append((key, int(value)))
+        except ValueError:
+            pairs.append((key, value))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """How the server runs; the defaults are TF Serving's where it has one."""
 
@@ -307,6 +369,9 @@ class ServerOptions:
     allow_unavailable_labels: bool = False
     """``--allow_version_labels_for_unavailable_models``: else a label naming a version that
     is not available at start stops the server, as in TF Serving."""
+
+    grpc: GrpcOptions | None = None
+    """TF Serving's gRPC API (``--port`` and the gRPC flags); None serves REST only."""
 
     def __post_init__(self) -> None:
         for name in ("num_threads", "max_request_bytes", "max_parsing_bytes",

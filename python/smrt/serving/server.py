@@ -134,6 +134,9 @@ class ModelServer:
         self._poll_task: asyncio.Task[None] | None = None
         self._config_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
+        self._grpc: Any = None  # grpc.Server, when the gRPC API is on
+        self.grpc_ports: list[int] = []
+        """The gRPC ports bound (TCP, then 0 for the Unix socket), once started."""
         self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -188,10 +191,34 @@ class ModelServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
+        if self.options.grpc is not None:
+            self._start_grpc(host)
         self._poll_task = asyncio.create_task(self._poll_forever())
         if self._read_config is not None and self.options.config_poll_seconds > 0:
             self._config_task = asyncio.create_task(self._reload_config_forever())
         return int(self._runner.addresses[0][1])
+
+    def _start_grpc(self, host: str) -> None:
+        from .grpc import server as grpc_server
+
+        options = self.options.grpc
+        assert options is not None
+        grpc_api = grpc_server.GrpcApi(
+            lambda: self.models, options.tensor_content, self.options.max_request_bytes,
+            self.options.check_method_name, self._record_grpc)
+        bracketed = f"[{host}]" if ":" in host else host
+        addresses = [f"{bracketed}:{options.port}"]
+        if options.socket_path:
+            addresses.append(f"unix:{options.socket_path}")
+        channel_options = [("grpc.max_receive_message_length", self.options.max_request_bytes),
+                           ("grpc.max_send_message_length", -1),
+                           *options.channel_arguments]
+        self._grpc, self.grpc_ports = grpc_server.start(
+            grpc_api, addresses, options.max_threads, channel_options,
+            grpc_server.credentials(options.ssl), health=options.health_check)
+
+    def _record_grpc(self, model: str, api_name: str, status: str, seconds: float) -> None:
+        self.tf_metrics.request(model, api_name, "GRPC", status, seconds)
 
     def cancel_load_retries(self) -> None:
         """Ends waits to retry failed loads (thread-safe): stopping should not wait for them."""
@@ -205,8 +232,13 @@ class ModelServer:
         for task in (self._poll_task, self._config_task):
             if task is not None:
                 task.cancel()
+        grpc_stopped = None
+        if self._grpc is not None:  # refuses new RPCs now, lets those in flight finish
+            grpc_stopped = self._grpc.stop(self.options.shutdown_grace_seconds)
         if self._runner is not None:
             await self._runner.cleanup()  # waits up to shutdown_grace_seconds for handlers
+        if grpc_stopped is not None:
+            await asyncio.get_running_loop().run_in_executor(None, grpc_stopped.wait)
         loop = asyncio.get_running_loop()
         for model in list(self.models.values()):
             await loop.run_in_executor(self._poller, model.close)

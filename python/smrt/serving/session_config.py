@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from . import textproto
 from .config import ConfigError, read_text
+from .wire import bytes_field, varint
 
 
 @dataclass(frozen=True)
@@ -116,22 +117,21 @@ def _encode_field(spec: Field, value: textproto.Value, where: str) -> bytes:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a message ({{ ... }}), not {value!r}")
         assert spec.message is not None
-        return _length_delimited(spec.number, encode(value, spec.message, where))
+        return bytes_field(spec.number, encode(value, spec.message, where))
     if spec.kind == "map<string,int32>":
         if not isinstance(value, dict) or set(value) - {"key", "value"}:
             raise ConfigError(f"{where}: expected {{ key: \"...\" value: N }}")
         entry = {"key": Field(1, "string"), "value": Field(2, "int32")}
-        return _length_delimited(spec.number, encode(value, entry, where))
+        return bytes_field(spec.number, encode(value, entry, where))
     if spec.kind == "string":
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, not {value!r}")
-        return _length_delimited(spec.number, value.encode("utf-8"))
+        return bytes_field(spec.number, value.encode("utf-8"))
     if spec.kind == "double":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, not {value!r}")
-        return _varint(tag | 1) + struct.pack("<d", float(value))
-    number = _integer(spec, value, where)
-    return _varint(tag) + _varint(number & ((1 << 64) - 1))  # negatives: 10-byte varints
+        return varint(tag | 1) + struct.pack("<d", float(value))
+    return varint(tag) + varint(_integer(spec, value, where))  # negatives: 10-byte varints
 
 
 def _integer(spec: Field, value: textproto.Value, where: str) -> int:
@@ -149,17 +149,3 @@ def _integer(spec: Field, value: textproto.Value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{where}: expected an {spec.kind}, not {value!r}")
     return value
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
