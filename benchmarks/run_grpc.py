@@ -28,7 +28,7 @@ import numpy as np
 from harness import BENCH_DIR, CHILD_ENV, DEFAULT_CACHE, ensure_models
 
 from smrt import _core
-from smrt.serving.wire import bytes_field, string_field
+from smrt.serving.core.wire import bytes_field, string_field
 
 RESULTS = BENCH_DIR / "results"
 PREDICT = "/tensorflow.serving.PredictionService/Predict"

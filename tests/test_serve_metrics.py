@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from smrt.serving.metrics import Metrics
+from smrt.serving.core.metrics import Metrics
 
 from .conftest import Zoo
 from .serving import ServerProcess, version_dir

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from smrt.serving.config import ConfigError
-from smrt.serving.session_config import read_session_config
+from smrt.serving.core.config import ConfigError
+from smrt.serving.core.session_config import read_session_config
 
 from .conftest import Zoo
 from .serving import ServerProcess, version_dir

@@ -18,7 +18,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from smrt.serving.config import (
+from smrt.serving.core.config import (
     BatchingOptions,
     GrpcOptions,
     ModelConfig,
@@ -30,8 +30,8 @@ from smrt.serving.config import (
     read_ssl_config_file,
     single_model,
 )
-from smrt.serving.session_config import read_session_config
-from smrt.serving.versions import default_loader
+from smrt.serving.core.session_config import read_session_config
+from smrt.serving.core.versions import default_loader
 
 from .common import tags_from_flag
 from .errors import CliError

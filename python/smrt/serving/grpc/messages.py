@@ -13,7 +13,7 @@ import numpy as np
 
 from smrt import _core
 from smrt.saved_model import SignatureInfo, TensorSpec
-from smrt.serving.wire import bytes_field, float_field, string_field, varint_field
+from smrt.serving.core.wire import bytes_field, float_field, string_field, varint_field
 
 STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}
 """ModelVersionStatus.State values."""

@@ -27,10 +27,10 @@ import numpy as np
 from smrt import _core
 from smrt import errors as smrt_errors
 from smrt.model import Signature
-from smrt.serving import api
-from smrt.serving.config import SSLConfig
-from smrt.serving.errors import CODE_NAMES, status_code
-from smrt.serving.versions import ServedModel, ServedVersion
+from smrt.serving.core import inference as api
+from smrt.serving.core.config import SSLConfig
+from smrt.serving.core.errors import CODE_NAMES, status_code
+from smrt.serving.core.versions import ServedModel, ServedVersion
 
 from . import messages
 
@@ -302,7 +302,7 @@ def _set(keys: Any) -> str:
 
 
 def _field(number: int, payload: bytes) -> bytes:
-    from smrt.serving.wire import bytes_field
+    from smrt.serving.core.wire import bytes_field
 
     return bytes_field(number, payload)
 
@@ -323,7 +323,7 @@ def health_handler() -> grpc.GenericRpcHandler:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad HealthCheckRequest: {e}")
         if service not in known:
             context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service!r}")
-        from smrt.serving.wire import varint_field
+        from smrt.serving.core.wire import varint_field
 
         return varint_field(1, 1)
 

@@ -24,7 +24,12 @@ from typing import BinaryIO
 from smrt import _core
 from smrt import errors as smrt_errors
 
-from . import api
+from .inference import (
+    CLASSIFY_METHOD,
+    REGRESS_METHOD,
+    check_examples_signature,
+    signature_for,
+)
 from .versions import ServedVersion
 
 log = logging.getLogger("smrt.serve")
@@ -99,7 +104,7 @@ def _replay(served: ServedVersion, record: bytes) -> None:
     kind, request = _core.decode_prediction_log(record)
     if kind == "predict":
         spec, inputs, output_filter = _core.decode_predict_request(request, MAX_DECODED_BYTES)
-        signature = api.signature_for(served, {"signature_name": spec[3]})
+        signature = signature_for(served, spec[3])
         outputs = signature.run(inputs)
         unknown = sorted(set(output_filter) - set(outputs))
         if unknown:
@@ -110,8 +115,8 @@ def _replay(served: ServedVersion, record: bytes) -> None:
                                                         MAX_DECODED_BYTES)
         for spec, method in tasks:
             api_name = kind if kind != "multi_inference" else _task_api(method)
-            signature = api.signature_for(served, {"signature_name": spec[3]})
-            api.check_examples_signature(signature, api_name)
+            signature = signature_for(served, spec[3])
+            check_examples_signature(signature, api_name)
             signature.run({"inputs": examples})
     else:
         raise smrt_errors.InvalidArgumentError(
@@ -120,8 +125,8 @@ def _replay(served: ServedVersion, record: bytes) -> None:
 
 
 def _task_api(method: str) -> str:
-    if method == api.CLASSIFY_METHOD:
+    if method == CLASSIFY_METHOD:
         return "classify"
-    if method == api.REGRESS_METHOD:
+    if method == REGRESS_METHOD:
         return "regress"
     raise smrt_errors.InvalidArgumentError(f"Unsupported signature method_name: {method}")

@@ -363,7 +363,7 @@ class ServerOptions:
     Serving's rule)."""
     warmup: bool = True
     """``--enable_model_warmup``: replay a version's ``assets.extra/tf_serving_warmup_requests``
-    before it serves (:mod:`smrt.serving.warmup`)."""
+    before it serves (:mod:`smrt.serving.core.warmup`)."""
     warmup_iterations: int = 1
     """``--num_request_iterations_for_warmup``: times each warmup record is replayed."""
     allow_unavailable_labels: bool = False

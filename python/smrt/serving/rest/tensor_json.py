@@ -26,8 +26,7 @@ import orjson
 
 from smrt import _core
 from smrt.saved_model import TensorSpec
-
-from .errors import BadRequestError
+from smrt.serving.core.errors import BadRequestError
 
 Json = Any
 """A value as ``json.loads`` returns it."""
