@@ -128,3 +128,41 @@ def test_health_check(base: Path, client: Client) -> None:
         assert error.value.code == "UNIMPLEMENTED"
     finally:
         assert plain.stop() == 0
+
+
+RELOAD = """
+from tensorflow_serving.apis import model_management_pb2
+from tensorflow_serving.config import model_server_config_pb2
+request = model_management_pb2.ReloadConfigRequest()
+for name, path, labels in models:
+    config = request.config.model_config_list.config.add()
+    config.name, config.base_path, config.model_platform = name, path, 'tensorflow'
+    config.model_version_policy.all.SetInParent()
+    for key, value in labels.items():
+        config.version_labels[key] = value
+stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(target))
+reply = stub.HandleReloadConfigRequest(request, 30.0)
+result = [reply.status.error_code, reply.status.error_message]
+"""
+
+
+def test_reload_config(zoo: Zoo, base: Path, client: Client, tmp_path: Path) -> None:
+    """ModelService/HandleReloadConfigRequest: the new model list replaces the old one."""
+    other = tmp_path / "h3"
+    version_dir(other, 1, zoo.path("half_plus_three"))
+    version_dir(other, 2, zoo.path("half_plus_two"))
+    server = ServerProcess(f"--model_base_path={base}")
+    try:
+        assert client.run(RELOAD, target=server.grpc_target,
+                          models=[["h3", str(other), {"stable": 1}]]) == [0, ""]
+        reply = server.post("/v1/models/h3/labels/stable:predict", json={"instances": [2.0]})
+        assert reply.json() == {"predictions": [4.0]}  # version 1, by its label
+        assert server.get("/v1/models/default").status_code == 404  # dropped
+        with pytest.raises(RpcError) as error:  # a bad config changes nothing
+            client.run(RELOAD, target=server.grpc_target,
+                       models=[["x", str(tmp_path / "missing"), {}]])
+        assert error.value.code == "INVALID_ARGUMENT"
+        assert "is not a directory" in error.value.details
+        assert server.get("/v1/models/h3").status_code == 200
+    finally:
+        assert server.stop() == 0

@@ -72,7 +72,8 @@ class ModelServer:
         assert options is not None
         grpc_api = grpc_server.GrpcApi(
             lambda: self.registry.models, options.tensor_content,
-            self.options.max_request_bytes, self.options.check_method_name, self._record_grpc)
+            self.options.max_request_bytes, self.options.check_method_name, self._record_grpc,
+            self._reload_from_grpc)
         bracketed = f"[{host}]" if ":" in host else host
         addresses = [f"{bracketed}:{options.port}"]
         if options.socket_path:
@@ -83,6 +84,13 @@ class ModelServer:
         self._grpc, self.grpc_ports = grpc_server.start(
             grpc_api, addresses, options.max_threads, channel_options,
             grpc_server.credentials(options.ssl), health=options.health_check)
+
+    def _reload_from_grpc(self, config: bytes) -> None:
+        from .core.config_wire import read_model_server_config
+
+        tags = next((m.config.tags for m in self.registry.models.values()), ("serve",))
+        self.registry.apply_config_from_thread(read_model_server_config(config, tags),
+                                               timeout=3600)
 
     def _record_grpc(self, model: str, api_name: str, status: str, seconds: float) -> None:
         self.tf_metrics.request(model, api_name, "GRPC", status, seconds)

@@ -84,8 +84,8 @@ class BatchingOptions:
 
 def single_model(name: str, base_path: str, tags: tuple[str, ...] = ("serve",)) -> ModelConfig:
     """The model of ``--model_name``/``--model_base_path``."""
-    return ModelConfig(name=_check_name(name, "--model_name"),
-                       base_path=_check_base_path(base_path, name), tags=tags)
+    return ModelConfig(name=check_name(name, "--model_name"),
+                       base_path=check_base_path(base_path, name), tags=tags)
 
 
 def read_model_config_file(path: str | os.PathLike[str],
@@ -168,12 +168,12 @@ def _model_config(config: textproto.Message, source: str,
     where = f"{source}: config"
     _only(config, {"name", "base_path", "model_platform", "model_version_policy",
                    "version_labels", "logging_config", "model_type"}, where)
-    name = _check_name(_string(config, "name", where), f"{where} name")
+    name = check_name(_string(config, "name", where), f"{where} name")
     where = f"{source}: model {name!r}"
     platform = _string(config, "model_platform", where, default="tensorflow")
     if platform != "tensorflow":
         raise ConfigError(f"{where}: model_platform {platform!r} is not served (only 'tensorflow')")
-    base_path = _check_base_path(_string(config, "base_path", where), name)
+    base_path = check_base_path(_string(config, "base_path", where), name)
     policy = VersionPolicy()
     for message in _messages(config, "model_version_policy", where):
         policy = _version_policy(message, where)
@@ -206,14 +206,16 @@ def _version_policy(message: textproto.Message, where: str) -> VersionPolicy:
     return VersionPolicy("all")
 
 
-def _check_name(name: str, what: str) -> str:
+def check_name(name: str, what: str) -> str:
+    """``name`` if it can be a model name in URLs; else ConfigError naming ``what``."""
     if not name or any(c in name for c in "/:") or not name.isprintable():
         raise ConfigError(f"{what}: {name!r} is not a model name (no '/', ':' or control "
                           "characters, not empty)")
     return name
 
 
-def _check_base_path(base_path: str, name: str) -> str:
+def check_base_path(base_path: str, name: str) -> str:
+    """The absolute base path of model ``name``; ConfigError if it is not a directory."""
     if not base_path:
         raise ConfigError(f"model {name!r}: no base path")
     path = Path(base_path).expanduser()

@@ -135,6 +135,8 @@ def status_code(error: BaseException) -> int:
         return 14
     if isinstance(error, errors.StatusError):
         return error.code
+    if isinstance(error, ValueError):  # smrt's own bad-value errors (a ConfigError...)
+        return 3
     if isinstance(error, MethodNotAllowedError):
         return 12
     return 2 if isinstance(error, errors.Error) else 13

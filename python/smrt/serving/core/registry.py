@@ -55,6 +55,8 @@ class ModelRegistry:
         self._poller = ThreadPoolExecutor(1, thread_name_prefix="smrt-poll")
         self._poll_task: asyncio.Task[None] | None = None
         self._config_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._applying = asyncio.Lock()
         self.stopping = False
         """Set when the server starts shutting down: new inference requests are refused."""
 
@@ -67,6 +69,7 @@ class ModelRegistry:
     def start_polling(self) -> None:
         """Starts looking for new versions, retrying failed loads and re-reading the model
         config (from a running event loop)."""
+        self._loop = asyncio.get_running_loop()
         self._poll_task = asyncio.create_task(self._poll_forever())
         if self._read_config is not None and self.options.config_poll_seconds > 0:
             self._config_task = asyncio.create_task(self._reload_config_forever())
@@ -164,11 +167,27 @@ class ModelRegistry:
                           exc_info=not isinstance(e, smrt_errors.Error))
 
     async def _reload_config(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Re-reads the model config file and applies it."""
         """Reads the model config again and applies what changed. The dict of models is
         changed on the event loop only; loads and unloads run in the polling thread."""
         assert self._read_config is not None
-        configs = {c.name: c for c in await loop.run_in_executor(self._poller,
-                                                                  self._read_config)}
+        await self.apply_config(await loop.run_in_executor(self._poller, self._read_config))
+
+    def apply_config_from_thread(self, configs: list[ModelConfig], timeout: float) -> None:
+        """:meth:`apply_config` from another thread (gRPC's HandleReloadConfigRequest);
+        returns once applied."""
+        assert self._loop is not None, "the registry is not running"
+        asyncio.run_coroutine_threadsafe(self.apply_config(configs), self._loop).result(timeout)
+
+    async def apply_config(self, config_list: list[ModelConfig]) -> None:
+        """Serves exactly ``config_list``: models added are loaded, models dropped retired,
+        new policies and labels applied. One application at a time."""
+        async with self._applying:
+            await self._apply_config(config_list)
+
+    async def _apply_config(self, config_list: list[ModelConfig]) -> None:
+        loop = asyncio.get_running_loop()
+        configs = {c.name: c for c in config_list}
         for name in sorted(self.models.keys() - configs.keys()):
             dropped = self.models.pop(name)
             self._configs_read.pop(name, None)

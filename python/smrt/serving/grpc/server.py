@@ -58,16 +58,19 @@ class GrpcApi:
 
     def __init__(self, models: Models, tensor_content: bool, max_request_bytes: int,
                  check_method_name: bool = False,
-                 record: Callable[[str, str, str, float], None] | None = None) -> None:
+                 record: Callable[[str, str, str, float], None] | None = None,
+                 reload_config: Callable[[bytes], None] | None = None) -> None:
         """``models`` gives the served models by name (the REST server's, live);
         ``tensor_content``: write replies' tensors as ``tensor_content``
         (``--enable_serialization_as_tensor_content``); ``record(model, api, status,
-        seconds)`` hears of each request (TF Serving's metrics)."""
+        seconds)`` hears of each request (TF Serving's metrics); ``reload_config`` applies a
+        serialized ModelServerConfig (HandleReloadConfigRequest)."""
         self._models = models
         self._tensor_content = tensor_content
         self._max_decoded = 2 * max_request_bytes  # typed fields may expand a little
         self._check_method_name = check_method_name
         self._record = record
+        self._reload_config = reload_config
 
     def handlers(self) -> list[grpc.GenericRpcHandler]:
         """grpcio's generic handlers: request and reply stay bytes (no serializers)."""
@@ -85,6 +88,7 @@ class GrpcApi:
             }),
             grpc.method_handlers_generic_handler(MODEL_SERVICE, {
                 "GetModelStatus": unary(self.get_model_status),
+                "HandleReloadConfigRequest": unary(self.handle_reload_config_request),
             }),
         ]
 
@@ -207,6 +211,17 @@ class GrpcApi:
             (s.version, s.state, _CODE_NUMBERS.get(s.error_code, 2), s.error_message)
             for s in statuses])
 
+    def handle_reload_config_request(self, request: bytes,
+                                     context: grpc.ServicerContext) -> bytes:
+        """ReloadConfigRequest{config = 1 (ModelServerConfig)} -> ReloadConfigResponse{status
+        = 1 {error_code = 1, error_message = 2}}: the server then serves exactly the config's
+        models. A bad config changes nothing and is the RPC's error (as TF Serving)."""
+        if self._reload_config is None:
+            raise _Abort(12, "HandleReloadConfigRequest is not served here")
+        config = b"".join(_config_field(request))
+        self._reload_config(config)
+        return _field(1, b"")  # status OK: no fields set
+
     # --- shared -----------------------------------------------------------------------------
 
     def _model(self, spec: _core.ModelSpecTuple) -> ServedModel:
@@ -295,6 +310,14 @@ def _check_inputs(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
                         f"{len(signature.inputs)} len({_set(inputs)}) != "
                         f"len({_set(signature.inputs)}). Sent extra: {{}}. Missing but "
                         f"required: {_set(missing)}.")
+
+
+def _config_field(request: bytes) -> list[bytes]:
+    """ReloadConfigRequest's config (field 1) occurrences, merged by concatenation."""
+    from smrt.serving.core.config_wire import message_fields
+
+    fields = message_fields(request, "ReloadConfigRequest")
+    return [v for v in fields.get(1) if isinstance(v, bytes)]
 
 
 def _set(keys: Any) -> str:
