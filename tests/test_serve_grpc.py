@@ -6,6 +6,7 @@ half_plus_two as version 123, with a TF2 export beside it, and its error codes."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,3 +226,12 @@ def test_tensor_content_replies(zoo: Zoo, tmp_path: Path, client: Client) -> Non
         assert result == [8, 0, [[2.0, 2.0]]]
     finally:
         assert server.stop() == 0
+
+
+def test_grpc_requests_in_tf_servings_metrics(server: ServerProcess, client: Client) -> None:
+    client.run(PREDICT, target=server.grpc_target, name="default", specify_output=True)
+    text = server.get("/metrics").text
+    assert re.search(r':tensorflow:serving:request_latency_count\{model_name="default",'
+                     r'API="Predict",entrypoint="GRPC"\} [1-9]', text), text
+    assert re.search(r':tensorflow:serving:request_count\{model_name="default",'
+                     r'status="OK"\} [1-9]', text)
