@@ -6,6 +6,7 @@ official client in its own process."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,5 +165,19 @@ def test_reload_config(zoo: Zoo, base: Path, client: Client, tmp_path: Path) -> 
         assert error.value.code == "INVALID_ARGUMENT"
         assert "is not a directory" in error.value.details
         assert server.get("/v1/models/h3").status_code == 200
+    finally:
+        assert server.stop() == 0
+
+
+def test_predict_through_the_batcher(base: Path, client: Client) -> None:
+    """With --enable_batching, gRPC predicts go through the signature's batcher, as REST's."""
+    server = ServerProcess(f"--model_base_path={base}", "--enable_batching",
+                           "--batch_timeout_micros=200000")
+    try:
+        start = time.perf_counter()
+        assert client.run(PREDICT, target=server.grpc_target, credentials=None) == [3.0]
+        assert time.perf_counter() - start > 0.15  # a lone request waited for company
+        assert 'smrt_batches_total{model="default",version="1",signature="serving_default"}' \
+            in server.get("/metrics").text
     finally:
         assert server.stop() == 0
