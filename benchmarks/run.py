@@ -171,7 +171,9 @@ def tensor_names(model: Path) -> tuple[str, str, str]:
     return key, spec_in.tensor_name, spec_out.tensor_name
 
 
-PERCALL_WORKERS = {"smrt": "smrt", "TF tf.constant": "tf-constant", "TF numpy": "tf-numpy"}
+PERCALL_WORKERS = {"smrt": "smrt", "smrt bound": "smrt-bound", "smrt GIL held": "smrt-gil-held",
+                   "Python no-op": "python-noop", "TF tf.constant": "tf-constant",
+                   "TF numpy": "tf-numpy"}
 """Per-call contenders other than "raw C" -> their name in workers.py."""
 
 
@@ -257,15 +259,25 @@ def per_call_tiny(ctx: Context) -> Section:
 
 
 def per_call_tiny_inline(ctx: Context) -> Section:
-    """raw C vs smrt with ops run in the caller's thread: no thread-pool hand-off, so the
-    floor is TensorFlow's own work and smrt's overhead shows undiluted. For reference."""
+    """raw C vs smrt with ops run in the caller's thread (the inline floor): no thread-pool
+    hand-off, so the floor is TensorFlow's own work and smrt's overhead shows undiluted.
+    Also a bound call (sig.bind), a call that keeps the GIL (sig.release_gil = False), and
+    the Python timing loop around an empty call, which every Python contender pays too."""
     block = ctx.settings.tiny_block
-    results = per_call(ctx, "tiny_add", (1, 4), block, ["raw C", "smrt"], INLINE_CONFIG_HEX)
+    results = per_call(ctx, "tiny_add", (1, 4), block,
+                       ["raw C", "smrt", "smrt bound", "smrt GIL held", "Python no-op"],
+                       INLINE_CONFIG_HEX)
     section = Section("per-call tiny_add, inline session", per_call_label(ctx.settings, block),
                       LATENCY_METRICS, results, [])
     section.ratios = [
         ratio(section, "p50 smrt / raw C", median_ratio(results, "smrt", "raw C", "p50_us"),
-              "(reference)"),
+              Target("<=", 1.3)),
+        ratio(section, "p50 smrt bound / raw C",
+              median_ratio(results, "smrt bound", "raw C", "p50_us"), "(reference)"),
+        ratio(section, "p50 smrt GIL held / smrt",
+              median_ratio(results, "smrt GIL held", "smrt", "p50_us"), "(reference)"),
+        ratio(section, "p50 Python no-op / raw C",
+              median_ratio(results, "Python no-op", "raw C", "p50_us"), "(reference)"),
     ]
     return section
 

@@ -4,11 +4,15 @@ script, and cached under pytest's cache directory."""
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
+import http.server
 import importlib.util
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +90,46 @@ def tf_protos(request: pytest.FixtureRequest) -> Path:
         subprocess.run([sys.executable, str(PROTOS_SCRIPT), str(root)], check=True, env=env)
         (root / "all.done").touch()
     return root
+
+
+class ZooServer:
+    """The zoo's directory served over HTTP on loopback (Python's file server, whose directory
+    listings fsspec's HTTP file system reads): remote model URIs for smrt.model_uri."""
+
+    def __init__(self, root: Path) -> None:
+        self.requests: collections.Counter[str] = collections.Counter()
+        """Requests so far by URL path (GET and HEAD)."""
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def send_head(self) -> Any:
+                requests[self.path] += 1
+                return super().send_head()
+
+        handler = functools.partial(Handler, directory=str(root))
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="session")
+def zoo_server(zoo: Zoo) -> Iterator[ZooServer]:
+    server = ZooServer(zoo.root)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def zoo_url(zoo_server: ZooServer) -> str:
+    """The URL of the zoo's directory on loopback HTTP (see ZooServer)."""
+    return zoo_server.url
 
 
 @pytest.fixture(scope="module")

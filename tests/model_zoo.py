@@ -371,6 +371,94 @@ def build_keras_dense(path: Path) -> list[Case]:
     return [("serving_default", {input_key: x})]
 
 
+def build_keras_stateful(path: Path) -> list[Case]:
+    """A Keras model exported with an ExportArchive whose endpoints (each both a function on the
+    root and a signature) read and write one layer's variables: Keras saves each variable twice
+    (``variables`` and ``_all_variables``), and the graph's signatures use the second copy's
+    handles while the functions' captures name the first."""
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    dense = model.layers[0]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", model.call,
+                         input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+
+    def set_bias(bias):
+        dense.bias.assign(bias)
+        return dense.bias.value
+
+    archive.add_endpoint("set_bias", set_bias, input_signature=[tf.TensorSpec([2], tf.float32)])
+    archive.write_out(str(path), verbose=False)
+    x = _rng().random((2, 3), dtype=np.float32)
+    imported = tf.saved_model.load(str(path))
+    calls: dict[str, object] = {"x": x, "serve": imported.serve(tf.constant(x))}
+    imported.set_bias(tf.constant([10.0, 20.0]))
+    calls["signature_after_function_write"] = imported.signatures["serve"](inputs=tf.constant(x))
+    imported.signatures["set_bias"](bias=tf.constant([1.0, 2.0]))
+    calls["function_after_signature_write"] = imported.serve(tf.constant(x))
+    calls["kernel"] = dense.kernel.numpy()
+    _record_calls(path, calls)
+    return []
+
+
+_TABLE_KEYS = "a\nb\nc\n"
+
+
+class _Tables(tf.Module):
+    """Functions capturing lookup tables (initialized from a vocabulary file, an asset, and from
+    tensors) and an asset itself; one table is also used by a signature."""
+
+    def __init__(self, vocabulary: str) -> None:
+        super().__init__()
+        self.vocabulary = tf.saved_model.Asset(vocabulary)
+        lines = tf.lookup.TextFileInitializer(
+            vocabulary, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+            tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
+        self.table = tf.lookup.StaticHashTable(lines, -1)
+        self.vocab = tf.lookup.StaticVocabularyTable(lines, num_oov_buckets=2)
+        self.pairs = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(["x", "y"]), tf.constant([7, 8], tf.int64)), -1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def look(self, keys):
+        return self.table.lookup(keys)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def vocab_ids(self, keys):
+        return self.vocab.lookup(keys)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def pair(self, keys):
+        return self.pairs.lookup(keys)
+
+    @tf.function(input_signature=[])
+    def read_vocabulary(self):
+        return tf.io.read_file(self.vocabulary)
+
+
+def build_lookup_tables(path: Path) -> list[Case]:
+    """A module whose functions capture lookup tables and an asset; the vocabulary file is
+    deleted after saving, so only the SavedModel's assets/ copy can be read."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocabulary = Path(tmp) / "vocab.txt"
+        vocabulary.write_text(_TABLE_KEYS)
+        module = _Tables(str(vocabulary))
+        tf.saved_model.save(module, str(path), signatures={"look": module.look})
+    imported = tf.saved_model.load(str(path))
+    keys = tf.constant(["b", "z", "a"])
+    _record_calls(path, {
+        "look": imported.look(keys), "vocab_ids": imported.vocab_ids(keys),
+        "pair": imported.pair(tf.constant(["y", "q"])),
+        "read_vocabulary": np.frombuffer(imported.read_vocabulary().numpy(), np.uint8),
+    })
+    return [("look", {"keys": _strings("b", "z", "a")})]
+
+
 def build_multiple_signatures(path: Path) -> list[Case]:
     module, call = _custom_module()
 
@@ -741,6 +829,84 @@ def build_path_output_keys(path: Path) -> list[Case]:
     return [("serving_default", {"x": np.array([1.0, 2.0], np.float32)})]
 
 
+# --- custom ops: tensorflow-text ------------------------------------------------------------
+
+TEXT_VOCAB = ["[UNK]", "the", "quick", "brown", "fox", "jump", "##s", "##ed", "over", "lazy", "dog"]
+
+
+def _text_tokenizers() -> tf.types.experimental.ConcreteFunction:
+    """Whitespace split, then wordpieces: ops from two of tensorflow-text's op libraries."""
+    import tensorflow_text as text  # a test-only package (tests/requirements-no-deps.txt)
+
+    whitespace = text.WhitespaceTokenizer()
+    wordpiece = text.FastWordpieceTokenizer(vocab=TEXT_VOCAB, token_out_type=tf.int64)
+
+    @tf.function(input_signature=[_spec([None], tf.string, "text")])
+    def serve(sentences):
+        words = whitespace.tokenize(sentences)  # ragged [batch, (words)]
+        ids = wordpiece.tokenize(words.flat_values)  # ragged [words, (pieces)]
+        return {"words": words.to_tensor(default_value=""), "ids": ids.flat_values,
+                "pieces_per_word": ids.row_lengths()}
+
+    return serve
+
+
+def build_text_tokenizers(path: Path) -> list[Case]:
+    _save(path, {"serving_default": _text_tokenizers()})
+    sentences = _strings("the quick brown fox jumped", "over the lazy dogs", "")
+    return [("serving_default", {"text": sentences}),
+            ("serving_default", {"text": _strings("jumps foxed")})]
+
+
+def build_unknown_ops(path: Path) -> list[Case]:
+    """The text model with two ops renamed to ones nothing registers: one named as
+    tensorflow-addons names its ops ("Addons>..."), one no package is known for."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    _save(path, {"serving_default": _text_tokenizers()})
+    renames = {"TFText>WhitespaceTokenizeWithOffsetsV2": "Addons>NoSuchOp",
+               "FastWordpieceTokenizeWithOffsets": "NoSuchOpAnywhere"}
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    for meta in saved.meta_graphs:
+        for op in meta.meta_info_def.stripped_op_list.op:
+            op.name = renames.get(op.name, op.name)
+        for function in meta.graph_def.library.function:
+            for node in function.node_def:
+                node.op = renames.get(node.op, node.op)
+    (path / "saved_model.pb").write_bytes(saved.SerializeToString())
+    return []
+
+
+def build_tabular(path: Path) -> list[Case]:
+    """Batch inference (smrt.beam, smrt.spark): inputs of several dtypes and ranks, a
+    single-input signature, and float, vector and string outputs, all with a batch dimension."""
+    rng = _rng()
+    w = tf.constant(rng.standard_normal((4, 3), dtype=np.float32))
+
+    @tf.function(input_signature=[
+        _spec([None, 4], F32, "features"), _spec([None], tf.int64, "ids"),
+        _spec([None, 2, 3], F32, "patch"),
+    ])
+    def serve(features, ids, patch):
+        logits = features @ w + tf.reduce_sum(patch, axis=1)
+        score = tf.reduce_sum(logits, axis=1) + tf.cast(ids, F32)
+        return {"probs": tf.nn.softmax(logits), "score": score,
+                "label": tf.where(score > 0.0, "pos", "neg")}
+
+    @tf.function(input_signature=[_spec([None, 4], F32, "features")])
+    def features_only(features):
+        return {"probs": tf.nn.softmax(features @ w)}
+
+    _save(path, {"serving_default": serve, "features_only": features_only})
+    n = 7
+    features = rng.standard_normal((n, 4), dtype=np.float32)
+    return [
+        ("serving_default", {"features": features, "ids": rng.integers(-3, 3, n, dtype=np.int64),
+                             "patch": rng.standard_normal((n, 2, 3), dtype=np.float32)}),
+        ("features_only", {"features": features}),
+    ]
+
+
 MODELS: dict[str, Builder] = {
     "add_one": build_add_one,
     "tiny_add": build_tiny_add,
@@ -751,6 +917,8 @@ MODELS: dict[str, Builder] = {
     "module_vector_trace": build_module_vector_trace,
     "nested_modules": build_nested_modules,
     "keras_dense": build_keras_dense,
+    "keras_stateful": build_keras_stateful,
+    "lookup_tables": build_lookup_tables,
     "multiple_signatures": build_multiple_signatures,
     "stateful": build_stateful,
     "control_flow": build_control_flow,
@@ -765,6 +933,9 @@ MODELS: dict[str, Builder] = {
     "tf_serving_half_plus_two": build_tf_serving_half_plus_two,
     "add_one_big": build_add_one_big,
     "path_output_keys": build_path_output_keys,
+    "text_tokenizers": build_text_tokenizers,
+    "unknown_ops": build_unknown_ops,
+    "tabular": build_tabular,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
 

@@ -177,3 +177,69 @@ print(ran.stdout + shown.stdout)
 """)
     assert out.startswith("Result for output key y:\n[[2.]]\n")
     assert json.loads(out.split("\n", 2)[2])["tags"] == ["serve"]
+
+
+def _function_run(zoo: Zoo, name: str, *flags: str) -> list[str]:
+    return ["run", "--dir", zoo.path(name), "--tag_set", "serve", *flags]
+
+
+def test_function_runs_the_guides_sequence(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    """--function PATH calls a saved function: each run loads the model afresh, as
+    saved_model_cli run does, so mutate's write lives for that run only."""
+    tf = zoo.tf_calls("module_guide")
+    assert main(_function_run(zoo, "module_guide", "--function", "__call__",
+                              "--input_exprs", "x=3.")) == 0
+    assert capsys.readouterr().out == f"Result for output key output_0:\n{tf['call']}\n"
+    assert main(_function_run(zoo, "module_guide", "--function", "mutate",
+                              "--input_exprs", "new_v=2.")) == 0
+    assert capsys.readouterr().out == "mutate returned no outputs.\n"
+    # A root. prefix is accepted; a nested path reaches a child module's function.
+    assert main(_function_run(zoo, "nested_modules", "--function", "root.inner.f",
+                              "--input_exprs", "x=np.ones(2)")) == 0
+    assert capsys.readouterr().out == "Result for output key output_0:\n[3. 4.]\n"
+
+
+def test_function_nested_outputs_and_outdir(zoo: Zoo, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    tf = zoo.tf_calls("nested_modules")
+    argv = _function_run(zoo, "nested_modules", "--function", "__call__", "--input_exprs",
+                         "x=[1.];y=2.", "--outdir", str(tmp_path))
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Result for output key s:\n" in out
+    assert "Result for output key t.1:\n" in out
+    np.testing.assert_array_equal(np.load(tmp_path / "t.1.npy"), tf["call_xy/t/1"])
+    np.testing.assert_array_equal(np.load(tmp_path / "t.0.npy"), tf["call_xy/t/0"])
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--function", "nope", "--input_exprs", "x=1."],
+     "--function 'nope': root has no saved child 'nope'; its children are: ['__call__', "
+     "'mutate', 'signatures', 'v']"),
+    (["--function", "v", "--input_exprs", "x=1."], "is <smrt restored variable root.v"),
+    (["--function", "mutate..x", "--input_exprs", "x=1."], "not a dotted path"),
+    (["--function", "mutate", "--signature_def", "serving_default", "--input_exprs", "x=1."],
+     "give one of --signature_def or --function"),
+    (["--input_exprs", "x=1."], "give one of --signature_def or --function"),
+])
+def test_function_refusals(zoo: Zoo, capsys: pytest.CaptureFixture[str], flags: list[str],
+                           message: str) -> None:
+    assert main(_function_run(zoo, "module_guide", *flags)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("smrt run: error: ")
+    assert message in err
+
+
+def test_function_without_a_matching_trace_lists_the_traced_ones(
+        zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(_function_run(zoo, "module_guide", "--function", "__call__",
+                              "--input_exprs", "x=[3.]")) == 1
+    err = capsys.readouterr().err
+    assert "no concrete function traced before saving matches the call" in err
+    assert "TensorSpec(shape=(), dtype=tf.float32, name='x')" in err
+
+
+def test_function_on_a_tf1_model(zoo: Zoo, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--dir", zoo.path("two_tag_sets"), "--tag_set", "serve",
+                 "--function", "f", "--input_exprs", "x=1."]) == 1
+    assert "no object graph" in capsys.readouterr().err

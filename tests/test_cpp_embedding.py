@@ -30,6 +30,37 @@ def smrt_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build / "smrt_run"
 
 
+def test_readme_commands_build_and_run_the_example(zoo: Zoo, tmp_path: Path) -> None:
+    # The README's block as written, on the zoo's MobileNet export and a build directory of the
+    # test's own; without SMRT_LIBTENSORFLOW: libsmrt finds the library by itself.
+    readme = (EXAMPLE.parent.parent / "README.md").read_text()
+    (block,) = [b for b in readme.split("```bash\n")[1:] if b.startswith("cmake -S examples/cpp")]
+    script = block.split("```")[0].replace("/tmp/smrt-example/mobilenet/1",
+                                           zoo.path("keras_mobilenet"))
+    script = script.replace("/tmp/smrt-cpp", str(tmp_path / "build"))
+    script = script.replace("python3", sys.executable)
+    env = {k: v for k, v in os.environ.items() if k != "SMRT_LIBTENSORFLOW"}
+    done = subprocess.run(["bash", "-ec", script], cwd=EXAMPLE.parent.parent, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The CMake package exports the libtensorflow found at install time.
+    assert f"libtensorflow at its install: {libtensorflow()}" in done.stdout
+    assert "20 calls on 2 thread(s)" in done.stdout
+
+
+def test_finds_the_libtensorflow_found_at_install(smrt_run: Path, zoo: Zoo) -> None:
+    # Installed into an environment that sees TensorFlow elsewhere (a venv with system site
+    # packages): the path recorded at install is searched before the system's.
+    env = {k: v for k, v in os.environ.items() if k != "SMRT_LIBTENSORFLOW"}
+    done = subprocess.run([str(smrt_run), zoo.path("add_one"), "--iterations", "1"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    beside = (Path(cmake_dir()).parents[3] / "tensorflow").is_dir()
+    source = "tensorflow wheel" if beside else "found at install"
+    assert f"({source}: " in first, first
+
+
 def run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "SMRT_LIBTENSORFLOW": libtensorflow()})

@@ -12,12 +12,38 @@ from .conftest import Zoo
 def test_runtime_info_names_the_wheel_library(zoo: Zoo, run_python) -> None:
     out = run_python(f"""
 import smrt
-assert smrt.runtime_info() is None
+found = smrt.runtime_info()  # described before anything is loaded, without loading it
+assert not found.loaded and "libtensorflow" not in open("/proc/self/maps").read()
 smrt.load({zoo.path("add_one")!r})
 info = smrt.runtime_info()
+assert info.loaded
+assert (info.path, info.version, info.source) == (found.path, found.version, found.source)
 print(info.source, info.path.endswith("libtensorflow_cc.so.2"), info.version.count(".") >= 2)
 """)
     assert out.split() == ["tensorflow", "wheel", "True", "True"]
+
+
+def test_runtime_info_without_a_library_is_none(run_python) -> None:
+    out = run_python("import smrt; print(smrt.runtime_info())",
+                     env={"SMRT_LIBTENSORFLOW": "/nonexistent/libtensorflow.so.2"})
+    assert out.strip() == "None"
+
+
+def test_install_hints_name_the_distribution() -> None:
+    # PyPI's "smrt" is another project: every hint names smrt's own distribution, whose one
+    # home is pyproject.toml (compiled into the core).
+    root = Path(__file__).parent.parent
+    pyproject = (root / "pyproject.toml").read_text()
+    assert f'\nname = "{smrt.library.DISTRIBUTION}"\n' in pyproject
+    assert smrt.library.DISTRIBUTION != "smrt"
+    assert smrt.library.pip_install("serve") == f"pip install '{smrt.library.DISTRIBUTION}[serve]'"
+    # The C++ core's hint (libtensorflow not found) is compiled in: read it from libsmrt.so.
+    libsmrt = next(line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()
+                   if line.endswith("/libsmrt.so"))
+    assert f"pip install {smrt.library.DISTRIBUTION}[tf]".encode() in Path(libsmrt).read_bytes()
+    for path in [*root.glob("python/smrt/**/*.py"), *root.glob("cpp/**/*.cc"),
+                 root / "README.md", *root.glob("docs/*.md")]:
+        assert "smrt[" not in path.read_text(), f"{path} names PyPI's unrelated 'smrt'"
 
 
 def test_explicit_directory_and_env_var(zoo: Zoo, run_python) -> None:

@@ -16,7 +16,7 @@ from smrt.errors import NoMatchingFunctionError, UnimplementedError
 from smrt.objects import Function
 
 from .conftest import Zoo, assert_same
-from .protowire import edit, fields, halves, join
+from .protowire import edit, fields, halves, join, varint
 from .test_hostile_models import ATTR, FUNCTION_NODE, FUNCTIONS, META, split_everything, variant
 
 
@@ -135,12 +135,9 @@ def test_nested_modules(zoo: Zoo, fresh) -> None:
         root.combine({"a": a, "b": (3.0, 4.5)})  # 4.5 is no int32
     with pytest.raises(NoMatchingFunctionError):
         root.combine({"a": a})
-    # A captured constant is bound to the graph's Const; a lookup table is not bound yet.
+    # A captured constant is bound to the graph's Const; a table the init op initializes too.
     assert_same(root.offset([1.0, 2.0]), tf["offset"], "offset")
-    with pytest.raises(UnimplementedError, match="not a variable or a constant"):
-        root.look(["a"])
-    with pytest.raises(UnimplementedError, match="not a variable or a constant"):
-        root.look(["a"])  # the same error again: nothing half-added is used
+    assert_same(root.look(["a", "q"]), np.array([1, -1], np.int32), "look")
 
 
 def test_functions_and_their_traces(zoo: Zoo, fresh) -> None:
@@ -310,3 +307,69 @@ def test_a_traced_resource_input_is_no_match_not_an_error() -> None:
     spec = TensorSpecValue("v", ShapeValue(()), DTypeValue("resource"))
     with pytest.raises(objects._NoMatch):
         objects._fits(1.0, spec)
+
+
+def test_keras_functions_and_signatures_share_state(zoo: Zoo, fresh) -> None:
+    """Keras saves each variable twice (``variables`` and ``_all_variables``) and its graph's
+    signatures use the second copy's handles, while the functions' captures name the first:
+    smrt binds captures to what the graph's own calls pass, so there is one state."""
+    tf = zoo.tf_calls("keras_stateful")
+    model = fresh("keras_stateful")
+    root, x = model.root, tf["x"]
+    assert_same(root.serve(x), tf["serve"], "serve")
+    root.set_bias([10.0, 20.0])  # a function writes...
+    out = model.signatures["serve"](inputs=x)  # ...and the signature sees it
+    assert_same(out["output_0"], tf["signature_after_function_write/output_0"], "signature")
+    model.signatures["set_bias"](bias=np.array([1.0, 2.0], np.float32))  # and the other way
+    assert_same(root.serve(x), tf["function_after_signature_write"], "function after write")
+    # Both saved copies of a variable read the one state.
+    for copies in (root.variables, root._all_variables):
+        assert_same(np.asarray(getattr(copies, "0")), tf["kernel"], "kernel")
+        assert_same(getattr(copies, "1").numpy(), np.array([1.0, 2.0], np.float32), "bias")
+
+
+def test_functions_capturing_lookup_tables_and_assets(zoo: Zoo, fresh) -> None:
+    """Tables initialized from a vocabulary file (an asset) and from tensors, as the loaded
+    session's init op left them; an asset captured by a function is its file in the model's
+    assets/ directory (the file it was saved from is gone)."""
+    tf = zoo.tf_calls("lookup_tables")
+    model = fresh("lookup_tables")
+    root = model.root
+    keys = np.array([b"b", b"z", b"a"], dtype=object)
+    assert_same(root.look(keys), tf["look"], "StaticHashTable from a file")
+    assert_same(root.vocab_ids(["b", "z", "a"]), tf["vocab_ids"], "StaticVocabularyTable")
+    assert_same(root.pair(["y", "q"]), tf["pair"], "StaticHashTable from tensors")
+    text = root.read_vocabulary().item()
+    assert np.frombuffer(text, np.uint8).tolist() == tf["read_vocabulary"].tolist()
+    assert Path(model.path, "assets", "vocab.txt").read_bytes() == text
+    (case,) = zoo.cases("lookup_tables")  # the signature uses the same table
+    out = model.signatures["look"](**case.inputs)
+    assert_same(out["output_0"], case.outputs["output_0"], "signature")
+    assert root.vocabulary.asset_path == str(Path(model.path, "assets", "vocab.txt"))
+
+
+
+def test_a_deep_chain_of_objects_stays_linear() -> None:
+    """A crafted object graph that is one chain 100000 deep: each node's path is spelled out
+    only when asked for (all of them would be 10^10 bytes)."""
+    from smrt import objects
+
+    depth = 100_000
+    nodes = [{"kind": "user_object", "children": [("n", i + 1)] if i < depth else []}
+             for i in range(depth + 1)]
+    tree = objects._Tree(None, (nodes, {}), "")  # type: ignore[arg-type]
+    assert tree.path(depth) == "root" + ".n" * depth
+    assert tree.path(depth + 5) == f"object {depth + 5}"
+
+
+def test_asset_messages_merge(zoo: Zoo, tmp_path: Path) -> None:
+    """A SavedAsset that occurs twice merges (its last asset_file_def_index wins), and
+    asset_file_def entries are a repeated field: each occurrence is one more asset."""
+
+    def repeat_assets(pb: bytes) -> bytes:  # SavedObject.asset = 5: a wrong index first
+        return edit(pb, (META, 7, 1, 5), lambda asset: [join([(1, 0, varint(99))]), asset])
+
+    path = variant(zoo, "lookup_tables", repeat_assets, tmp_path)
+    with smrt.load(path) as model:
+        text = model.root.read_vocabulary().item()
+        assert text == Path(path, "assets", "vocab.txt").read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def test_the_python_quick_start_runs(workdir: Path, run_python) -> None:
 def test_the_command_line_examples_run(workdir: Path) -> None:
     (block,) = [b for b in _blocks("bash") if b.startswith("smrt show")]
     commands = block.replace("\\\n", " ").replace(EXAMPLE_DIR, str(workdir)).splitlines()
-    assert len(commands) == 8
+    assert len(commands) == 9
     for command in commands:
         argv = shlex.split(command, comments=True)
         assert argv[0] == "smrt"
@@ -57,7 +58,8 @@ def test_the_command_line_examples_run(workdir: Path) -> None:
 def test_the_run_example_gives_the_guides_answer(workdir: Path) -> None:
     (block,) = [b for b in _blocks("bash") if b.startswith("smrt show")]
     run_line = block.replace("\\\n", " ").replace(EXAMPLE_DIR, str(workdir))
-    (command,) = [line for line in run_line.splitlines() if line.startswith("smrt run")]
+    (command,) = [line for line in run_line.splitlines()
+                  if line.startswith("smrt run") and "--signature_def" in line]
     done = subprocess.run([sys.executable, "-m", "smrt", *shlex.split(command)[1:]],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -76,3 +78,24 @@ def test_the_object_tree_example_runs(workdir: Path, run_python) -> None:
     assert out == ["array(3., dtype=float32)", "array(6., dtype=float32)",
                    "{'output_0': array(6., dtype=float32)}",
                    "(array(2., dtype=float32), array(2., dtype=float32))"]
+
+
+@pytest.mark.slow
+def test_the_beam_example_runs(workdir: Path, run_python) -> None:
+    pytest.importorskip("apache_beam")
+    (snippet,) = [b for b in _blocks("python") if "RunInference(ModelHandlerNumpy" in b]
+    printed = run_python(snippet.replace(EXAMPLE_DIR, str(workdir))).split()
+    assert len(printed) == 4, printed
+    assert len(set(printed)) == 1, printed  # four equal images
+    assert 0 <= int(printed[0]) < 1000
+
+
+@pytest.mark.slow
+def test_the_spark_example_runs(workdir: Path, run_python) -> None:
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java (.ci/run installs it)")
+    (snippet,) = [b for b in _blocks("python") if "predict_batch_udf(" in b]
+    out = run_python(snippet.replace(EXAMPLE_DIR, str(workdir)))
+    rows = [line for line in out.splitlines() if line.startswith("|[0.5, 0.5")]
+    assert len(rows) == 4, out

@@ -11,6 +11,7 @@
 #include "json_tensor.h"
 #include "py_metadata.h"
 #include "py_model.h"
+#include "../src/op_packages.h"
 #include "py_serving_messages.h"
 #include "smrt/runtime.h"
 #include "smrt/saved_model_info.h"
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
   if (_import_array() < 0) throw py::error_already_set();
   smrt::bindings::register_exceptions();
   m.attr("__version__") = SMRT_VERSION;
+  m.attr("DISTRIBUTION") = SMRT_DISTRIBUTION;
   m.attr("ALIGNMENT") = smrt::kTensorAlignment;
   m.attr("ERROR_CODES") = smrt::bindings::error_codes();
 
@@ -35,6 +37,22 @@ PYBIND11_MODULE(_core, m) {
     if (!smrt::runtime::is_loaded()) return py::none();
     const smrt::runtime::Info info = smrt::runtime::info();
     return py::make_tuple(info.path, info.version, info.source);
+  });
+  // Keeps the GIL for the same reason: loading an op library may load libtensorflow first.
+  m.def("load_op_library", [](const std::string& path) { return smrt::runtime::load_op_library(path); });
+  m.def("add_op_package_root", [](const std::string& dir) { smrt::runtime::add_op_package_root(dir); });
+  m.def("registered_ops", []() { return smrt::runtime::registered_ops(); });
+  m.def("known_op_libraries", []() {
+    py::dict table;  // op -> (package, library relative to site-packages or None)
+    for (const auto& [op, provider] : smrt::detail::known_op_libraries()) {
+      table[op] = py::make_tuple(provider.package, provider.library ? py::str(provider.library) : py::object(py::none()));
+    }
+    return table;
+  });
+  m.def("find_library", [](const std::vector<std::pair<std::string, std::string>>& hints) -> py::object {
+    const auto found = smrt::runtime::find_library(hints);
+    if (!found) return py::none();
+    return py::make_tuple(found->path, found->version, found->source);
   });
   m.def("inspect", [](const std::string& dir, bool with_ops, bool with_functions) {
     smrt::SavedModelInfo info;

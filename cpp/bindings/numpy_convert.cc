@@ -7,6 +7,7 @@
 #include <string>
 
 #include "numpy_api.h"
+#include "small_array.h"
 
 namespace py = pybind11;
 
@@ -15,6 +16,7 @@ namespace {
 
 constexpr std::uintptr_t kAlignment = kTensorAlignment;  // less-aligned data is copied
 constexpr int kNoNumpyType = -1;
+constexpr std::size_t kInlineRank = 16;  // dimensions kept on the stack; more go to the heap
 
 // Clears a conversion failure the caller reports as an smrt error; KeyboardInterrupt,
 // MemoryError and anything else that is not an ordinary Exception propagates as it is.
@@ -159,8 +161,9 @@ Tensor numeric_tensor(PyObject* value, const Input& in, Loans* loans) {
   auto* want = reinterpret_cast<PyArray_Descr*>(want_owner.ptr());
   py::object array_owner = as_typed_array(value, in, want);
   auto* array = reinterpret_cast<PyArrayObject*>(array_owner.ptr());
-  const std::vector<int64_t> dims = dims_of(array);
-  const int rank = static_cast<int>(dims.size());
+  const int rank = PyArray_NDIM(array);
+  SmallArray<int64_t, kInlineRank> dims(static_cast<std::size_t>(rank));
+  for (int i = 0; i < rank; ++i) dims[static_cast<std::size_t>(i)] = PyArray_DIM(array, i);
   // Shapes are the core's to check, once, when the signature runs (Signature::run).
 
   auto* data = static_cast<char*>(PyArray_DATA(array));
@@ -285,6 +288,42 @@ Tensor convert(PyObject* value, const Input& in, Loans* loans) {
 
 }  // namespace
 
+namespace {
+
+// Loan records recycled per thread: a call's arrays are normally handed back before it
+// returns, so a thread reuses the same few records instead of allocating one per input per
+// call. A record freed on another thread (TensorFlow kept the array) joins that thread's pool.
+constexpr std::size_t kPooledLoans = 16;
+thread_local bool loan_pool_gone = false;  // trivially destructible: readable at thread exit
+struct LoanPool {
+  std::vector<Loans::Loan*> free;
+  ~LoanPool() {
+    loan_pool_gone = true;
+    for (Loans::Loan* loan : free) delete loan;
+  }
+};
+thread_local LoanPool loan_pool;
+
+Loans::Loan* take_loan() {
+  if (!loan_pool_gone && !loan_pool.free.empty()) {
+    Loans::Loan* loan = loan_pool.free.back();
+    loan_pool.free.pop_back();
+    return loan;
+  }
+  return new Loans::Loan{};
+}
+
+void recycle(Loans::Loan* loan) {
+  if (loan_pool_gone || loan_pool.free.size() >= kPooledLoans) {
+    delete loan;
+    return;
+  }
+  if (loan_pool.free.capacity() == 0) loan_pool.free.reserve(kPooledLoans);  // the pool's one allocation
+  loan_pool.free.push_back(loan);
+}
+
+}  // namespace
+
 // (numpy_convert.h) The DType of NumPy dtype `descr`: kString for object arrays (of bytes),
 // kInvalid for dtypes TensorFlow has no match for.
 DType dtype_of(PyArray_Descr* descr) {
@@ -309,16 +348,25 @@ PyArray_Descr* numpy_descr(DType dtype) {
 
 
 Loans::~Loans() {
-  for (Loan* loan : loans_) {
-    if (--loan->holders == 0) delete loan;
+  for (std::size_t i = 0; i < count_; ++i) {
+    Loan* loan = at(i);
+    if (--loan->holders == 0) recycle(loan);
   }
 }
 
 Loans::Loan* Loans::lend(PyObject* array) {
-  loans_.reserve(loans_.size() + 1);  // so push_back below cannot throw after the INCREF
+  if (count_ >= kInline) more_.reserve(count_ - kInline + 1);  // so the store below cannot throw after the INCREF
+  Loan* loan = take_loan();
+  loan->array = array;
+  loan->returned.store(false, std::memory_order_relaxed);
+  loan->holders.store(2, std::memory_order_relaxed);
   Py_INCREF(array);
-  auto* loan = new Loan{array};
-  loans_.push_back(loan);
+  if (count_ < kInline) {
+    inline_[count_] = loan;
+  } else {
+    more_.push_back(loan);
+  }
+  ++count_;
   return loan;
 }
 
@@ -332,12 +380,12 @@ void Loans::give_back(void*, std::size_t, void* arg) {
     PyGILState_Release(state);
   }
   loan->returned = true;
-  if (--loan->holders == 0) delete loan;
+  if (--loan->holders == 0) recycle(loan);
 }
 
 bool Loans::all_returned() const {
-  for (const Loan* loan : loans_) {
-    if (!loan->returned) return false;
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (!at(i)->returned) return false;
   }
   return true;
 }
@@ -350,11 +398,84 @@ Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& fun
   return convert(value, Input{spec, "concrete function", function}, loans);
 }
 
+Tensor lend_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans& loans) {
+  const Input in{sig.inputs()[index], "signature", sig.key()};
+  if (in.spec.dtype == DType::kString) {
+    throw InputTypeError(in.label() + " takes strings, which a bound call cannot read in place: call the signature");
+  }
+  if (!PyArray_Check(value)) {
+    throw InputTypeError(in.label() + " must be bound to a NumPy array, got " + std::string(Py_TYPE(value)->tp_name));
+  }
+  py::object want_owner = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(numpy_descr(in.spec.dtype)));
+  if (!want_owner) in.throw_dtype_mismatch("an array NumPy cannot describe");
+  as_typed_array(value, in, reinterpret_cast<PyArray_Descr*>(want_owner.ptr()));  // throws on another dtype
+  auto* array = reinterpret_cast<PyArrayObject*>(value);
+  const int rank = PyArray_NDIM(array);
+  SmallArray<int64_t, kInlineRank> dims(static_cast<std::size_t>(rank));
+  for (int i = 0; i < rank; ++i) dims[static_cast<std::size_t>(i)] = PyArray_DIM(array, i);
+  sig.check_input(index, in.spec.dtype, dims.data(), rank, true);
+  auto* data = static_cast<char*>(PyArray_DATA(array));
+  const auto nbytes = static_cast<std::size_t>(PyArray_NBYTES(array));
+  if (nbytes == 0) return Tensor::allocate(in.spec.dtype, dims.data(), rank);  // nothing to read in place
+  if (!PyArray_IS_C_CONTIGUOUS(array) || !PyArray_ISNOTSWAPPED(array) ||
+      reinterpret_cast<std::uintptr_t>(data) % kAlignment != 0) {
+    throw InvalidInputError(in.label() + " must be bound to a C-contiguous, native-endian, 64-byte aligned array, "
+                            "which TensorFlow reads in place (smrt.aligned(array) makes one)");
+  }
+  return Tensor::wrap(in.spec.dtype, dims.data(), rank, data, nbytes, &Loans::give_back, loans.lend(value));
+}
+
+void check_output_array(PyObject* value, const Signature& sig, std::size_t index) {
+  const TensorSpec& spec = sig.outputs()[index];
+  const std::string label = "output '" + spec.key + "' of signature '" + sig.key() + "'";
+  if (spec.dtype == DType::kString) {
+    throw InputTypeError(label + " is strings, which a bound call cannot write in place: call the signature");
+  }
+  if (!PyArray_Check(value)) {
+    throw InputTypeError(label + " must be bound to a NumPy array, got " + std::string(Py_TYPE(value)->tp_name));
+  }
+  auto* array = reinterpret_cast<PyArrayObject*>(value);
+  const int want = numpy_type(spec.dtype);
+  if (want == kNoNumpyType || !PyArray_EquivTypenums(PyArray_TYPE(array), want)) {
+    throw InputTypeError(label + " is " + std::string(dtype_name(spec.dtype)) + ", but was bound to an array of " +
+                         describe_dtype(PyArray_DESCR(array)));
+  }
+  if (!PyArray_IS_C_CONTIGUOUS(array) || !PyArray_ISNOTSWAPPED(array) || !PyArray_ISWRITEABLE(array)) {
+    throw InvalidInputError(label + " must be bound to a writeable, C-contiguous, native-endian array");
+  }
+  const int rank = PyArray_NDIM(array);
+  if (!spec.unknown_rank) {
+    bool fits = static_cast<std::size_t>(rank) == spec.shape.size();
+    for (int i = 0; fits && i < rank; ++i) {
+      const int64_t declared = spec.shape[static_cast<std::size_t>(i)];
+      fits = declared < 0 || declared == PyArray_DIM(array, i);
+    }
+    if (!fits) throw InvalidInputError(label + " cannot fit an array of shape " + std::string(py::str(py::handle(value).attr("shape"))));
+  }
+}
+
+void copy_output(const Tensor& tensor, PyObject* value, const Signature& sig, std::size_t index) {
+  auto* array = reinterpret_cast<PyArrayObject*>(value);
+  const int rank = tensor.rank();
+  bool same = rank == PyArray_NDIM(array) && PyArray_ISWRITEABLE(array);
+  for (int i = 0; same && i < rank; ++i) same = tensor.dim(i) == PyArray_DIM(array, i);
+  if (!same) {
+    std::string shape = "(";
+    for (int i = 0; i < rank; ++i) shape += (i ? ", " : "") + std::to_string(tensor.dim(i));
+    throw InvalidInputError("output '" + sig.outputs()[index].key + "' of signature '" + sig.key() +
+                            "' has shape " + shape + (rank == 1 ? ",)" : ")") + " this run, which the writeable array " +
+                            "of shape " + std::string(py::str(py::handle(value).attr("shape"))) + " bound to it cannot take");
+  }
+  const std::size_t nbytes = tensor.byte_size();
+  // memmove: an output may be the very buffer of a bound input, which may be this array.
+  if (nbytes > 0) std::memmove(PyArray_DATA(array), tensor.raw_data(), nbytes);
+}
+
 PyObject* to_numpy(Tensor tensor, const std::string& key) {
   const DType dtype = tensor.dtype();
-  std::vector<npy_intp> dims(static_cast<std::size_t>(tensor.rank()));
-  for (std::size_t i = 0; i < dims.size(); ++i) dims[i] = tensor.dim(static_cast<int>(i));
-  const int rank = static_cast<int>(dims.size());
+  const int rank = tensor.rank();
+  SmallArray<npy_intp, kInlineRank> dims(static_cast<std::size_t>(rank));
+  for (int i = 0; i < rank; ++i) dims[static_cast<std::size_t>(i)] = tensor.dim(i);
 
   if (dtype == DType::kString) {  // object array of bytes, as TensorFlow's .numpy() gives
     PyObject* array = PyArray_SimpleNew(rank, dims.data(), NPY_OBJECT);

@@ -39,7 +39,11 @@ class Loans {
   bool all_returned() const;
 
  private:
-  std::vector<Loan*> loans_;
+  static constexpr std::size_t kInline = 8;  // loans recorded without allocating
+  Loan* at(std::size_t i) const { return i < kInline ? inline_[i] : more_[i - kInline]; }
+  Loan* inline_[kInline] = {};
+  std::vector<Loan*> more_;
+  std::size_t count_ = 0;
 };
 
 // A new reference to the NumPy dtype for `dtype` (bfloat16: ml_dtypes'), or nullptr if NumPy
@@ -54,6 +58,18 @@ DType dtype_of(PyArray_Descr* descr);
 Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans);
 // The same for flat input `spec` of concrete function `function` (errors name it).
 Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& function, Loans* loans);
+
+// For a bound call: input `index` of `sig` as a tensor over `array`'s own memory, lent for
+// as long as the tensor lives; the array must have the input's dtype and a shape that fits it,
+// and be C-contiguous, native-endian and 64-byte aligned (else InputTypeError or
+// InvalidInputError naming the input). Its contents are read at every run.
+Tensor lend_tensor(PyObject* array, const Signature& sig, std::size_t index, Loans& loans);
+// Throws unless `array` can receive output `index` of `sig`: a writeable, C-contiguous,
+// native-endian ndarray of its dtype whose shape fits the declared one.
+void check_output_array(PyObject* array, const Signature& sig, std::size_t index);
+// Copies output `tensor` (output `index` of `sig`) into its bound `array`; InvalidInputError
+// if this run gave another shape.
+void copy_output(const Tensor& tensor, PyObject* array, const Signature& sig, std::size_t index);
 
 // A new NumPy array for output `tensor`: a view of its buffer when TensorFlow holds no other
 // reference to it, else a copy (a graph constant or a variable must not be written through);

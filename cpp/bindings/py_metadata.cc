@@ -205,6 +205,7 @@ py::object object_tree_to_python(const ObjectTree& tree) {
       out["checkpoint_key"] = node.checkpoint_key;
       out["bound"] = !node.graph_variable.empty();
     }
+    if (node.kind == SavedObjectInfo::Kind::kAsset) out["asset_filename"] = node.asset_filename;
     out["concrete_functions"] = py::cast(node.concrete_functions);
     out["argument_keywords"] = py::cast(node.argument_keywords);
     out["fullargspec"] = structured_to_python(node.fullargspec);

@@ -9,7 +9,10 @@
 #include <memory>
 #include <optional>
 
+#include "fast_call.h"
 #include "numpy_convert.h"
+#include "py_bound_call.h"
+#include "small_array.h"
 #include "py_metadata.h"
 #include "smrt/model.h"
 
@@ -18,30 +21,70 @@ namespace py = pybind11;
 namespace smrt::bindings {
 namespace {
 
+// A call's inputs in inputs() order, each an owned reference (converting one input can run
+// Python code that drops another) or null while not given.
+class CallValues {
+ public:
+  explicit CallValues(std::size_t n) : items_(n) {}
+  CallValues(const CallValues&) = delete;
+  CallValues& operator=(const CallValues&) = delete;
+  ~CallValues() {
+    for (PyObject* item : items_) Py_XDECREF(item);
+  }
+  std::size_t size() const { return items_.size(); }
+  bool bound(std::size_t i) const { return items_[i] != nullptr; }
+  PyObject* operator[](std::size_t i) const { return items_[i]; }
+  void set(std::size_t i, PyObject* value) {
+    Py_INCREF(value);
+    Py_XSETREF(items_[i], value);
+  }
+
+ private:
+  SmallArray<PyObject*> items_;
+};
+
+// No GIL in this scope (PyEval_SaveThread itself allocates nothing).
+class WithoutGil {
+ public:
+  WithoutGil() : state_(PyEval_SaveThread()) {}
+  WithoutGil(const WithoutGil&) = delete;
+  WithoutGil& operator=(const WithoutGil&) = delete;
+  ~WithoutGil() { PyEval_RestoreThread(state_); }
+
+ private:
+  PyThreadState* state_;
+};
+
 // One callable signature. Holds the Python Model object, so the session outlives the call.
 class PySignature {
  public:
   PySignature(py::object model, const Signature& sig, bool check_shapes = true)
       : model_(std::move(model)), sig_(sig), check_shapes_(check_shapes) {
-    for (const auto& [key, spec] : sig.outputs()) output_keys_.push_back(py::str(key));
+    // Interned once: a call's keyword names are matched to inputs by identity first.
+    for (const auto& [key, spec] : sig.inputs()) input_names_.push_back(interned(key));
+    for (const auto& [key, spec] : sig.outputs()) output_keys_.push_back(interned(key));
   }
 
-  py::dict call(const py::args& args, const py::kwargs& kwargs) const {
-    const std::size_t n_in = sig_.inputs().size();
-    // Owned references: converting one input can run Python code that drops another.
-    std::vector<py::object> values(n_in);
-    if (args.size() > 1) fail_positional(args.size());
-    if (args.size() == 1) {
-      py::object arg = args[0];
-      if (PyDict_Check(arg.ptr())) {
-        assign_named(arg.cast<py::dict>(), values);
-      } else if (n_in == 1) {
-        values[0] = arg;
+  // sig(x=...), sig(dict), sig(array): the vectorcall entry (fast_call.h).
+  PyObject* call(PyObject* const* args, std::size_t nargs, PyObject* kwnames) const {
+    CallValues values(input_names_.size());
+    if (nargs > 1) fail_positional(nargs);
+    if (nargs == 1) {
+      PyObject* arg = args[0];
+      if (PyDict_Check(arg)) {
+        assign_named(py::reinterpret_borrow<py::dict>(arg), values);
+      } else if (values.size() == 1) {
+        values.set(0, arg);
       } else {
         fail_positional(1);
       }
     }
-    assign_named(kwargs, values);
+    if (kwnames) {
+      const Py_ssize_t n_kw = PyTuple_GET_SIZE(kwnames);
+      for (Py_ssize_t k = 0; k < n_kw; ++k) {
+        assign(PyTuple_GET_ITEM(kwnames, k), args[nargs + static_cast<std::size_t>(k)], values);
+      }
+    }
     check_missing(values);
     RunOptions options;
     options.check_shapes = check_shapes_;
@@ -52,48 +95,82 @@ class PySignature {
   // TensorFlow enforces by cancelling the step (DeadlineExceededError); None: no deadline.
   // check_shapes None: as the signature was made (smrt.load's check_shapes).
   py::dict run(const py::dict& inputs, std::optional<double> timeout, std::optional<bool> check_shapes) const {
-    std::vector<py::object> values(sig_.inputs().size());
+    CallValues values(input_names_.size());
     assign_named(inputs, values);
     check_missing(values);
     RunOptions options;
     options.check_shapes = check_shapes.value_or(check_shapes_);
-    if (timeout) {
-      if (std::isnan(*timeout)) throw InvalidInputError("timeout must be a number of seconds or None, not nan");
-      if (*timeout <= 0) {
-        throw StatusError(ErrorCode::kDeadlineExceeded,
-                          "running signature '" + sig_.key() + "': the deadline passed before the run started");
-      }
-      // Rounded up, so a small positive timeout never becomes "no limit"; capped at a year.
-      const double ms = std::ceil(std::min(*timeout, 365.0 * 86400.0) * 1e3);
-      options.timeout = std::chrono::milliseconds(static_cast<int64_t>(ms));
-    }
-    return invoke(values, options);
+    if (timeout) options.timeout = timeout_ms(*timeout);
+    return py::reinterpret_steal<py::dict>(invoke(values, options));
+  }
+
+  // sig.bind(inputs, outputs): a BoundCall over these arrays (py_bound_call.h).
+  std::unique_ptr<BoundCall> bind(const py::dict& inputs, const py::dict& outputs, std::optional<double> timeout,
+                                  std::optional<bool> check_shapes) const {
+    RunOptions options;
+    options.check_shapes = check_shapes.value_or(check_shapes_);
+    if (timeout) options.timeout = timeout_ms(*timeout);
+    CallValues values(input_names_.size());
+    assign_named(inputs, values);
+    check_missing(values);
+    std::vector<py::object> arrays;
+    for (std::size_t i = 0; i < values.size(); ++i) arrays.push_back(py::reinterpret_borrow<py::object>(values[i]));
+    return std::make_unique<BoundCall>(model_, sig_, options, arrays, outputs);
   }
 
   const Signature& signature() const { return sig_; }
 
  private:
-  py::dict invoke(const std::vector<py::object>& values, const RunOptions& options) const {
-    const std::size_t n_in = values.size();
-    py::dict result;
+  static py::object interned(const std::string& key) {
+    PyObject* name = PyUnicode_FromStringAndSize(key.data(), static_cast<Py_ssize_t>(key.size()));
+    if (!name) {  // a key that is not UTF-8 cannot be a keyword; keep it matchable by value
+      PyErr_Clear();
+      name = PyUnicode_DecodeUTF8(key.data(), static_cast<Py_ssize_t>(key.size()), "surrogateescape");
+      if (!name) throw py::error_already_set();
+    }
+    PyUnicode_InternInPlace(&name);
+    return py::reinterpret_steal<py::object>(name);
+  }
+
+  std::chrono::milliseconds timeout_ms(double timeout) const {
+    if (std::isnan(timeout)) throw InvalidInputError("timeout must be a number of seconds or None, not nan");
+    if (timeout <= 0) {
+      throw StatusError(ErrorCode::kDeadlineExceeded,
+                        "running signature '" + sig_.key() + "': the deadline passed before the run started");
+    }
+    // Rounded up, so a small positive timeout never becomes "no limit"; capped at a year.
+    const double ms = std::ceil(std::min(timeout, 365.0 * 86400.0) * 1e3);
+    return std::chrono::milliseconds(static_cast<int64_t>(ms));
+  }
+
+  // A new reference to the outputs dict.
+  PyObject* invoke(const CallValues& values, const RunOptions& options) const {
+    const std::size_t n_in = values.size(), n_out = output_keys_.size();
+    py::object result;
     Loans loans;  // declared before the inputs: it must outlive them
     {
-      std::vector<Tensor> inputs(n_in);
+      SmallArray<Tensor> inputs(n_in);
       Loans* lend = lend_inputs_->load(std::memory_order_relaxed) ? &loans : nullptr;
-      for (std::size_t i = 0; i < n_in; ++i) inputs[i] = to_tensor(values[i].ptr(), sig_, i, lend);
-      std::vector<Tensor> outputs(output_keys_.size());
-      {
-        py::gil_scoped_release release;
+      for (std::size_t i = 0; i < n_in; ++i) inputs[i] = to_tensor(values[i], sig_, i, lend);
+      SmallArray<Tensor> outputs(n_out);
+      if (release_gil_) {
+        WithoutGil release;
+        sig_.run(inputs.data(), outputs.data(), options);
+      } else {
         sig_.run(inputs.data(), outputs.data(), options);
       }
-      for (std::size_t i = 0; i < outputs.size(); ++i) {
+      result = py::reinterpret_steal<py::object>(PyDict_New());
+      if (!result) throw py::error_already_set();
+      for (std::size_t i = 0; i < n_out; ++i) {
         PyObject* array = to_numpy(std::move(outputs[i]), sig_.outputs()[i].key);
         if (!array) throw py::error_already_set();
-        result[output_keys_[i]] = py::reinterpret_steal<py::object>(array);
+        const int failed = PyDict_SetItem(result.ptr(), output_keys_[i].ptr(), array);
+        Py_DECREF(array);
+        if (failed) throw py::error_already_set();
       }
     }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
     if (!loans.all_returned()) stop_lending();
-    return result;
+    return result.release().ptr();
   }
 
   // TensorFlow kept an input buffer past the call (say, a signature assigned it to a variable):
@@ -107,27 +184,36 @@ class PySignature {
     if (PyErr_WarnEx(PyExc_RuntimeWarning, message.c_str(), 1) < 0) throw py::error_already_set();
   }
 
-  void assign_named(const py::dict& named, std::vector<py::object>& values) const {
-    const auto bound = [&](std::size_t i) { return static_cast<bool>(values[i]); };
-    for (auto item : named) {
-      if (!PyUnicode_Check(item.first.ptr())) {
-        throw InvalidInputError("input names of signature '" + sig_.key() + "' must be str, got " +
-                                std::string(Py_TYPE(item.first.ptr())->tp_name));
+  // Binds one named value: by identity with an interned input name (a keyword written in the
+  // caller's code is interned too), else by value, with the errors Signature::bind_input gives.
+  void assign(PyObject* name, PyObject* value, CallValues& values) const {
+    for (std::size_t i = 0; i < input_names_.size(); ++i) {
+      if (input_names_[i].ptr() == name && !values.bound(i)) {
+        values.set(i, value);
+        return;
       }
-      Py_ssize_t size = 0;
-      const char* name = PyUnicode_AsUTF8AndSize(item.first.ptr(), &size);
-      if (!name) {  // lone surrogates: no input can have that name
-        PyErr_Clear();
-        const std::string shown = py::repr(item.first);  // '\ud800', quotes and all
-        sig_.throw_no_such_input(shown.substr(1, shown.size() - 2));
-      }
-      values[sig_.bind_input({name, static_cast<std::size_t>(size)}, bound)] =
-          py::reinterpret_borrow<py::object>(item.second);
     }
+    if (!PyUnicode_Check(name)) {
+      throw InvalidInputError("input names of signature '" + sig_.key() + "' must be str, got " +
+                              std::string(Py_TYPE(name)->tp_name));
+    }
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(name, &size);
+    if (!utf8) {  // lone surrogates: no input can have that name
+      PyErr_Clear();
+      const std::string shown = py::repr(name);  // '\ud800', quotes and all
+      sig_.throw_no_such_input(shown.substr(1, shown.size() - 2));
+    }
+    const auto bound = [&](std::size_t i) { return values.bound(i); };
+    values.set(sig_.bind_input({utf8, static_cast<std::size_t>(size)}, bound), value);
   }
 
-  void check_missing(const std::vector<py::object>& values) const {
-    sig_.check_all_bound([&](std::size_t i) { return static_cast<bool>(values[i]); });
+  void assign_named(const py::dict& named, CallValues& values) const {
+    for (auto item : named) assign(item.first.ptr(), item.second.ptr(), values);
+  }
+
+  void check_missing(const CallValues& values) const {
+    sig_.check_all_bound([&](std::size_t i) { return values.bound(i); });
   }
 
   [[noreturn]] void fail_positional(std::size_t count) const {
@@ -145,42 +231,60 @@ class PySignature {
   py::object model_;
   const Signature& sig_;
   bool check_shapes_;  // smrt.load(check_shapes=...): the default of every call
-  std::vector<py::str> output_keys_;
+  std::vector<py::object> input_names_;  // interned str, in inputs() order
+  std::vector<py::object> output_keys_;  // interned str, in outputs() order
   // Whether aligned inputs are lent to TensorFlow in place; cleared for good once it keeps one.
   std::unique_ptr<std::atomic<bool>> lend_inputs_ = std::make_unique<std::atomic<bool>>(true);
+ public:
+  bool release_gil_ = true;  // smrt.load(release_gil=...): see python/smrt/model.py
 };
 
-// Concrete function `name` with its flat user inputs (anything array-like, converted as a
-// signature's inputs are; with `lend`, aligned arrays reach TensorFlow without a copy). Returns
-// its flat outputs, and whether TensorFlow handed every lent array back (false: it kept one,
-// e.g. assigned it to a variable, which now shares that array's memory).
-py::tuple call_function(const Model& model, const std::string& name, const py::sequence& values, bool lend) {
-  const std::vector<TensorSpec>& specs = model.function_inputs(name);  // resolved once
-  if (values.size() != specs.size()) {
-    throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(specs.size()) +
-                            " flat inputs, got " + std::to_string(values.size()));
-  }
-  py::list result;
-  Loans loans;  // declared before the inputs: it must outlive them
-  {
-    std::vector<Tensor> inputs(specs.size());
-    for (std::size_t i = 0; i < specs.size(); ++i) {
-      py::object value = values[i];
-      inputs[i] = to_tensor(value.ptr(), specs[i], name, lend ? &loans : nullptr);
+// A concrete function of the object tree, resolved once (NativeModel.concrete_function):
+// calls go straight to its endpoints. Holds the NativeModel so the session outlives it.
+class PyConcreteFunction {
+ public:
+  PyConcreteFunction(py::object model, ConcreteFunction function)
+      : model_(std::move(model)), function_(std::move(function)) {}
+
+  // Its flat user inputs (anything array-like, converted as a signature's inputs are; with
+  // `lend`, aligned arrays reach TensorFlow without a copy). Returns its flat outputs, and
+  // whether TensorFlow handed every lent array back (false: it kept one, e.g. assigned it to
+  // a variable, which now shares that array's memory).
+  py::tuple call(const py::sequence& values, bool lend) const {
+    const std::vector<TensorSpec>& specs = function_.inputs();
+    const std::string& name = function_.name();
+    if (values.size() != specs.size()) {
+      throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(specs.size()) +
+                              " flat inputs, got " + std::to_string(values.size()));
     }
-    std::vector<Tensor> outputs;
+    py::list result;
+    Loans loans;  // declared before the inputs: it must outlive them
     {
-      py::gil_scoped_release release;
-      outputs = model.call_function(name, inputs);
-    }
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-      PyObject* array = to_numpy(std::move(outputs[i]), "output " + std::to_string(i) + " of '" + name + "'");
-      if (!array) throw py::error_already_set();
-      result.append(py::reinterpret_steal<py::object>(array));
-    }
-  }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
-  return py::make_tuple(result, loans.all_returned());
-}
+      std::vector<Tensor> inputs(specs.size());
+      for (std::size_t i = 0; i < specs.size(); ++i) {
+        py::object value = values[i];
+        inputs[i] = to_tensor(value.ptr(), specs[i], name, lend ? &loans : nullptr);
+      }
+      std::vector<Tensor> outputs;
+      {
+        py::gil_scoped_release release;
+        outputs = function_.run(inputs);
+      }
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        PyObject* array = to_numpy(std::move(outputs[i]), "output " + std::to_string(i) + " of '" + name + "'");
+        if (!array) throw py::error_already_set();
+        result.append(py::reinterpret_steal<py::object>(array));
+      }
+    }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
+    return py::make_tuple(result, loans.all_returned());
+  }
+
+  const ConcreteFunction& function() const noexcept { return function_; }
+
+ private:
+  py::object model_;
+  ConcreteFunction function_;
+};
 
 Model load_model(const std::string& path, const std::vector<std::string>& tags, int intra_op_threads,
                  int inter_op_threads, std::optional<bool> gpu_memory_growth,
@@ -200,15 +304,28 @@ Model load_model(const std::string& path, const std::vector<std::string>& tags, 
 }  // namespace
 
 void register_model(py::module_& m) {
-  py::class_<PySignature>(m, "NativeSignature")
+  register_bound_call(m);
+  py::class_<PySignature> signature(m, "NativeSignature",
+                                    py::custom_type_setup(&enable_vectorcall<PySignature, &PySignature::call>));
+  signature
       .def(py::init([](py::object model, const std::string& key, bool check_shapes) {
              return PySignature(model, model.cast<const Model&>().signature(key), check_shapes);
            }),
            py::arg("model"), py::arg("key"), py::arg("check_shapes") = true)
       .def_property_readonly("key", [](const PySignature& s) { return s.signature().key(); })
-      .def("__call__", &PySignature::call)
+      .def_readwrite("release_gil", &PySignature::release_gil_)
       .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none(),
-           py::arg("check_shapes") = py::none());
+           py::arg("check_shapes") = py::none())
+      .def("bind", &PySignature::bind, py::arg("inputs"), py::arg("outputs"), py::kw_only(),
+           py::arg("timeout") = py::none(), py::arg("check_shapes") = py::none());
+  // `sig(...)` on a Python subclass (smrt.Signature) takes the same vectorcall entry.
+  m.def("inherit_fast_call", [signature](py::type subclass) {
+    inherit_vectorcall(reinterpret_cast<PyTypeObject*>(subclass.ptr()), reinterpret_cast<PyTypeObject*>(signature.ptr()));
+  });
+
+  py::class_<PyConcreteFunction>(m, "NativeConcreteFunction")
+      .def_property_readonly("name", [](const PyConcreteFunction& f) { return f.function().name(); })
+      .def("__call__", &PyConcreteFunction::call, py::arg("inputs"), py::arg("lend") = true);
 
   py::class_<Model>(m, "NativeModel")
       .def(py::init(&load_model), py::arg("path"), py::arg("tags"), py::arg("intra_op_threads") = 0,
@@ -231,7 +348,15 @@ void register_model(py::module_& m) {
         const ObjectTree* tree = model.object_tree();
         return tree ? object_tree_to_python(*tree) : py::object(py::none());
       })
-      .def("call_function", &call_function, py::arg("name"), py::arg("inputs"), py::arg("lend") = true)
+      .def("concrete_function", [](py::object self, const std::string& name) {
+        const Model& model = self.cast<const Model&>();
+        std::optional<ConcreteFunction> function;
+        {
+          py::gil_scoped_release release;  // the first use adds its call to the graph
+          function.emplace(model.concrete_function(name));
+        }
+        return PyConcreteFunction(self, std::move(*function));
+      }, py::arg("name"))
       .def("read_variable", [](const Model& model, int node) {
         Tensor value;
         {

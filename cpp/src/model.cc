@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <numeric>
 #include <shared_mutex>
 
+#include "op_libraries.h"
 #include "smrt/runtime.h"
 #include "status.h"
 #include "tf_c_api.h"
@@ -254,11 +256,25 @@ void Signature::run(const Tensor* inputs, Tensor* outputs) const { run(inputs, o
 void Signature::run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const {
   StackArray<const Tensor*> pointers(info_.inputs.size());
   for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
-  run_pointers(pointers.data(), outputs, options);
+  run_pointers(pointers.data(), nullptr, info_.outputs.size(), outputs, options);
 }
 
-void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const {
-  const std::size_t n_in = info_.inputs.size(), n_out = info_.outputs.size();
+void Signature::run(const Tensor* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+                    const RunOptions& options) const {
+  for (std::size_t j = 0; j < n_fetch; ++j) {
+    if (fetch[j] >= info_.outputs.size()) {
+      throw InvalidInputError("signature '" + info_.key + "' has " + std::to_string(info_.outputs.size()) +
+                              " outputs; there is no output " + std::to_string(fetch[j]));
+    }
+  }
+  StackArray<const Tensor*> pointers(info_.inputs.size());
+  for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
+  run_pointers(pointers.data(), fetch, n_fetch, outputs, options);
+}
+
+void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch,
+                             Tensor* outputs, const RunOptions& options) const {
+  const std::size_t n_in = info_.inputs.size(), n_out = n_fetch;
   StackArray<TF_Tensor*> in_values(n_in), out_values(n_out);
   for (std::size_t i = 0; i < n_in; ++i) {
     const Tensor& t = *inputs[i];
@@ -268,6 +284,13 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const
     for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
     check_input(i, t.dtype(), dims.data(), rank, options.check_shapes);
     in_values[i] = t.get();
+  }
+  // The fetched endpoints: all of them as resolved at load, or the chosen ones copied here.
+  const TF_Output* fetched = endpoints_->outputs.data();
+  StackArray<TF_Output> chosen(fetch ? n_out : 0);
+  if (fetch) {
+    for (std::size_t j = 0; j < n_out; ++j) chosen[j] = endpoints_->outputs[fetch[j]];
+    fetched = chosen.data();
   }
 
   // A deadline travels as a serialized tensorflow.RunOptions, built on the stack: TensorFlow
@@ -279,8 +302,8 @@ void Signature::run_pointers(const Tensor* const* inputs, Tensor* outputs, const
     std::shared_lock<std::shared_mutex> lock(session_->mutex());
     if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
     api.TF_SessionRun(session_->session(), run_options.buffer(), endpoints_->inputs.data(), in_values.data(),
-                      static_cast<int>(n_in), endpoints_->outputs.data(), out_values.data(),
-                      static_cast<int>(n_out), nullptr, 0, nullptr, status.get());
+                      static_cast<int>(n_in), fetched, out_values.data(), static_cast<int>(n_out), nullptr, 0,
+                      nullptr, status.get());
   }
   // Adopt whatever TensorFlow returned before looking at the status, so nothing leaks.
   for (std::size_t i = 0; i < n_out; ++i) outputs[i] = Tensor(out_values[i]);
@@ -294,7 +317,7 @@ std::map<std::string, Tensor> Signature::run_named(const Pairs& inputs, const Ru
   for (const auto& [key, tensor] : inputs) ordered[bind_input(key, bound)] = &tensor;
   check_all_bound(bound);
   std::vector<Tensor> out(info_.outputs.size());
-  run_pointers(ordered.data(), out.data(), options);
+  run_pointers(ordered.data(), nullptr, out.size(), out.data(), options);
   std::map<std::string, Tensor> result;
   for (std::size_t i = 0; i < out.size(); ++i) result.emplace(info_.outputs[i].key, std::move(out[i]));
   return result;
@@ -319,10 +342,14 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options) {
-  SavedModelInfo info = inspect(dir, /*with_ops=*/false, /*with_functions=*/false, /*with_tree=*/true);
+  SavedModelInfo info = inspect(dir, /*with_ops=*/true, /*with_functions=*/false, /*with_tree=*/true, &tags);
   const MetaGraphInfo& meta = info.meta_graph(tags);
   const std::string config = options.serialize();
   const auto& api = tf::api();
+  // An op TensorFlow does not know fails deep in the load with a terse message: say which
+  // op, where, and which package has it (loading tensorflow-text's libraries if installed).
+  detail::load_environment_op_libraries();
+  detail::require_ops(*meta.reachable_ops, dir);
 
   tf::Status status;
   std::unique_ptr<TF_SessionOptions, SessionOptionsDeleter> session_options(api.TF_NewSessionOptions());
@@ -396,6 +423,7 @@ struct Model::ObjectCalls {
   std::map<std::string, std::shared_ptr<const CallEndpoints>> calls;
   std::map<std::string, StatusError> failed;  // name -> why it cannot be called (code and text)
   std::map<int, TF_Output> reads;             // variable node -> its ReadVariableOp
+  std::map<int, TF_Output> assets;            // asset node -> a Const of its file's path
 };
 
 namespace {
@@ -446,7 +474,7 @@ std::string node_label(const ObjectTree& tree, int node) {
   return label;
 }
 
-const ConcreteFunctionSpec& concrete_function(const ObjectTree* tree, const std::string& name, const std::string& path) {
+const ConcreteFunctionSpec& concrete_function_spec(const ObjectTree* tree, const std::string& name, const std::string& path) {
   if (tree) {
     if (auto it = tree->concrete_functions.find(name); it != tree->concrete_functions.end() && it->second.in_library) {
       return it->second;
@@ -455,22 +483,76 @@ const ConcreteFunctionSpec& concrete_function(const ObjectTree* tree, const std:
   throw StatusError(ErrorCode::kNotFound, "the model at '" + path + "' has no concrete function '" + name + "'");
 }
 
-// What captured input `node` is bound to: a variable's VarHandleOp (for a DT_RESOURCE input)
-// or a constant's Const op; an error saying why when there is none.
-TF_Output bound_capture(const ObjectTree& tree, int node, DType dtype, TF_Graph* graph, const std::string& needed_by) {
+// "op:k" -> that output of the graph's op, or {nullptr, 0}.
+TF_Output graph_output(TF_Graph* graph, const std::string& tensor) {
+  const auto colon = tensor.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= tensor.size()) return TF_Output{nullptr, 0};
+  const std::string op_name = tensor.substr(0, colon);
+  const int index = std::stoi(tensor.substr(colon + 1));  // the reader checked: up to 9 digits
+  TF_Operation* op = tf::api().TF_GraphOperationByName(graph, op_name.c_str());
+  if (!op || index >= tf::api().TF_OperationNumOutputs(op)) return TF_Output{nullptr, 0};
+  return TF_Output{op, index};
+}
+
+// Where captured objects are bound: the graph, and the asset-path Consts added so far.
+struct Captures {
+  const ObjectTree& tree;
+  TF_Graph* graph;
+  const std::string& model_dir;
+  std::map<int, TF_Output>& assets;
+};
+
+// A string Const holding `dir`/assets/`filename`, as TensorFlow's loader resolves an asset.
+TF_Output asset_path_const(const Captures& at, int node, const std::string& needed_by) {
+  if (auto found = at.assets.find(node); found != at.assets.end()) return found->second;
+  const SavedObjectInfo& object = at.tree.nodes[static_cast<std::size_t>(node)];
+  if (object.asset_filename.empty()) {
+    throw StatusError(ErrorCode::kDataLoss, needed_by + " captures " + node_label(at.tree, node) +
+                                                ", an asset that names no file of the MetaGraph's asset_file_def");
+  }
+  const std::string path = (std::filesystem::path(at.model_dir) / "assets" / object.asset_filename).string();
+  Tensor value = Tensor::strings({}, {path});
+  const auto& api = tf::api();
+  tf::Status status;
+  TF_OperationDescription* desc =
+      api.TF_NewOperation(at.graph, "Const", ("smrt/asset/" + std::to_string(node)).c_str());
+  api.TF_SetAttrType(desc, "dtype", static_cast<int>(DType::kString));
+  api.TF_SetAttrTensor(desc, "value", value.get(), status.get());
+  if (!status.ok()) {
+    api.TF_FinishOperation(desc, tf::Status().get());  // frees the description; the op is unused
+    status.throw_if_error("adding the path of asset '" + object.asset_filename + "' to the graph");
+  }
+  TF_Operation* op = api.TF_FinishOperation(desc, status.get());
+  status.throw_if_error("adding the path of asset '" + object.asset_filename + "' to the graph");
+  return at.assets[node] = TF_Output{op, 0};
+}
+
+// What captured input `node` is bound to: the tensor the graph's own calls pass for it (a
+// signature's variables, an initialized table), else a variable's VarHandleOp that the restore
+// op fills, a constant's Const op, an asset's path; an error saying why when there is none.
+TF_Output bound_capture(const Captures& at, int node, DType dtype, const std::string& needed_by) {
   using Kind = SavedObjectInfo::Kind;
+  const ObjectTree& tree = at.tree;
   if (node < 0 || static_cast<std::size_t>(node) >= tree.nodes.size()) {
     throw StatusError(ErrorCode::kDataLoss, needed_by + " captures object " + std::to_string(node) + ", which is not in the object graph");
   }
   const SavedObjectInfo& object = tree.nodes[static_cast<std::size_t>(node)];
-  const bool variable = object.kind == Kind::kVariable && dtype == DType::kResource;
-  const bool constant = object.kind == Kind::kConstant && dtype != DType::kResource;
+  const bool resource = dtype == DType::kResource;
+  if (object.kind == Kind::kAsset && dtype == DType::kString) return asset_path_const(at, node, needed_by);
+  if (!object.graph_tensor.empty()) {
+    const TF_Output out = graph_output(at.graph, object.graph_tensor);
+    if (out.oper && static_cast<int>(tf::api().TF_OperationOutputType(out)) == static_cast<int>(dtype)) return out;
+  }
+  const bool variable = object.kind == Kind::kVariable && resource;
+  const bool constant = object.kind == Kind::kConstant && !resource;
   if (!variable && !constant) {
-    throw StatusError(ErrorCode::kUnimplemented, needed_by + " captures " + node_label(tree, node) +
-                                                     ", which is not a variable or a constant: smrt cannot bind it yet");
+    throw StatusError(ErrorCode::kUnimplemented,
+                      needed_by + " captures " + node_label(tree, node) +
+                          ", which none of the graph's own calls (signatures, initializers) pass and which is not a "
+                          "variable or a constant: smrt cannot bind it to the session");
   }
   const std::string& op_name = variable ? object.graph_variable : object.graph_operation;
-  TF_Operation* op = op_name.empty() ? nullptr : tf::api().TF_GraphOperationByName(graph, op_name.c_str());
+  TF_Operation* op = op_name.empty() ? nullptr : tf::api().TF_GraphOperationByName(at.graph, op_name.c_str());
   if (!op || tf::api().TF_OperationNumOutputs(op) < 1) {
     throw StatusError(ErrorCode::kUnimplemented,
                       needed_by + " uses " + node_label(tree, node) +
@@ -481,8 +563,10 @@ TF_Output bound_capture(const ObjectTree& tree, int node, DType dtype, TF_Graph*
 }
 
 // Adds the call of concrete function `name` to the graph (the caller holds the ObjectCalls
-// lock and a shared lock of the session). Everything is checked before the first node is added.
-CallEndpoints add_call(const ObjectTree& tree, const std::string& name, const ConcreteFunctionSpec& spec, TF_Graph* graph) {
+// lock and a shared lock of the session). Everything is checked before the first node is added
+// (but an asset's path Const, which stays for any later use).
+CallEndpoints add_call(const Captures& at, const std::string& name, const ConcreteFunctionSpec& spec) {
+  TF_Graph* graph = at.graph;
   const std::string label = "concrete function '" + name + "'";
   CallEndpoints call;
   flatten_specs(spec.input_signature, call.inputs, name);
@@ -507,7 +591,7 @@ CallEndpoints add_call(const ObjectTree& tree, const std::string& name, const Co
   }
   std::vector<TF_Output> captured;
   for (std::size_t i = 0; i < n_captured; ++i) {
-    captured.push_back(bound_capture(tree, spec.bound_inputs[i], spec.input_dtypes[call.inputs.size() + i], graph, label));
+    captured.push_back(bound_capture(at, spec.bound_inputs[i], spec.input_dtypes[call.inputs.size() + i], label));
   }
   const auto& api = tf::api();
   tf::Status status;
@@ -555,7 +639,7 @@ void check_function_input(const std::string& name, const TensorSpec& spec, const
 }  // namespace
 
 std::shared_ptr<const CallEndpoints> Model::prepared_call(const std::string& name) const {
-  const ConcreteFunctionSpec& spec = concrete_function(object_tree(), name, path_);
+  const ConcreteFunctionSpec& spec = concrete_function_spec(object_tree(), name, path_);
   if (!session_) throw ModelClosedError("the model is closed (moved from)");
   std::shared_lock<std::shared_mutex> session_lock(session_->mutex());
   if (session_->closed()) throw ModelClosedError("the model loaded from '" + path_ + "' is closed");
@@ -563,7 +647,8 @@ std::shared_ptr<const CallEndpoints> Model::prepared_call(const std::string& nam
   if (auto found = object_calls_->calls.find(name); found != object_calls_->calls.end()) return found->second;
   if (auto failed = object_calls_->failed.find(name); failed != object_calls_->failed.end()) throw failed->second;
   try {
-    auto call = std::make_shared<const CallEndpoints>(add_call(*object_tree(), name, spec, session_->graph()));
+    const Captures at{*object_tree(), session_->graph(), path_, object_calls_->assets};
+    auto call = std::make_shared<const CallEndpoints>(add_call(at, name, spec));
     object_calls_->calls.emplace(name, call);
     return call;
   } catch (const Error& e) {
@@ -577,8 +662,47 @@ const std::vector<TensorSpec>& Model::function_inputs(const std::string& name) c
   return prepared_call(name)->inputs;  // the map keeps the endpoints as long as the model
 }
 
+ConcreteFunction Model::concrete_function(const std::string& name) const {
+  return ConcreteFunction(name, prepared_call(name), session_, path_);
+}
+
 std::vector<Tensor> Model::call_function(const std::string& name, const std::vector<Tensor>& inputs) const {
-  const std::shared_ptr<const CallEndpoints> call = prepared_call(name);
+  return concrete_function(name).run(inputs);
+}
+
+ConcreteFunction::ConcreteFunction(std::string name, std::shared_ptr<const detail::CallEndpoints> call,
+                                   std::shared_ptr<Session> session, std::string path)
+    : name_(std::move(name)), call_(std::move(call)), session_(std::move(session)), path_(std::move(path)) {}
+
+const std::vector<TensorSpec>& ConcreteFunction::inputs() const noexcept { return call_->inputs; }
+
+std::size_t ConcreteFunction::num_outputs() const noexcept { return call_->fetches.size(); }
+
+namespace {
+
+// Whether `inputs` fit flat input specs `specs` (count, dtypes, shapes).
+bool inputs_fit(const std::vector<TensorSpec>& specs, const std::vector<Tensor>& inputs) noexcept {
+  if (inputs.size() != specs.size()) return false;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    const TensorSpec& spec = specs[i];
+    if (!t || t.dtype() != spec.dtype) return false;
+    if (spec.unknown_rank) continue;
+    const int rank = t.rank();
+    StackArray<int64_t> dims(static_cast<std::size_t>(rank));
+    for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
+    if (!shape_fits(spec, dims.data(), rank)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ConcreteFunction::fits(const std::vector<Tensor>& inputs) const noexcept { return inputs_fit(call_->inputs, inputs); }
+
+std::vector<Tensor> ConcreteFunction::run(const std::vector<Tensor>& inputs) const {
+  const std::string& name = name_;
+  const CallEndpoints* call = call_.get();
   if (inputs.size() != call->inputs.size()) {
     throw InvalidInputError("concrete function '" + name + "' takes " + std::to_string(call->inputs.size()) +
                             " flat inputs, got " + std::to_string(inputs.size()));
@@ -625,7 +749,8 @@ Tensor Model::read_variable(int node) const {
       if (object.kind != SavedObjectInfo::Kind::kVariable) {
         throw StatusError(ErrorCode::kNotFound, label + ": it is not a variable");
       }
-      const TF_Output handle = bound_capture(*tree, node, DType::kResource, session_->graph(), label);
+      const Captures at{*tree, session_->graph(), path_, object_calls_->assets};
+      const TF_Output handle = bound_capture(at, node, DType::kResource, label);
       if (object.dtype == DType::kInvalid) throw StatusError(ErrorCode::kDataLoss, label + ": it has no dtype");
       const auto& api = tf::api();
       tf::Status status;
@@ -652,6 +777,122 @@ Tensor Model::read_variable(int node) const {
   if (!status.ok()) status.throw_if_error(label);
   return out;
 }
+
+namespace {
+
+// "a.b.c" -> {"a", "b", "c"}; "" -> {}.
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    const auto dot = path.find('.');
+    parts.push_back(path.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    path.remove_prefix(dot + 1);
+    if (path.empty()) parts.emplace_back();  // a trailing '.': an empty name, never a child
+  }
+  return parts;
+}
+
+std::string children_list(const SavedObjectInfo& object) {
+  std::vector<std::string> names;
+  for (const auto& [name, id] : object.children) names.push_back("'" + name + "'");
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+int Model::object_at(std::string_view path) const {
+  const ObjectTree* tree = object_tree();
+  if (!tree || tree->nodes.empty()) {
+    throw StatusError(ErrorCode::kNotFound, "the SavedModel at '" + path_ + "' has no object graph (a TF1 SavedModel)");
+  }
+  std::vector<std::string_view> parts = split_path(path);
+  if (!parts.empty() && parts.front() == "root") parts.erase(parts.begin());
+  int node = 0;
+  std::string walked = "root";
+  for (std::size_t i = 0; i < parts.size();) {
+    const SavedObjectInfo& object = tree->nodes[static_cast<std::size_t>(node)];
+    // The longest run of parts that is one child's name (local names may hold '.').
+    int found = -1;
+    std::size_t used = 0;
+    std::string name;
+    for (std::size_t n = parts.size() - i; n >= 1 && found < 0; --n) {
+      name.assign(parts[i]);
+      for (std::size_t k = 1; k < n; ++k) name.append(".").append(parts[i + k]);
+      for (const auto& [local, id] : object.children) {
+        if (local == name && id >= 0) {
+          found = id;
+          used = n;
+          break;
+        }
+      }
+    }
+    if (found < 0) {
+      throw StatusError(ErrorCode::kNotFound, walked + " has no saved child '" + std::string(parts[i]) +
+                                                  "'; its children are: " + children_list(object));
+    }
+    walked += "." + name;
+    node = found;
+    i += used;
+  }
+  return node;
+}
+
+std::vector<Tensor> Model::call(std::string_view path, const std::vector<Tensor>& inputs) const {
+  using Kind = SavedObjectInfo::Kind;
+  int node = object_at(path);
+  const ObjectTree& tree = *object_tree();
+  const auto is_function = [&](int n) {
+    const Kind kind = tree.nodes[static_cast<std::size_t>(n)].kind;
+    return kind == Kind::kFunction || kind == Kind::kBareConcreteFunction;
+  };
+  if (!is_function(node)) {
+    for (const auto& [name, id] : tree.nodes[static_cast<std::size_t>(node)].children) {
+      if (name == "__call__" && id >= 0 && is_function(id)) node = id;
+    }
+  }
+  const std::string label = path.empty() ? "root" : std::string(path);
+  if (!is_function(node)) {
+    throw StatusError(ErrorCode::kNotFound, "'" + label + "' is not a saved function (nor has a saved __call__)");
+  }
+  std::string options;
+  int option = 0;
+  for (const std::string& name : tree.nodes[static_cast<std::size_t>(node)].concrete_functions) {
+    auto spec = tree.concrete_functions.find(name);
+    if (spec == tree.concrete_functions.end() || !spec->second.in_library) continue;
+    // Checked against the decoded signature first: only the trace that fits is added to the graph.
+    std::vector<TensorSpec> flat;
+    try {
+      flatten_specs(spec->second.input_signature, flat, name);
+    } catch (const StatusError&) {
+      continue;  // composite inputs: flat tensors never fit it
+    }
+    if (inputs_fit(flat, inputs)) return concrete_function(name).run(inputs);
+    options += "\n  Option " + std::to_string(++option) + " (" + name + "):";
+    for (const TensorSpec& in : flat) {
+      options += " " + in.key + ": " + std::string(dtype_name(in.dtype)) + " " + spec_shape_string(in) + ";";
+    }
+    if (flat.empty()) options += " no inputs";
+  }
+  std::string got;
+  for (const Tensor& t : inputs) {
+    if (!t) {
+      got += " (empty Tensor);";
+      continue;
+    }
+    StackArray<int64_t> dims(static_cast<std::size_t>(t.rank()));
+    for (int d = 0; d < t.rank(); ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
+    got += " " + std::string(dtype_name(t.dtype())) + " " + shape_string(dims.data(), t.rank()) + ";";
+  }
+  throw NoMatchingFunctionError("'" + label + "': no concrete function traced before saving takes these " +
+                                std::to_string(inputs.size()) + " flat inputs:" + (got.empty() ? " none" : got) +
+                                "\nIts " + std::to_string(option) + " option(s):" + options);
+}
+
+Tensor Model::read_variable(std::string_view path) const { return read_variable(object_at(path)); }
 
 void Model::close() {
   if (session_) session_->close();

@@ -1,6 +1,6 @@
 // SavedObjectGraph{nodes=1 SavedObject, concrete_functions=2 map<string, SavedConcreteFunction>}
 // SavedObject{children=1 ObjectReference{node_id=1, local_name=2}, and the `kind` oneof:
-//   user_object=4, asset=5, function=6 SavedFunction{concrete_functions=1, function_spec=2
+//   user_object=4, asset=5 SavedAsset{asset_file_def_index=1}, function=6 SavedFunction{concrete_functions=1, function_spec=2
 //   FunctionSpec{fullargspec=1 StructuredValue}}, variable=7 SavedVariable{dtype=1, shape=2,
 //   name=6}, bare_concrete_function=8 SavedBareConcreteFunction{concrete_function_name=1,
 //   argument_keywords=2, function_spec=4}, constant=9 SavedConstant{operation=1},
@@ -8,6 +8,9 @@
 // SavedConcreteFunction{bound_inputs=2 (int32 node ids), canonicalized_input_signature=3,
 //   output_signature=4 (StructuredValues)}
 // SaverDef{restore_op_name=3}: the restore function ties checkpoint keys to graph variables.
+// AssetFileDef{filename=2} (MetaGraphDef.asset_file_def, repeated): an asset's file name.
+// The graph's own StatefulPartitionedCall/PartitionedCall nodes of object-graph functions
+// (signatures, table initializers) tie captured objects to graph tensors.
 // StructuredValue{none_value=1, float64_value=11 (double), int64_value=12 (sint64),
 //   string_value=13, bool_value=14, tensor_shape_value=31, tensor_dtype_value=32,
 //   tensor_spec_value=33 {name=1, shape=2, dtype=3}, type_spec_value=34
@@ -224,6 +227,7 @@ struct SavedObject {
   wire::Merged function_spec;  // SavedFunction.function_spec = 2 / SavedBareConcreteFunction's = 4
   wire::Merged variable;       // SavedVariable, when member == 7
   wire::Merged constant;       // SavedConstant, when member == 9
+  wire::Merged asset;          // SavedAsset, when member == 5
 };
 
 SavedObject read_object(std::string_view message) {
@@ -252,6 +256,7 @@ SavedObject read_object(std::string_view message) {
       object.function_spec.clear();
       object.variable.clear();
       object.constant.clear();
+      object.asset.clear();
     }
     object.member = r.field();
     if (r.field() == 6 || r.field() == 8) {
@@ -276,6 +281,9 @@ SavedObject read_object(std::string_view message) {
     } else if (r.field() == 9 && r.type() == wire::kLengthDelimited) {
       object.kind = SavedObject::kOther;
       object.constant.add(r.bytes());
+    } else if (r.field() == 5 && r.type() == wire::kLengthDelimited) {
+      object.kind = SavedObject::kOther;
+      object.asset.add(r.bytes());
     } else {
       object.kind = SavedObject::kOther;
       r.skip();
@@ -657,6 +665,63 @@ std::map<std::string, std::string> restored_variables(const GraphDefInfo& graph,
   return bound;
 }
 
+// A graph node's data input "node" or "node:k" -> "node:k"; "" for a control input or junk.
+std::string graph_tensor_name(const std::string& input) {
+  if (input.empty() || input[0] == '^') return "";
+  const auto colon = input.find(':');
+  if (colon == std::string::npos) return input + ":0";
+  const std::string digits = input.substr(colon + 1);
+  if (colon == 0 || digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return "";
+  }
+  return input;
+}
+
+// Object node -> the graph tensor the MetaGraph's own calls of object-graph concrete functions
+// pass for it (a signature's StatefulPartitionedCall passes its captured variables, the init
+// op's calls of `_initialize` functions pass their tables and asset paths): position
+// n_user_inputs + i of such a call is bound input i. A node that calls pass different tensors
+// for is left out. Linear: each call node is read once.
+std::map<int, std::string> graph_call_captures(const GraphDefInfo& graph, const ObjectTree& tree) {
+  std::map<int, std::string> bound;
+  std::set<int> ambiguous;
+  for (const NodeInfo& node : graph.nodes) {
+    if (node.f_function.empty() || (node.op != "StatefulPartitionedCall" && node.op != "PartitionedCall")) continue;
+    const auto cf = tree.concrete_functions.find(node.f_function);
+    if (cf == tree.concrete_functions.end() || !cf->second.in_library) continue;
+    const ConcreteFunctionSpec& spec = cf->second;
+    std::vector<const std::string*> data;
+    for (const auto& input : node.inputs) {
+      if (!input.empty() && input[0] != '^') data.push_back(&input);
+    }
+    if (spec.bound_inputs.size() > spec.input_dtypes.size() || data.size() != spec.input_dtypes.size()) continue;
+    const std::size_t n_user = spec.input_dtypes.size() - spec.bound_inputs.size();
+    for (std::size_t i = 0; i < spec.bound_inputs.size(); ++i) {
+      const int object = spec.bound_inputs[i];
+      if (object < 0 || static_cast<std::size_t>(object) >= tree.nodes.size()) continue;
+      std::string tensor = graph_tensor_name(*data[n_user + i]);
+      auto [it, fresh] = bound.emplace(object, tensor);
+      if (tensor.empty() || (!fresh && it->second != tensor)) ambiguous.insert(object);
+    }
+  }
+  for (int object : ambiguous) bound.erase(object);
+  return bound;
+}
+
+// MetaGraphDef.asset_file_def = 6 AssetFileDef{filename = 2}, one message each.
+std::vector<std::string> asset_filenames(const std::vector<std::string_view>& asset_file_defs) {
+  std::vector<std::string> names;
+  for (std::string_view message : asset_file_defs) {
+    std::string name;
+    for_each_field(message, [&](Reader& r) {
+      if (r.field() == 2) name = std::string(r.utf8());
+      else r.skip();
+    });
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
 SavedObjectInfo::Kind kind_of(uint32_t member) {
   using Kind = SavedObjectInfo::Kind;
   switch (member) {
@@ -722,7 +787,9 @@ ConcreteFunctionSpec read_concrete_function(std::string_view message) {
 
 }  // namespace
 
-ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& graph_def, std::string_view saver_def) {
+ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& graph_def, std::string_view saver_def,
+                            const std::vector<std::string_view>& asset_file_defs) {
+  const std::vector<std::string> assets = asset_filenames(asset_file_defs);
   ObjectTree tree;
   const ObjectGraphBytes graph = split_object_graph(object_graph);
   tree.nodes.reserve(graph.nodes.size());
@@ -741,6 +808,16 @@ ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& g
         else c.skip();
       });
     }
+    if (info.kind == SavedObjectInfo::Kind::kAsset) {
+      int64_t index = -1;
+      for_each_field(object.asset.view(), [&](Reader& a) {  // SavedAsset{asset_file_def_index = 1}
+        if (a.field() == 1) index = a.int64();
+        else a.skip();
+      });
+      if (index >= 0 && static_cast<uint64_t>(index) < assets.size()) {
+        info.asset_filename = assets[static_cast<std::size_t>(index)];
+      }
+    }
     info.concrete_functions = std::move(object.concrete_functions);
     info.argument_keywords = std::move(object.argument_keywords);
     if (object.function_spec.present()) info.fullargspec = read_fullargspec(object.function_spec.view());
@@ -756,6 +833,9 @@ ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& g
       for (int t : f->second->output_types) spec.output_dtypes.push_back(static_cast<DType>(t));
     }
     tree.concrete_functions.emplace(name, std::move(spec));
+  }
+  for (auto& [object, tensor] : graph_call_captures(graph_def, tree)) {
+    tree.nodes[static_cast<std::size_t>(object)].graph_tensor = std::move(tensor);
   }
   const auto parents = first_parents(tree.nodes);
   const auto restored = restored_variables(graph_def, saver_def);

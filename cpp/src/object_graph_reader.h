@@ -33,8 +33,11 @@ std::vector<std::string> concrete_function_names(std::string_view object_graph);
 
 // The whole object graph (nodes, concrete functions with their FunctionDefs' arg types) and
 // each variable's binding to the graph's VarHandleOp through the checkpoint key the restore op
-// (`saver_def`'s restore_op_name) assigns it from. Linear in the sizes; throws
-// wire::WireError on malformed bytes. `graph_def` must be read with details.
-ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& graph_def, std::string_view saver_def);
+// (`saver_def`'s restore_op_name) assigns it from; each object the graph's own calls capture
+// (signatures, table initializers) bound to the tensor they pass; each asset's filename
+// (`asset_file_defs`: the MetaGraphDef's AssetFileDef messages, in order). Linear in the sizes;
+// throws wire::WireError on malformed bytes. `graph_def` must be read with details.
+ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& graph_def, std::string_view saver_def,
+                            const std::vector<std::string_view>& asset_file_defs);
 
 }  // namespace smrt::detail

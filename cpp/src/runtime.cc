@@ -10,11 +10,25 @@
 #include <filesystem>
 #include <iterator>
 #include <mutex>
+#include <optional>
 
 #include "smrt/errors.h"
+#include "install_location.h"
 #include "tf_c_api.h"
 
 namespace smrt {
+namespace detail {
+
+std::filesystem::path site_packages_beside_libsmrt() {
+  Dl_info self{};
+  if (!dladdr(reinterpret_cast<void*>(&site_packages_beside_libsmrt), &self) || !self.dli_fname) return {};
+  std::error_code ec;
+  const std::filesystem::path here = std::filesystem::canonical(self.dli_fname, ec);
+  return ec ? std::filesystem::path() : here.parent_path().parent_path();
+}
+
+}  // namespace detail
+
 namespace tf {
 std::atomic<const Api*> g_loaded_api{nullptr};
 }  // namespace tf
@@ -29,7 +43,7 @@ Info g_info;
 tf::Api g_api;
 
 const char kInstallHint[] =
-    "smrt needs libtensorflow. Install TensorFlow's CPU wheel with `pip install smrt[tf]` "
+    "smrt needs libtensorflow. Install TensorFlow's CPU wheel with `pip install " SMRT_DISTRIBUTION "[tf]` "
     "(or `pip install tensorflow-cpu`; `tensorflow` for GPUs), or point SMRT_LIBTENSORFLOW at "
     "a libtensorflow.so.2 from a TensorFlow C library distribution, or at its directory.";
 
@@ -70,11 +84,8 @@ std::string resolve(const std::string& path, const std::string& origin) {
 
 // site-packages/tensorflow when libsmrt is site-packages/smrt/libsmrt.so (the wheel layout).
 std::string wheel_beside_this_library() {
-  Dl_info self{};
-  if (!dladdr(reinterpret_cast<void*>(&wheel_beside_this_library), &self) || !self.dli_fname) return "";
-  std::error_code ec;
-  const fs::path here = fs::canonical(self.dli_fname, ec);
-  return ec ? "" : library_in(here.parent_path().parent_path() / "tensorflow");
+  const fs::path site = detail::site_packages_beside_libsmrt();
+  return site.empty() ? "" : library_in(site / "tensorflow");
 }
 
 // Points fd 2 at /dev/null for its lifetime: libtensorflow's static initializers log to stderr
@@ -158,6 +169,53 @@ void load_library(const std::string& path, const std::string& source) {
   load_locked(path, source);
 }
 
+namespace {
+
+// Where the search looks, in order, as (path, source); bare names are for the loader's path.
+std::vector<std::pair<std::string, std::string>> candidates(
+    const std::vector<std::pair<std::string, std::string>>& hints) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [dir, source] : hints) {
+    if (std::string found = library_in(dir); !found.empty()) out.emplace_back(found, source);
+  }
+  if (std::string found = wheel_beside_this_library(); !found.empty()) out.emplace_back(found, "tensorflow wheel");
+#ifdef SMRT_INSTALL_LIBTENSORFLOW
+  // The wheel found when smrt was built for its environment (CMakeLists.txt), if still there.
+  std::error_code ec;
+  if (*SMRT_INSTALL_LIBTENSORFLOW && fs::is_regular_file(SMRT_INSTALL_LIBTENSORFLOW, ec)) {
+    out.emplace_back(SMRT_INSTALL_LIBTENSORFLOW, "found at install");
+  }
+#endif
+  for (auto it = std::rbegin(kLibraryNames); it != std::rend(kLibraryNames); ++it) out.emplace_back(*it, "system");
+  return out;
+}
+
+// A bare library name in the directories the loader searches by default ($LD_LIBRARY_PATH,
+// then the usual system ones; the ld.so cache is not read), or "".
+std::string on_loader_path(const std::string& name) {
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("LD_LIBRARY_PATH"); env && *env) {
+    const std::string paths = env;
+    for (std::size_t start = 0; start <= paths.size();) {
+      std::size_t end = paths.find(':', start);
+      if (end == std::string::npos) end = paths.size();
+      if (end > start) dirs.emplace_back(paths.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  for (const char* dir : {"/usr/local/lib", "/usr/lib", "/usr/lib64", "/lib", "/usr/lib/x86_64-linux-gnu",
+                          "/usr/lib/aarch64-linux-gnu"}) {
+    dirs.emplace_back(dir);
+  }
+  std::error_code ec;
+  for (const auto& dir : dirs) {
+    if (fs::exists(dir / name, ec)) return (dir / name).string();
+  }
+  return "";
+}
+
+}  // namespace
+
 void ensure_loaded(const std::vector<std::pair<std::string, std::string>>& hints) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (tf::g_loaded_api.load()) return;
@@ -165,18 +223,8 @@ void ensure_loaded(const std::vector<std::pair<std::string, std::string>>& hints
     load_locked(env, "environment");  // an explicit choice: its error is the one to report
     return;
   }
-  std::vector<std::pair<std::string, std::string>> candidates;
-  for (const auto& [dir, source] : hints) {
-    if (std::string found = library_in(dir); !found.empty()) candidates.emplace_back(found, source);
-  }
-  if (std::string found = wheel_beside_this_library(); !found.empty()) {
-    candidates.emplace_back(found, "tensorflow wheel");
-  }
-  for (auto it = std::rbegin(kLibraryNames); it != std::rend(kLibraryNames); ++it) {
-    candidates.emplace_back(*it, "system");
-  }
   std::string tried;
-  for (const auto& [path, source] : candidates) {
+  for (const auto& [path, source] : candidates(hints)) {
     try {
       load_locked(path, source);
       return;
@@ -185,6 +233,19 @@ void ensure_loaded(const std::vector<std::pair<std::string, std::string>>& hints
     }
   }
   throw LibraryNotFoundError(std::string(kInstallHint) + "\nTried:" + tried);
+}
+
+std::optional<Info> find_library(const std::vector<std::pair<std::string, std::string>>& hints) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (tf::g_loaded_api.load()) return g_info;
+  if (const char* env = std::getenv("SMRT_LIBTENSORFLOW"); env && *env) {
+    return Info{resolve(env, "$SMRT_LIBTENSORFLOW"), "", "environment"};
+  }
+  for (const auto& [path, source] : candidates(hints)) {
+    if (source != "system") return Info{path, "", source};
+    if (std::string found = on_loader_path(path); !found.empty()) return Info{found, "", source};
+  }
+  return std::nullopt;
 }
 
 bool is_loaded() noexcept { return tf::g_loaded_api.load() != nullptr; }

@@ -77,21 +77,23 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
 }
 
 // MetaGraphDef{meta_info_def = 1 {tags = 4}, graph_def = 2, saver_def = 3, signature_def = 5,
-// object_graph_def = 7}; everything else is skipped. `budget`: what the functions listing of
+// asset_file_def = 6 (repeated), object_graph_def = 7}; everything else is skipped. `budget`: what the functions listing of
 // the whole file may still hand out.
 MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with_functions, bool with_tree,
-                              std::size_t& budget) {
+                              const std::vector<std::string>* tree_tags, std::size_t& budget) {
   MetaGraphInfo meta;
   std::map<std::string, Merged> signatures;
   Merged meta_info, graph_def, object_graph, saver_def;
+  std::vector<std::string_view> asset_file_defs;  // repeated: one message each
   for_each_field(message, [&](Reader& r) {
     switch (r.field()) {
       case 1: meta_info.add(r.bytes()); break;
       case 2: graph_def.add(r.bytes()); break;
       case 3: saver_def.add(r.bytes()); break;
       case 5: add_map_entry(r.bytes(), signatures); break;
+      case 6: asset_file_defs.push_back(r.bytes()); break;
       case 7: object_graph.add(r.bytes()); break;
-      default: r.skip();  // collection_def, asset_file_def...
+      default: r.skip();  // collection_def...
     }
   });
   for_each_field(meta_info.view(), [&](Reader& info) {
@@ -100,8 +102,8 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
   });
   for (const auto& [key, value] : signatures) meta.signatures.push_back(read_signature(key, value.view()));
   meta.has_object_graph = object_graph.present();
-  if (!with_ops && !with_functions && !with_tree) return meta;
-  const bool tree = with_tree && meta.has_object_graph;
+  const bool tree = with_tree && meta.has_object_graph && (!tree_tags || meta.has_tags(*tree_tags));
+  if (!with_ops && !with_functions && !tree) return meta;
   const detail::GraphDefInfo graph = detail::read_graph_def(graph_def.view(), tree);  // empty: no ops
   if (with_ops) {
     meta.ops = detail::ops_used_by_graph_def(graph);
@@ -112,7 +114,7 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
   if (with_functions && meta.has_object_graph) {
     meta.object_graph = detail::read_object_graph(object_graph.view(), graph, budget);
   }
-  if (tree) meta.object_tree = detail::read_object_tree(object_graph.view(), graph, saver_def.view());
+  if (tree) meta.object_tree = detail::read_object_tree(object_graph.view(), graph, saver_def.view(), asset_file_defs);
   return meta;
 }
 
@@ -160,14 +162,14 @@ const MetaGraphInfo& SavedModelInfo::meta_graph(const std::vector<std::string>& 
 }
 
 SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops,
-                                 bool with_functions, bool with_tree) {
+                                 bool with_functions, bool with_tree, const std::vector<std::string>* tree_tags) {
   SavedModelInfo info;
   if (bytes.empty()) throw StatusError(ErrorCode::kDataLoss, origin + " is empty");
   const std::size_t limit = kExpansionFloor + kExpansionPerByte * bytes.size();
   std::size_t budget = limit;
   try {
     for_each_field(bytes, [&](Reader& r) {
-      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions, with_tree, budget));
+      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions, with_tree, tree_tags, budget));
       else r.skip();
     });
   } catch (const wire::WireError& e) {
@@ -183,7 +185,8 @@ SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& orig
   return info;
 }
 
-SavedModelInfo inspect(const std::string& dir, bool with_ops, bool with_functions, bool with_tree) {
+SavedModelInfo inspect(const std::string& dir, bool with_ops, bool with_functions, bool with_tree,
+                       const std::vector<std::string>* tree_tags) {
   const fs::path path(dir);
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ModelNotFoundError("SavedModel directory '" + dir + "' does not exist");
@@ -204,7 +207,7 @@ SavedModelInfo inspect(const std::string& dir, bool with_ops, bool with_function
   if (size < 0 || !file.seekg(0) || !file.read(contents.data(), size)) {
     throw StatusError(ErrorCode::kPermissionDenied, "cannot read '" + pb.string() + "'");
   }
-  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'", with_ops, with_functions, with_tree);
+  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'", with_ops, with_functions, with_tree, tree_tags);
   info.path = dir;
   return info;
 }

@@ -15,6 +15,7 @@ struct TF_Operation;
 struct TF_Session;
 struct TF_SessionOptions;
 struct TF_OperationDescription;
+struct TF_Library;  // an op library loaded by TF_LoadLibrary; never unloaded
 // Serialized protos in and out (RunOptions, RunMetadata...): caller-owned bytes.
 struct TF_Buffer {
   const void* data;
@@ -64,12 +65,14 @@ struct Api {
   X(void, TF_DeleteGraph, (TF_Graph*))                                                            \
   X(TF_Operation*, TF_GraphOperationByName, (TF_Graph*, const char*))                             \
   X(int, TF_OperationNumOutputs, (TF_Operation*))                                                 \
+  X(int, TF_OperationOutputType, (TF_Output))                                                     \
   X(TF_OperationDescription*, TF_NewOperation, (TF_Graph*, const char*, const char*))             \
   X(void, TF_AddInput, (TF_OperationDescription*, TF_Output))                                     \
   X(void, TF_AddInputList, (TF_OperationDescription*, const TF_Output*, int))                     \
   X(void, TF_SetAttrType, (TF_OperationDescription*, const char*, int))                           \
   X(void, TF_SetAttrTypeList, (TF_OperationDescription*, const char*, const int*, int))           \
   X(void, TF_SetAttrFuncName, (TF_OperationDescription*, const char*, const char*, size_t))       \
+  X(void, TF_SetAttrTensor, (TF_OperationDescription*, const char*, TF_Tensor*, TF_Status*))      \
   X(TF_Operation*, TF_FinishOperation, (TF_OperationDescription*, TF_Status*))                    \
   X(TF_Session*, TF_LoadSessionFromSavedModel,                                                    \
     (const TF_SessionOptions*, const TF_Buffer*, const char*, const char* const*, int, TF_Graph*, \
@@ -78,7 +81,12 @@ struct Api {
   X(void, TF_DeleteSession, (TF_Session*, TF_Status*))                                            \
   X(void, TF_SessionRun,                                                                          \
     (TF_Session*, const TF_Buffer*, const TF_Output*, TF_Tensor* const*, int, const TF_Output*,   \
-     TF_Tensor**, int, const TF_Operation* const*, int, TF_Buffer*, TF_Status*))
+     TF_Tensor**, int, const TF_Operation* const*, int, TF_Buffer*, TF_Status*))                 \
+  X(TF_Library*, TF_LoadLibrary, (const char*, TF_Status*))                                       \
+  X(TF_Buffer, TF_GetOpList, (TF_Library*))                                                       \
+  X(TF_Buffer*, TF_GetAllOpList, (void))                                                          \
+  X(void, TF_GraphGetOpDef, (TF_Graph*, const char*, TF_Buffer*, TF_Status*))                     \
+  X(void, TF_DeleteBuffer, (TF_Buffer*))
 #define SMRT_DECLARE_POINTER(ret, name, args) ret(*name) args = nullptr;
   SMRT_TF_FUNCTIONS(SMRT_DECLARE_POINTER)
 #undef SMRT_DECLARE_POINTER

@@ -162,6 +162,26 @@ void test_run_and_errors() {
   CHECK_THROWS(smrt::ModelClosedError, sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {1})}}), "closed");
 }
 
+// Fetching a subset of outputs, the form a bound call runs: outputs[j] gets output fetch[j].
+void test_run_fetching() {
+  smrt::Model model = smrt::Model::load(zoo("path_output_keys"));
+  const smrt::Signature& sig = model.signature("serving_default");
+  // outputs() is sorted by key: "../escape" (x + 1) before "/abs" (x * 2).
+  CHECK(sig.outputs()[0].key == "../escape");
+  const smrt::Tensor x = smrt::Tensor::from_vector<float>({2}, {1, 2});
+  const std::size_t fetch[] = {1};
+  smrt::Tensor out[1];
+  sig.run(&x, fetch, 1, out);
+  CHECK(out[0].data<float>()[1] == 4.0f);
+  const std::size_t both[] = {1, 0};
+  smrt::Tensor two[2];
+  sig.run(&x, both, 2, two);
+  CHECK(two[0].data<float>()[0] == 2.0f);
+  CHECK(two[1].data<float>()[0] == 2.0f && two[1].data<float>()[1] == 3.0f);
+  const std::size_t bad[] = {2};
+  CHECK_THROWS(smrt::InvalidInputError, sig.run(&x, bad, 1, out), "no output 2");
+}
+
 // A deadline reaches TensorFlow: a while loop of hours is cancelled, the session stays usable.
 void test_deadline() {
   smrt::Model model = smrt::Model::load(zoo("control_flow"));
@@ -276,6 +296,135 @@ void test_object_tree() {
   CHECK_THROWS(smrt::ModelClosedError, model.read_variable(v), "closed");
 }
 
+// Custom op libraries: a model whose ops nothing registers is a MissingOpError naming them (C++
+// programs get no automatic tensorflow-text loading unless they add a package root), and
+// load_op_library makes it load. Needs SMRT_TEST_TEXT_OPS (tensorflow_text/python/ops).
+void test_op_libraries() {
+  const char* text_ops = std::getenv("SMRT_TEST_TEXT_OPS");
+  if (!text_ops) {
+    std::cerr << "SMRT_TEST_TEXT_OPS not set: op library tests skipped\n";
+    return;
+  }
+  const std::string dir = text_ops;
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("text_tokenizers")),
+               "'TFText>WhitespaceTokenizeWithOffsetsV2' in function '__inference_serve_");
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("text_tokenizers")), "from the tensorflow-text package");
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("unknown_ops")), "'Addons>NoSuchOp'");
+  CHECK_THROWS(smrt::LibraryNotFoundError, smrt::runtime::load_op_library("/nonexistent/_ops.so"), "/nonexistent/_ops.so");
+  CHECK_THROWS(smrt::LibraryNotFoundError, smrt::runtime::load_op_library(zoo("add_one")), zoo("add_one"));
+  const auto ops = smrt::runtime::load_op_library(dir + "/_whitespace_tokenizer_v2.so");
+  CHECK(ops == std::vector<std::string>{"TFText>WhitespaceTokenizeWithOffsetsV2"});
+  CHECK(smrt::runtime::load_op_library(dir + "/_whitespace_tokenizer_v2.so") == ops);  // once per path
+  CHECK_THROWS(smrt::MissingOpError, smrt::Model::load(zoo("text_tokenizers")), "'FastWordpieceTokenizeWithOffsets'");
+  smrt::runtime::load_op_library(dir + "/_fast_wordpiece_tokenizer.so");
+  const auto registered = smrt::runtime::registered_ops();
+  CHECK(std::count(registered.begin(), registered.end(), "FastWordpieceTokenizeWithOffsets") == 1);
+  smrt::Model model = smrt::Model::load(zoo("text_tokenizers"));
+  auto out = model.signature("serving_default").run({{"text", smrt::Tensor::strings({1}, {"fox jumps"})}});
+  const smrt::Tensor& ids = out.at("ids");
+  CHECK(ids.shape() == (std::vector<int64_t>{3}));
+  CHECK(ids.data<int64_t>()[0] == 4 && ids.data<int64_t>()[1] == 5 && ids.data<int64_t>()[2] == 6);
+}
+
+std::string varint(uint64_t n) {
+  std::string out;
+  do {
+    out += static_cast<char>((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+    n >>= 7;
+  } while (n);
+  return out;
+}
+
+// A load decodes the object tree of the MetaGraph it loads only: here a second MetaGraph, the
+// first one's bytes with tag "other" added (tags {serve, other}).
+void test_tree_of_the_loaded_meta_graph_only() {
+  const std::string pb = read_file(zoo("module_guide") + "/saved_model.pb");
+  std::size_t at = 0;
+  std::string meta;
+  while (at < pb.size() && meta.empty()) {  // SavedModel{schema_version = 1, meta_graphs = 2}
+    const auto tag = static_cast<unsigned char>(pb[at++]);
+    uint64_t value = 0;
+    for (int shift = 0; at < pb.size(); shift += 7) {
+      const auto byte = static_cast<unsigned char>(pb[at++]);
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) break;
+    }
+    if (tag == 0x12) meta = pb.substr(at, value);
+    if ((tag & 7) == 2) at += value;
+  }
+  CHECK(!meta.empty());
+  const std::string other = meta + "\x0a\x07\x22\x05other";  // meta_info_def{tags: "other"}, merged
+  const std::string two = pb + "\x12" + varint(other.size()) + other;
+  const std::vector<std::string> serve{"serve"};
+  const smrt::SavedModelInfo info = smrt::parse_saved_model(two, "two", false, false, true, &serve);
+  CHECK(info.meta_graphs.size() == 2);
+  if (info.meta_graphs.size() != 2) return;
+  CHECK(info.meta_graphs[0].object_tree.has_value());
+  CHECK(info.meta_graphs[1].has_tags({"serve", "other"}) && !info.meta_graphs[1].object_tree.has_value());
+  const smrt::SavedModelInfo all = smrt::parse_saved_model(two, "two", false, false, true);
+  CHECK(all.meta_graphs.size() == 2 && all.meta_graphs[1].object_tree.has_value());
+}
+
+// One tensor as a call's inputs (Tensor is move-only: no initializer lists).
+std::vector<smrt::Tensor> one(smrt::Tensor t) {
+  std::vector<smrt::Tensor> v;
+  v.push_back(std::move(t));
+  return v;
+}
+
+// Saved functions and variables by path, as model.root reads them in Python: dispatch over the
+// traced concrete functions by flat inputs, tables and assets, one state with signatures.
+void test_object_paths() {
+  smrt::Model model = smrt::Model::load(zoo("nested_modules"));
+  std::vector<smrt::Tensor> in;
+  in.push_back(smrt::Tensor::from_vector<float>({2}, {1.0f, 2.0f}));
+  std::vector<smrt::Tensor> out = model.call("inner.f", in);
+  CHECK(out.size() == 1 && out[0].data<float>()[0] == 3.0f && out[0].data<float>()[1] == 6.0f);
+  out = model.call("root.alias.f", in);  // another path to the same function
+  CHECK(out.size() == 1 && out[0].data<float>()[1] == 6.0f);
+  CHECK(model.read_variable("inner.b").data<float>()[1] == 2.0f);
+  CHECK(model.read_variable("lst.1.a.b/c").data<float>()[0] == 4.0f);  // a name holding '.'
+  CHECK(model.object_at("") == 0 && model.object_at("alias") == model.object_at("inner"));
+  // The root's __call__ was traced with (x) and with (x, y): the flat inputs pick one. Its
+  // outputs {"s": x * v, "t": (f(x), x or x + y)} come flat, dict keys sorted.
+  in.clear();
+  in.push_back(smrt::Tensor::from_vector<float>({1}, {1.0f}));
+  out = model.call("", in);
+  CHECK(out.size() == 3 && out[2].data<float>()[0] == 1.0f);
+  in.push_back(smrt::Tensor::from_vector<float>({}, {10.0f}));
+  out = model.call("__call__", in);
+  CHECK(out.size() == 3 && out[2].data<float>()[0] == 11.0f);
+  CHECK(model.call("bump", {}).empty());
+  CHECK(model.read_variable("v").data<float>()[0] == 2.0f);
+  const smrt::ConcreteFunction f = model.concrete_function(model.object_tree()->nodes[static_cast<std::size_t>(
+                                                                model.object_at("inner.f"))].concrete_functions.at(0));
+  CHECK(f.inputs().size() == 1 && f.num_outputs() == 1 && f.inputs()[0].shape == std::vector<int64_t>{-1});
+  const std::vector<smrt::Tensor> x1 = one(smrt::Tensor::from_vector<float>({1}, {1.0f}));
+  CHECK(f.run(x1)[0].data<float>()[0] == 3.0f);
+  CHECK_THROWS(smrt::StatusError, model.call("inner.nope", {}), "root.inner has no saved child 'nope'; its children are:");
+  CHECK_THROWS(smrt::StatusError, model.call("v", {}), "'v' is not a saved function");
+  const std::vector<smrt::Tensor> ints = one(smrt::Tensor::from_vector<int32_t>({1}, {1}));
+  CHECK_THROWS(smrt::NoMatchingFunctionError, model.call("inner.f", ints), "Option 1 (");
+  CHECK_THROWS(smrt::NoMatchingFunctionError, model.call("inner.f", {}), "takes these 0 flat inputs: none");
+
+  smrt::Model tables = smrt::Model::load(zoo("lookup_tables"));
+  out = tables.call("look", one(smrt::Tensor::strings({2}, {"b", "z"})));
+  CHECK(out.size() == 1 && out[0].data<int64_t>()[0] == 1 && out[0].data<int64_t>()[1] == -1);
+  out = tables.call("read_vocabulary", {});
+  CHECK(out.size() == 1 && out[0].string_at(0) == "a\nb\nc\n");
+
+  smrt::Model keras = smrt::Model::load(zoo("keras_stateful"));
+  keras.call("set_bias", one(smrt::Tensor::from_vector<float>({2}, {10.0f, 20.0f})));
+  const smrt::Tensor x = smrt::Tensor::from_vector<float>({1, 3}, {0.0f, 0.0f, 0.0f});
+  const auto served = keras.signature("serve").run({{"inputs", x}});
+  CHECK(served.at("output_0").data<float>()[1] == 20.0f);  // the signature sees the function's write
+  keras.signature("set_bias").run({{"bias", smrt::Tensor::from_vector<float>({2}, {1.0f, 2.0f})}});
+  CHECK(keras.call("serve", one(smrt::Tensor::from_vector<float>({1, 3}, {0.0f, 0.0f, 0.0f})))[0].data<float>()[1] ==
+        2.0f);  // and the other way
+  model.close();
+  CHECK_THROWS(smrt::ModelClosedError, f.run(x1), "closed");
+}
+
 int main() {
   if (!std::getenv("SMRT_TEST_ZOO")) {
     std::cerr << "set SMRT_TEST_ZOO to tests/model_zoo.py's output directory\n";
@@ -285,10 +434,14 @@ int main() {
   test_reader_survives_mutations();
   test_reachable_ops();
   test_run_and_errors();
+  test_run_fetching();
   test_deadline();
   test_caller_memory_and_strings();
   test_threads();
   test_object_tree();
+  test_op_libraries();
+  test_object_paths();
+  test_tree_of_the_loaded_meta_graph_only();
   std::cout << (g_failures ? "FAILED: " : "ok: ") << g_failures << " failure(s)\n";
   return g_failures ? 1 : 0;
 }

@@ -172,7 +172,9 @@ int main(int argc, char** argv) {
     if (!o.library.empty()) smrt::runtime::load_library(o.library);
     const smrt::Model model = smrt::Model::load(o.dir, o.tags);
     const smrt::Signature& sig = o.signature.empty() ? model.default_signature() : model.signature(o.signature);
-    std::cout << "libtensorflow " << smrt::runtime::info().version << ", signature '" << sig.key() << "'\n";
+    const smrt::runtime::Info library = smrt::runtime::info();
+    std::cout << "libtensorflow " << library.version << " (" << library.source << ": " << library.path
+              << "), signature '" << sig.key() << "'\n";
 
     std::vector<smrt::Tensor> inputs;
     for (const auto& [key, spec] : sig.inputs()) {

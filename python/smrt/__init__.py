@@ -1,7 +1,7 @@
 """smrt: run TensorFlow SavedModels through libtensorflow's C API as zero-copy NumPy calls.
 
 >>> import numpy as np, smrt
->>> model = smrt.load("/models/mobilenet/1")                  # tags=("serve",)
+>>> model = smrt.load("/tmp/smrt-example/mobilenet/1")        # tags=("serve",)
 >>> out = model.signatures["serving_default"](input_1=np.zeros((1, 224, 224, 3), np.float32))
 
 ``import smrt`` loads neither TensorFlow's Python package nor libtensorflow; :func:`load` finds
@@ -19,17 +19,20 @@ from .errors import (
     InvalidArgumentError,
     InvalidInputError,
     LibraryNotFoundError,
+    MissingOpError,
     ModelClosedError,
+    ModelFetchError,
     ModelNotFoundError,
+    ModelURIError,
     NoMatchingFunctionError,
     NotFoundError,
     OpPolicyError,
     SignatureNotFoundError,
     StatusError,
 )
-from .library import RuntimeInfo, load_library, runtime_info
+from .library import RuntimeInfo, load_library, load_op_library, runtime_info
 from .memory import aligned, aligned_allocation, empty, is_aligned, zeros
-from .model import Model, Signature, load
+from .model import BoundCall, Model, Signature, load
 from .saved_model import MetaGraphInfo, SavedModelInfo, SignatureInfo, TensorSpec, inspect
 
 __all__ = [
@@ -40,14 +43,18 @@ __all__ = [
     "InvalidInputError",
     "LibraryNotFoundError",
     "MetaGraphInfo",
+    "MissingOpError",
     "Model",
     "ModelClosedError",
+    "ModelFetchError",
     "ModelNotFoundError",
+    "ModelURIError",
     "NoMatchingFunctionError",
     "NotFoundError",
     "OpPolicyError",
     "RuntimeInfo",
     "SavedModelInfo",
+    "BoundCall",
     "Signature",
     "SignatureInfo",
     "SignatureNotFoundError",
@@ -62,6 +69,7 @@ __all__ = [
     "is_aligned",
     "load",
     "load_library",
+    "load_op_library",
     "op_policy",
     "runtime_info",
     "tf_example",

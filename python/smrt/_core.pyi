@@ -7,12 +7,23 @@ import numpy as np
 from smrt.saved_model import MetaGraphInfo
 
 __version__: str
+DISTRIBUTION: str
+"""The pip distribution's name (pyproject.toml's); install hints print it."""
 ALIGNMENT: int
 ERROR_CODES: dict[str, int]
 
 def load_library(path: str) -> None: ...
 def ensure_loaded(hints: list[tuple[str, str]]) -> None: ...
 def runtime_info() -> tuple[str, str, str] | None: ...
+def find_library(hints: list[tuple[str, str]]) -> tuple[str, str, str] | None:
+    """(path, version, source) of the loaded library, or of the one ensure_loaded(hints) would
+    load (version "")."""
+def load_op_library(path: str) -> list[str]:
+    """TF_LoadLibrary, once per path; the ops the library registers."""
+def add_op_package_root(dir: str) -> None: ...
+def registered_ops() -> list[str]: ...
+def known_op_libraries() -> dict[str, tuple[str, str | None]]:
+    """op -> (package, its op library relative to site-packages, or None)."""
 def inspect(
     dir: bytes, with_ops: bool = False, with_functions: bool = False
 ) -> list[MetaGraphInfo]: ...
@@ -42,8 +53,10 @@ def encode_predict_response(
 def masked_crc32c(data: bytes) -> int: ...
 
 class NativeSignature:
-    """A signature of a NativeModel; smrt.Signature derives from it."""
+    """A signature of a NativeModel; smrt.Signature derives from it. Called through CPython's
+    vectorcall protocol (cpp/bindings/fast_call.h)."""
 
+    release_gil: bool
     def __init__(self, model: NativeModel, key: str, check_shapes: bool = True) -> None: ...
     @property
     def key(self) -> str: ...
@@ -52,6 +65,28 @@ class NativeSignature:
         self, inputs: dict[str, Any], *, timeout: float | None = None,
         check_shapes: bool | None = None,
     ) -> dict[str, np.ndarray]: ...
+    def bind(
+        self, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray], *,
+        timeout: float | None = None, check_shapes: bool | None = None,
+    ) -> BoundCall: ...
+
+class BoundCall:
+    """A signature's call over fixed arrays (smrt.Signature.bind)."""
+
+    def __call__(self) -> None: ...
+    @property
+    def inputs(self) -> dict[str, np.ndarray]: ...
+    @property
+    def outputs(self) -> dict[str, np.ndarray]: ...
+
+def inherit_fast_call(subclass: type[NativeSignature]) -> None: ...
+
+class NativeConcreteFunction:
+    @property
+    def name(self) -> str: ...
+    def __call__(self, inputs: Sequence[Any], lend: bool = True) -> tuple[list[np.ndarray], bool]:
+        """Runs it with its flat inputs: its flat outputs, and whether TensorFlow handed back
+        every array lent to it."""
 
 class NativeModel:
     """smrt::Model: the loaded session; smrt.Model wraps it."""
@@ -75,11 +110,8 @@ class NativeModel:
     def default_signature(self) -> NativeSignature: ...
     def object_tree(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]] | None:
         """(nodes, concrete functions) of the SavedObjectGraph; None without one (TF1)."""
-    def call_function(
-        self, name: str, inputs: Sequence[Any], lend: bool = True
-    ) -> tuple[list[np.ndarray], bool]:
-        """Runs concrete function ``name`` with its flat inputs: its flat outputs, and whether
-        TensorFlow handed back every array lent to it."""
+    def concrete_function(self, name: str) -> NativeConcreteFunction:
+        """Concrete function ``name``, its call added to the graph at first use."""
     def read_variable(self, node: int) -> np.ndarray:
         """The current value of variable object ``node``."""
     def close(self) -> None: ...

@@ -44,7 +44,8 @@ class ModelNotFoundError(Error, FileNotFoundError):
 
 
 class LibraryNotFoundError(Error, ImportError):
-    """No usable libtensorflow was found, or the one named could not be loaded."""
+    """No usable libtensorflow was found, or the one named could not be loaded; or a custom op
+    library (named in the message) could not be loaded."""
 
     code = 104
 
@@ -136,6 +137,15 @@ class UnauthenticatedError(StatusError):
     code = 16
 
 
+class MissingOpError(NotFoundError):
+    """The model uses ops that neither TensorFlow nor any loaded op library registers; the
+    message names each op, the functions that use it and, where smrt knows it, the package
+    that provides it. Nothing was loaded. (A :class:`NotFoundError`, as TensorFlow's own
+    "Op type not registered" is, with smrt's code.)"""
+
+    code = 107
+
+
 class OpPolicyError(PermissionDeniedError):
     """A model uses ops its op policy denies (see :mod:`smrt.op_policy`); it was not loaded.
 
@@ -146,6 +156,15 @@ class OpPolicyError(PermissionDeniedError):
     def __init__(self, message: str, ops: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__(message)
         self.ops: dict[str, tuple[str, ...]] = dict(ops or {})
+
+
+class ModelURIError(Error, ValueError):
+    """A model URI smrt cannot read: an unknown protocol, or one whose fsspec plug-in (or
+    fsspec itself, from the ``beam`` and ``spark`` extras) is not installed."""
+
+
+class ModelFetchError(Error, OSError):
+    """Copying a model from its URI to the local cache failed (the message says which file)."""
 
 
 def _with_codes(cls: type[Error]) -> list[type[Error]]:
@@ -162,7 +181,7 @@ ERRORS: dict[int, type[Error]] = {
 """The one table: error code (the C++ core's ErrorCode) -> the class raised for it."""
 
 STATUS_ERRORS: dict[int, type[StatusError]] = {
-    code: cls for code, cls in ERRORS.items() if issubclass(cls, StatusError)
+    code: cls for code, cls in ERRORS.items() if issubclass(cls, StatusError) and code <= 16
 }
 """TensorFlow's status codes (TF_Code values 1..16) -> their classes."""
 

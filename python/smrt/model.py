@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from .errors import NotFoundError, SignatureNotFoundError
-from .library import load_library
+from .library import load_library, prepare_op_libraries
 from .objects import RestoredObject, restore
 from .op_policy import OpPolicy, check
 from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
@@ -33,14 +33,43 @@ class Signature(_core.NativeSignature):
     raises :class:`~smrt.errors.DeadlineExceededError`; ``timeout=None`` means no limit.
     ``sig.run(inputs, check_shapes=False)`` leaves input shapes to TensorFlow for that call
     (see :func:`smrt.load`'s ``check_shapes``).
+
+    ``sig.bind(inputs, outputs)`` prepares a call over preallocated arrays that runs without
+    allocating (see :meth:`bind`). ``sig.release_gil = False`` keeps the GIL while TensorFlow
+    runs (other Python threads then wait); it is released by default, since keeping it
+    measured no faster even on a 1x4 add (benchmarks/README.md).
     """
 
-    # Calling it runs the native __call__ directly: no Python frame on the per-call path.
+    # Calling it runs the native call directly, through CPython's vectorcall protocol (see
+    # inherit_fast_call below): no Python frame and no argument tuple or dict per call.
 
     def __init__(self, model: _core.NativeModel, info: SignatureInfo,
-                 check_shapes: bool = True) -> None:
+                 check_shapes: bool = True, release_gil: bool = True) -> None:
         super().__init__(model, info.key, check_shapes)
         self.info = info
+        self.release_gil = release_gil
+
+    def bind(self, inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], *,
+             timeout: float | None = None, check_shapes: bool | None = None) -> BoundCall:
+        """A call of this signature over fixed arrays, as ONNX Runtime's IOBinding: ``bound()``
+        runs it and writes the outputs into ``outputs``' arrays, returning None.
+
+        Every input must be a NumPy array of its dtype that TensorFlow can read in place:
+        C-contiguous, native-endian and 64-byte aligned (:func:`smrt.empty`,
+        :func:`smrt.aligned`). It is lent to TensorFlow for the life of the binding and read at
+        every run, so write the next values into it (``x[...] = ...``) between runs. ``outputs``
+        maps the output keys to fetch (one or more; TensorFlow computes only what they need) to
+        writeable C-contiguous arrays of their dtype and shape. TensorFlow's C API always
+        allocates a run's output tensors itself, so each output is copied once into its array
+        (a ``memcpy``; a call of the signature gives a view instead); nothing else is
+        allocated or converted per run. Strings cannot be bound. A run whose output has
+        another shape than its array raises :class:`~smrt.errors.InvalidInputError`; one
+        binding runs in one thread at a time (another thread's call raises
+        :class:`~smrt.errors.FailedPreconditionError`). ``timeout`` and ``check_shapes`` apply
+        to every run, as in :meth:`run`.
+        """
+        return super().bind(dict(inputs), dict(outputs), timeout=timeout,
+                            check_shapes=check_shapes)
 
     @property
     def method_name(self) -> str:
@@ -59,6 +88,10 @@ class Signature(_core.NativeSignature):
         ins = ", ".join(f"{k}: {v.dtype}{list(v.shape) if v.shape is not None else '[...]'}"
                         for k, v in self.inputs.items())
         return f"<smrt.Signature {self.key!r} ({ins}) -> {list(self.outputs)}>"
+
+
+_core.inherit_fast_call(Signature)
+BoundCall = _core.BoundCall
 
 
 class _Signatures(Mapping[str, Signature]):
@@ -115,7 +148,7 @@ class Model:
         ``tf.function``; functions and signatures share the variables. Raises
         :class:`~smrt.errors.NotFoundError` for a SavedModel without an object graph (TF1)."""
         if self._root is None:
-            self._root = restore(self._native)
+            self._root = restore(self._native, self.path)
             if self._root is None:
                 raise NotFoundError(f"the SavedModel at '{self.path}' has no object graph (a TF1 "
                                     "SavedModel): only its signatures can run")
@@ -175,6 +208,7 @@ def load(
     visible_devices: str | Iterable[int] = "",
     config_proto: bytes = b"",
     library: str | os.PathLike[str] | None = None,
+    op_libraries: Iterable[str | os.PathLike[str]] = (),
     op_policy: OpPolicy | None = None,
     check_shapes: bool = True,
 ) -> Model:
@@ -193,6 +227,11 @@ def load(
         config_proto: a serialized ``tensorflow.ConfigProto`` for anything else; the typed
             options above are applied on top of it.
         library: libtensorflow to use if none is loaded yet (see :func:`smrt.load_library`).
+        op_libraries: custom op libraries the model needs (files, or directories of ``.so``
+            files), loaded first with :func:`smrt.load_op_library`; so are those the
+            ``SMRT_OP_LIBRARIES`` environment variable lists (``os.pathsep``-separated).
+            tensorflow-text's libraries are loaded by themselves when the model uses its ops
+            and the package is installed.
         op_policy: refuse a model that can run denied ops: ``"default"`` (``saved_model_cli``'s
             denylist), ``"strict"`` (also files, printing, Python, the network...) or the op
             names to deny (see :mod:`smrt.op_policy`). Every op the MetaGraph can run counts,
@@ -212,7 +251,9 @@ def load(
         NotFoundError: no MetaGraph has this tag-set.
         OpPolicyError: the model can run ops ``op_policy`` denies (nothing was loaded).
         ValueError: ``op_policy`` is a string other than ``"default"`` or ``"strict"``.
-        LibraryNotFoundError: no libtensorflow could be loaded.
+        LibraryNotFoundError: no libtensorflow could be loaded, or an op library could not.
+        MissingOpError: the model uses ops that no loaded library registers (the message names
+            each, the functions using it, and the package providing it where smrt knows it).
         StatusError: TensorFlow failed to load the model (a subclass per status code).
     """
     if isinstance(tags, str):
@@ -224,6 +265,7 @@ def load(
     if op_policy is not None:  # before TensorFlow is loaded or sees the model
         check(inspect(path, ops=True).meta_graph(tags), op_policy, path)
     load_library(library)
+    prepare_op_libraries(op_libraries)
     native = _core.NativeModel(
         os.fsencode(path),
         list(tags),

@@ -9,6 +9,8 @@ Functions and signatures share the session's variables, so each sees the other's
 
 from __future__ import annotations
 
+import functools
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,21 +32,39 @@ _TreeData = tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]
 class _Tree:
     """The decoded tree, and one Python object per node (aliases give the same object)."""
 
-    def __init__(self, native: _core.NativeModel, tree: _TreeData) -> None:
+    def __init__(self, native: _core.NativeModel, tree: _TreeData, model_dir: str) -> None:
         self.native = native
+        self.model_dir = model_dir
         self.nodes, self.concrete = tree
         self.objects: dict[int, RestoredObject] = {}
         self.copying: set[str] = set()  # concrete functions that kept a lent input: copy for them
-        self.paths: dict[int, str] = {0: "root"}
+        self.functions: dict[str, _core.NativeConcreteFunction] = {}  # resolved at first call
+        # Each node's (parent, name) on its shortest path, breadth first; paths are spelled out
+        # only when asked (a deep chain of nodes would make all of them quadratic).
+        self.parents: dict[int, tuple[int, str]] = {0: (-1, "root")}
         queue = [0]
-        for node in queue:  # breadth first: the shortest path names each object
+        for node in queue:
             for name, child in self.nodes[node]["children"]:
-                if child >= 0 and child not in self.paths:
-                    self.paths[child] = f"{self.paths[node]}.{name}"
+                if child >= 0 and child not in self.parents:
+                    self.parents[child] = (node, name)
                     queue.append(child)
 
+    def function(self, name: str) -> _core.NativeConcreteFunction:
+        """Concrete function ``name``, resolved once (its call added to the graph then)."""
+        function = self.functions.get(name)
+        if function is None:
+            function = self.functions[name] = self.native.concrete_function(name)
+        return function
+
     def path(self, node: int) -> str:
-        return self.paths.get(node, f"object {node}")
+        """The shortest path from the root to ``node`` ("root.inner.f")."""
+        if node not in self.parents:
+            return f"object {node}"
+        names: list[str] = []
+        while node >= 0:
+            node, name = self.parents[node]
+            names.append(name)
+        return ".".join(reversed(names))
 
     def get(self, node: int) -> RestoredObject:
         obj = self.objects.get(node)
@@ -53,6 +73,7 @@ class _Tree:
             cls: type[RestoredObject] = (
                 Variable if kind == "variable"
                 else Function if kind in ("function", "bare_concrete_function")
+                else Asset if kind == "asset"
                 else RestoredObject
             )
             obj = self.objects[node] = cls(self, node)
@@ -130,6 +151,19 @@ class Variable(RestoredObject):
     def __repr__(self) -> str:
         return (f"<smrt restored variable {self._tree.path(self._node)} name={self.name!r} "
                 f"dtype={self.dtype} shape={self.shape}>")
+
+
+class Asset(RestoredObject):
+    """A restored ``tf.saved_model.Asset``: its file in the SavedModel's ``assets/`` directory,
+    which is also what a function capturing it receives."""
+
+    @property
+    def asset_path(self) -> str:
+        filename: str = self._tree.nodes[self._node]["asset_filename"]
+        return os.path.join(self._tree.model_dir, "assets", filename)
+
+    def __repr__(self) -> str:
+        return f"<smrt restored asset {self._tree.path(self._node)} {self.asset_path!r}>"
 
 
 def _param_names(fullargspec: Any) -> tuple[list[str], list[Any]]:
@@ -249,22 +283,31 @@ class Function(RestoredObject):
     """A restored ``tf.function`` (or bare concrete function). Calling it runs the first of its
     concrete functions whose input signature fits the arguments."""
 
-    @property
+    @functools.cached_property
     def concrete_functions(self) -> list[str]:
         """The names of its concrete functions, in dispatch order."""
         names = self._tree.nodes[self._node]["concrete_functions"]
         return [name for name in names if name in self._tree.concrete]
+
+    @functools.cached_property
+    def _traces(self) -> list[tuple[str, dict[str, Any]]]:
+        """(name, decoded SavedConcreteFunction) of each concrete function, in dispatch order."""
+        return [(name, self._tree.concrete[name]) for name in self.concrete_functions]
+
+    @functools.cached_property
+    def _params(self) -> tuple[list[str], list[Any]]:
+        """Its positional parameters (without ``self``) and their defaults."""
+        node = self._tree.nodes[self._node]
+        if node["kind"] == "bare_concrete_function":
+            return list(node["argument_keywords"]), []
+        return _param_names(node["fullargspec"])
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], signature: Any) -> list[Any]:
         """The flat inputs of a concrete function with ``signature`` for this call, or _NoMatch."""
         if not (isinstance(signature, tuple) and len(signature) == 2):
             raise _NoMatch
         spec_args, spec_kwargs = signature
-        node = self._tree.nodes[self._node]
-        if node["kind"] == "bare_concrete_function":
-            params, defaults = list(node["argument_keywords"]), list[Any]()
-        else:
-            params, defaults = _param_names(node["fullargspec"])
+        params, defaults = self._params
         if len(args) > len(spec_args) or not isinstance(spec_kwargs, Mapping):
             raise _NoMatch
         values: list[Any] = list(args)
@@ -287,14 +330,13 @@ class Function(RestoredObject):
         return flat
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for name in self.concrete_functions:
-            concrete = self._tree.concrete[name]
+        for name, concrete in self._traces:
             try:
                 flat = self._bind(args, kwargs, concrete["input_signature"])
             except _NoMatch:
                 continue
             lend = name not in self._tree.copying
-            outputs, returned = self._tree.native.call_function(name, flat, lend)
+            outputs, returned = self._tree.function(name)(flat, lend)
             if not returned:
                 self._kept_input(name, [a for a in flat if isinstance(a, np.ndarray)
                                         and _is_given(a, args, kwargs)])
@@ -332,9 +374,10 @@ class Function(RestoredObject):
         return f"<smrt restored function {self._tree.path(self._node)} ({traced} traced)>"
 
 
-def restore(native: _core.NativeModel) -> RestoredObject | None:
-    """The root of ``native``'s object tree, or None for a SavedModel without one (TF1)."""
+def restore(native: _core.NativeModel, model_dir: str) -> RestoredObject | None:
+    """The root of ``native``'s object tree (loaded from ``model_dir``), or None for a
+    SavedModel without one (TF1)."""
     tree = native.object_tree()
     if tree is None or not tree[0]:
         return None
-    return _Tree(native, tree).get(0)
+    return _Tree(native, tree, model_dir).get(0)

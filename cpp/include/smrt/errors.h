@@ -21,7 +21,8 @@ namespace smrt {
   X(kModelNotFound, 103)   /* no such directory or saved_model.pb */                       \
   X(kLibraryNotFound, 104) /* no usable libtensorflow */                                   \
   X(kModelClosed, 105)                                                                    \
-  X(kNoMatchingFunction, 106) /* no concrete function of a saved function fits the call */
+  X(kNoMatchingFunction, 106) /* no concrete function of a saved function fits the call */ \
+  X(kMissingOp, 107)       /* the model uses ops no loaded library registers */
 
 enum class ErrorCode : int {
 #define SMRT_ERROR_CODE_ENUM(name, value) name = value,
@@ -56,6 +57,7 @@ SMRT_DEFINE_ERROR(ModelNotFoundError, kModelNotFound)
 SMRT_DEFINE_ERROR(LibraryNotFoundError, kLibraryNotFound)
 SMRT_DEFINE_ERROR(ModelClosedError, kModelClosed)
 SMRT_DEFINE_ERROR(NoMatchingFunctionError, kNoMatchingFunction)
+SMRT_DEFINE_ERROR(MissingOpError, kMissingOp)
 #undef SMRT_DEFINE_ERROR
 
 }  // namespace smrt

@@ -122,16 +122,21 @@ class Signature {
   // The same with per-call options (a deadline); no allocation either.
   void run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const;
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs, const RunOptions& options) const;
+  // Fetches only some outputs: `fetch[0..n_fetch)` are positions in outputs(), and `outputs[j]`
+  // receives output fetch[j]. TensorFlow computes only what those need. No allocation for
+  // signatures of ordinary size (up to 16 inputs and outputs); what a bound call runs.
+  void run(const Tensor* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+           const RunOptions& options = {}) const;
 
   // InvalidInputError: no input is named `key`; names the inputs there are.
   [[noreturn]] void throw_no_such_input(std::string_view key) const;
+  // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
+  // input `index` (what run() checks; check_shape false: ranks only, as RunOptions says).
+  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank, bool check_shape) const;
 
  private:
   friend class Model;
   Signature(SignatureInfo info, std::shared_ptr<Session> session);
-  // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
-  // input `index`.
-  void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank, bool check_shape) const;
   [[noreturn]] void throw_given_twice(std::string_view key) const;
   // InputTypeError: input `index` was given `got` (a dtype).
   [[noreturn]] void throw_dtype_mismatch(std::size_t index, std::string_view got) const;
@@ -143,13 +148,41 @@ class Signature {
     }
     throw InvalidInputError("missing input " + missing + " of signature '" + info_.key + "'");
   }
-  void run_pointers(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const;
+  // fetch nullptr: every output, in order.
+  void run_pointers(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+                    const RunOptions& options) const;
   template <class Pairs>
   std::map<std::string, Tensor> run_named(const Pairs& inputs, const RunOptions& options) const;
   SignatureInfo info_;
   std::shared_ptr<Session> session_;
   struct Endpoints;
   std::shared_ptr<const Endpoints> endpoints_;  // resolved TF_Outputs, fixed at load
+};
+
+// A concrete function of the object tree with its call added to the graph: resolved once,
+// run many times without lookups. Copies share the call; keep the Model alive (or closed) while
+// using it: a closed model's functions throw ModelClosedError.
+class ConcreteFunction {
+ public:
+  const std::string& name() const noexcept { return name_; }
+  // Its flat user inputs, in the order run() takes them (TensorFlow's nest order: dict keys
+  // sorted), and how many flat outputs it returns.
+  const std::vector<TensorSpec>& inputs() const noexcept;
+  std::size_t num_outputs() const noexcept;
+  // Whether these tensors fit inputs() (count, dtypes, shapes).
+  bool fits(const std::vector<Tensor>& inputs) const noexcept;
+  // Runs it (dtype and shape checked against inputs()); returns its flat outputs, none for a
+  // function without outputs. Thread-safe.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+
+ private:
+  friend class Model;
+  ConcreteFunction(std::string name, std::shared_ptr<const detail::CallEndpoints> call,
+                   std::shared_ptr<Session> session, std::string path);
+  std::string name_;
+  std::shared_ptr<const detail::CallEndpoints> call_;
+  std::shared_ptr<Session> session_;
+  std::string path_;  // the model's directory, for error messages
 };
 
 class Model {
@@ -190,6 +223,22 @@ class Model {
   std::vector<Tensor> call_function(const std::string& name, const std::vector<Tensor>& inputs) const;
   // The current value of variable object `node` of the object tree. Thread-safe.
   Tensor read_variable(int node) const;
+  // Concrete function `name`, its call added to the graph at first use (throws as
+  // call_function does).
+  ConcreteFunction concrete_function(const std::string& name) const;
+
+  // By path, as model.root reads in Python: `path` is the saved children's names joined by
+  // '.' from the root ("mutate", "inner.f", "layer.kernel"; a leading "root." and "" name the
+  // root; a name that holds a '.' is matched whole). Throws a NotFound-coded StatusError naming
+  // the children there are.
+  int object_at(std::string_view path) const;
+  // Calls the saved function at `path` (a module's path calls its saved __call__) with flat
+  // inputs: the first of its concrete functions traced before saving whose flat inputs fit
+  // them, as TensorFlow's dispatch picks; NoMatchingFunctionError lists each one's inputs.
+  std::vector<Tensor> call(std::string_view path, const std::vector<Tensor>& inputs) const;
+  // The current value of the variable at `path` ("v", "inner.b").
+  Tensor read_variable(std::string_view path) const;
+  Tensor read_variable(const char* path) const { return read_variable(std::string_view(path)); }
 
   // Frees the session. Waits for runs in flight; later runs throw ModelClosedError.
   void close();

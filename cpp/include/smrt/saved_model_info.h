@@ -103,6 +103,13 @@ struct SavedObjectInfo {
   // restore op fills from that key ("" when the file does not establish one).
   std::string checkpoint_key;
   std::string graph_variable;
+  // Any kind: the graph tensor ("op:index") the MetaGraph's own calls of object-graph functions
+  // (its signatures, its init op's table initializers) pass for this object. A variable, a
+  // table or another resource captured by those calls is bound to it, so functions share
+  // state with the signatures; "" when no call passes it, or calls disagree.
+  std::string graph_tensor;
+  // kAsset: AssetFileDef.filename, relative to the SavedModel's assets/ directory.
+  std::string asset_filename;
   // kConstant: SavedConstant.operation, the graph's Const op holding its value.
   std::string graph_operation;
   // kFunction / kBareConcreteFunction: the concrete functions, and for a tf.function its
@@ -165,13 +172,15 @@ struct SavedModelInfo {
 // a DataLoss StatusError if the file is empty, truncated or not a SavedModel, and (with
 // `with_functions`) a ResourceExhausted StatusError if its functions listing would expand far
 // beyond the file's size. Time and memory stay linear in the file's size.
-// `with_tree`: also the object tree of MetaGraphs that have one.
+// `with_tree`: also the object tree of MetaGraphs that have one; with `tree_tags`, of the
+// MetaGraph with those tags only (the one a load uses).
 SavedModelInfo inspect(const std::string& dir, bool with_ops = false, bool with_functions = false,
-                       bool with_tree = false);
+                       bool with_tree = false, const std::vector<std::string>* tree_tags = nullptr);
 
 // Decodes the bytes of a saved_model.pb; `origin` names it in error messages. Never reads
 // out of bounds, whatever the bytes (it is fuzzed); throws as inspect() does.
 SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops = false,
-                                 bool with_functions = false, bool with_tree = false);
+                                 bool with_functions = false, bool with_tree = false,
+                                 const std::vector<std::string>* tree_tags = nullptr);
 
 }  // namespace smrt

@@ -26,6 +26,7 @@ from smrt.saved_model import SignatureInfo, TensorSpec
 
 from .common import shape_text, signature_of, tags_from_flag
 from .errors import CliError
+from .op_library_flag import add_op_library_argument
 from .op_policy_flag import add_op_policy_argument
 
 DEFAULT_DURATION = 10.0
@@ -61,6 +62,7 @@ def add_parser(subparsers: Any) -> None:
                         help="TensorFlow's intra-op pool (0: TensorFlow chooses)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     add_op_policy_argument(parser)
+    add_op_library_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     with smrt.load(args.dir, tags, inter_op_threads=args.inter_op_threads,
-                   intra_op_threads=args.intra_op_threads, op_policy=args.op_policy) as model:
+                   intra_op_threads=args.intra_op_threads, op_policy=args.op_policy,
+                   op_libraries=args.op_library) as model:
         load_seconds = time.perf_counter() - start
         call = model.signatures[args.signature_def]
         start = time.perf_counter()

@@ -18,6 +18,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from smrt.library import load_op_library, pip_install
 from smrt.serving.core.config import (
     BatchingOptions,
     GrpcOptions,
@@ -35,6 +36,7 @@ from smrt.serving.core.versions import default_loader
 
 from .common import tags_from_flag
 from .errors import CliError
+from .op_library_flag import add_op_library_argument
 from .op_policy_flag import add_op_policy_argument
 from .serve_flags import add_bool, add_missing_arguments, check, value
 
@@ -45,7 +47,7 @@ def add_parser(subparsers: Any) -> None:
         description="Serve SavedModels over TensorFlow Serving's REST and gRPC APIs (predict, "
                     "classify, regress, multi-inference, model status and metadata), picking "
                     "up new versions as they appear. Flags are tensorflow_model_server's. "
-                    "Needs smrt[serve].",
+                    f"Needs {pip_install('serve')}.",
     )
     models = parser.add_argument_group("models")
     models.add_argument("--model_name", metavar="NAME", default="default",
@@ -63,6 +65,7 @@ def add_parser(subparsers: Any) -> None:
                         help="the MetaGraph tag-set to load, comma-separated (default: serve; "
                              "empty means serve)")
     add_op_policy_argument(models)
+    add_op_library_argument(models)
     models.add_argument("--tensorflow_intra_op_parallelism", metavar="N", type=int, default=0,
                         help="TensorFlow's intra-op threads (0: TensorFlow chooses)")
     models.add_argument("--tensorflow_inter_op_parallelism", metavar="N", type=int, default=0,
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         import orjson  # noqa: F401
     except ImportError as e:
         raise CliError(f"smrt serve needs the serve extra ({e.name} is missing): "
-                       "pip install 'smrt[serve]'") from None
+                       f"{pip_install('serve')}") from None
     import asyncio
 
     from smrt.serving.server import ModelServer, run_until_signalled
@@ -156,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
         warmup=value(args, "enable_model_warmup"),
         warmup_iterations=max(1, value(args, "num_request_iterations_for_warmup")),
     )
-    loader = default_loader(op_policy=args.op_policy, **_session_options(args))
+    loader = default_loader(op_policy=args.op_policy, op_libraries=tuple(args.op_library),
+                            **_session_options(args))
+    for library in args.op_library:  # a wrong path stops the start, not each version's load
+        load_op_library(library)
     read_config = None
     if args.model_config_file:
         tags = tuple(tags_from_flag(args.saved_model_tags or "serve"))

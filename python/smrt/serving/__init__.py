@@ -7,7 +7,7 @@ Clients written for TF Serving keep working::
 
 Start it with ``smrt serve --model_name NAME --model_base_path BASE`` (BASE holds numbered
 version directories) or from Python with :class:`ModelServer`. Needs the ``serve`` extra
-(``pip install smrt[serve]``: aiohttp and orjson).
+(``pip install 'smrt-runtime[serve]'``, :func:`smrt.library.pip_install`: aiohttp and orjson).
 """
 
 from __future__ import annotations

@@ -350,9 +350,10 @@ class ServedModel:
 
 def _status_name(error: BaseException) -> str:
     """TF Serving's error_code name for a load failure: DataLossError -> "DATA_LOSS"."""
-    if isinstance(error, errors.StatusError) and error.code in errors.STATUS_ERRORS:
-        words = re.findall("[A-Z][a-z]+", errors.STATUS_ERRORS[error.code].__name__)
-        return "_".join(words[:-1]).upper()  # without the trailing "Error"
+    for cls in type(error).__mro__:  # a subclass of smrt's own (MissingOpError) counts as its base
+        if cls in errors.STATUS_ERRORS.values():
+            words = re.findall("[A-Z][a-z]+", cls.__name__)
+            return "_".join(words[:-1]).upper()  # without the trailing "Error"
     if isinstance(error, FileNotFoundError):
         return "NOT_FOUND"
     return "UNKNOWN"

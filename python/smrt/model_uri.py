@@ -1,0 +1,238 @@
+"""Model URIs for distributed engines: a local path or any fsspec URL, as a local directory.
+
+Beam and Spark run the same handler on many workers, and each worker needs the SavedModel on
+its own disk. :func:`fetch` turns a URI into a local SavedModel directory:
+
+- A local path (or a ``file://`` URL) is used in place; nothing is copied.
+- Any other URL (``gs://``, ``s3://``, ``hdfs://``, ``memory://``... whatever fsspec and its
+  plug-ins read) is copied once per machine into a cache directory
+  (``$SMRT_CACHE_DIR``, else ``$XDG_CACHE_HOME/smrt/models``, else ``~/.cache/smrt/models``),
+  keyed by the URI of the version directory and a fingerprint of its files' listing (names,
+  sizes and whatever change markers the file system lists: modification time, ETag,
+  checksum), so a model rewritten in place is fetched again. The copy is written to a
+  temporary directory beside the cache entry and renamed into place, so workers fetching the
+  same model at once never see half a copy: the first rename wins and the others discard
+  theirs.
+- A directory without ``saved_model.pb`` whose numbered subdirectories hold one is a TF
+  Serving base path: its highest version is used, as TF Serving serves by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFetchError, ModelNotFoundError, ModelURIError
+
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model URI's SavedModel is."""
+
+    uri: str
+    """The SavedModel directory's URI (a version directory for a TF Serving base path)."""
+    version: int | None
+    """The version number picked from a TF Serving base path, else None."""
+
+
+def default_cache_dir() -> Path:
+    """The cache directory :func:`fetch` copies remote models to by default."""
+    if os.environ.get("SMRT_CACHE_DIR"):
+        return Path(os.environ["SMRT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "smrt" / "models"
+
+
+def is_local(model_uri: str | os.PathLike[str]) -> bool:
+    """Whether ``model_uri`` is a local path (or a ``file://`` URL), read in place."""
+    text = os.fspath(model_uri)
+    return text.startswith("file://") or ("://" not in text and "::" not in text)
+
+
+def fetch(model_uri: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None
+          ) -> Path:
+    """The local SavedModel directory for ``model_uri``, copied to the cache if it is remote.
+
+    Raises:
+        ModelNotFoundError: nothing at the URI, or no saved_model.pb in it nor in a numbered
+            version directory.
+        ModelURIError: fsspec cannot read the URI (unknown protocol, plug-in not installed).
+        ModelFetchError: copying a file failed.
+    """
+    text = os.fspath(model_uri)
+    if is_local(text):
+        return _local_saved_model(Path(text.removeprefix("file://")), text)
+    fs, resolved = _resolve_remote(text)
+    return _cached_copy(fs, resolved, Path(cache_dir) if cache_dir else default_cache_dir())
+
+
+def resolve(model_uri: str | os.PathLike[str]) -> ResolvedModel:
+    """Where ``model_uri``'s SavedModel is, without copying it (errors as :func:`fetch`)."""
+    text = os.fspath(model_uri)
+    if is_local(text):
+        path = _local_saved_model(Path(text.removeprefix("file://")), text)
+        return ResolvedModel(str(path), _version_of(path.name, path.parent, text))
+    return _resolve_remote(text)[1]
+
+
+def read_saved_model_pb(model_uri: str | os.PathLike[str]) -> bytes:
+    """The bytes of ``model_uri``'s saved_model.pb, without copying the rest of the model
+    (a driver reads signatures this way before its workers fetch the model)."""
+    text = os.fspath(model_uri)
+    if is_local(text):
+        return (fetch(text) / SAVED_MODEL_FILE).read_bytes()
+    fs, resolved = _resolve_remote(text)
+    path = _join(_strip(fs, resolved.uri), SAVED_MODEL_FILE)
+    try:
+        with fs.open(path, "rb") as f:
+            data: bytes = f.read()
+    except OSError as e:
+        raise ModelFetchError(f"cannot read {resolved.uri}/{SAVED_MODEL_FILE}: {e}") from e
+    return data
+
+
+# --- local paths -----------------------------------------------------------------------------
+
+
+def _local_saved_model(path: Path, uri: str) -> Path:
+    if (path / SAVED_MODEL_FILE).is_file():
+        return path
+    if not path.is_dir():
+        raise ModelNotFoundError(f"model URI {uri!r}: no such directory")
+    versions = [int(p.name) for p in path.iterdir()
+                if _is_version(p.name) and (p / SAVED_MODEL_FILE).is_file()]
+    if not versions:
+        raise ModelNotFoundError(_no_model_message(uri))
+    return path / str(max(versions))
+
+
+def _version_of(name: str, parent: Path, uri: str) -> int | None:
+    # A version directory picked from a base path, not the directory the URI named itself.
+    named = Path(uri.removeprefix("file://"))
+    return int(name) if _is_version(name) and parent == named else None
+
+
+def _is_version(name: str) -> bool:
+    # TF Serving's rule: a version directory's name is a non-negative decimal integer.
+    return name.isascii() and name.isdigit()
+
+
+def _no_model_message(uri: str) -> str:
+    return (f"model URI {uri!r}: no {SAVED_MODEL_FILE} in it, nor in a numbered version "
+            "directory (a TF Serving base path)")
+
+
+# --- remote URLs through fsspec --------------------------------------------------------------
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    try:
+        import fsspec
+    except ImportError as e:
+        raise ModelURIError(
+            f"model URI {uri!r} needs fsspec: pip install 'smrt[beam]' or 'smrt[spark]'"
+        ) from e
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as e:  # unknown protocol, plug-in not installed
+        raise ModelURIError(f"model URI {uri!r}: {e}") from e
+    return fs, str(path)
+
+
+def _resolve_remote(uri: str) -> tuple[Any, ResolvedModel]:
+    fs, path = _filesystem(uri)
+    base = uri.rstrip("/")
+    versions: list[int] = []
+    try:
+        if fs.isfile(_join(path, SAVED_MODEL_FILE)):
+            return fs, ResolvedModel(base, None)
+        exists = fs.isdir(path)
+        for entry in fs.ls(path, detail=False) if exists else ():
+            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+            if _is_version(name) and fs.isfile(_join(_join(path, name), SAVED_MODEL_FILE)):
+                versions.append(int(name))
+    except FileNotFoundError:
+        exists = False
+    except OSError as e:
+        raise ModelFetchError(f"model URI {uri!r}: cannot list it: {e}") from e
+    if not exists:
+        raise ModelNotFoundError(f"model URI {uri!r}: no such directory")
+    if not versions:
+        raise ModelNotFoundError(_no_model_message(uri))
+    version = max(versions)
+    return fs, ResolvedModel(f"{base}/{version}", version)
+
+
+def _cached_copy(fs: Any, resolved: ResolvedModel, cache_dir: Path) -> Path:
+    root = _strip(fs, resolved.uri)
+    try:
+        listing = fs.find(root, detail=True)
+    except OSError as e:
+        raise ModelFetchError(f"model URI {resolved.uri!r}: cannot list it: {e}") from e
+    files = {_relative(root, str(path)): info for path, info in listing.items()
+             if info.get("type") != "directory"}
+    final = cache_dir / _cache_key(resolved.uri, files)
+    if (final / SAVED_MODEL_FILE).is_file():
+        return final
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial",
+                                        dir=cache_dir))
+    except OSError as e:
+        raise ModelFetchError(f"cannot write the model cache {str(cache_dir)!r}: {e}") from e
+    try:
+        for relative in files:
+            target = partial / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fs.get_file(_join(root, relative), str(target))
+            except OSError as e:
+                raise ModelFetchError(f"cannot copy {resolved.uri}/{relative}: {e}") from e
+        try:
+            os.rename(partial, final)  # atomic: the directory appears complete or not at all
+        except OSError:
+            if not (final / SAVED_MODEL_FILE).is_file():
+                raise
+            # Another worker renamed its copy first; it has the same files.
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
+def _cache_key(uri: str, files: dict[str, dict[str, Any]]) -> str:
+    listing = json.dumps(sorted((name, _change_markers(info)) for name, info in files.items()),
+                         default=str)
+    digest = hashlib.sha256(f"{uri}\n{listing}".encode()).hexdigest()[:24]
+    # A readable prefix (the last two path parts) for people looking into the cache.
+    tail = "_".join(uri.rstrip("/").split("/")[-2:])
+    tail = "".join(c if c.isalnum() or c in "-_" else "_" for c in tail)
+    return f"{tail[:40]}-{digest}"
+
+
+def _change_markers(info: dict[str, Any]) -> dict[str, Any]:
+    """The listing fields that change when a file is rewritten, as each file system names them."""
+    keys = ("size", "mtime", "created", "LastModified", "last_modified", "updated", "ETag",
+            "etag", "md5Hash", "crc32c", "checksum", "modificationTime")
+    return {k: info[k] for k in keys if k in info}
+
+
+def _strip(fs: Any, uri: str) -> str:
+    return str(fs._strip_protocol(uri))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path.rstrip('/')}/{name}"
+
+
+def _relative(root: str, path: str) -> str:
+    root_s = root.rstrip("/") + "/"
+    stripped = path.lstrip("/") if not root_s.startswith("/") else path
+    return stripped[len(root_s):] if stripped.startswith(root_s) else stripped.rsplit("/", 1)[-1]
