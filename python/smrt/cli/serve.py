@@ -194,7 +194,7 @@ def _grpc_options(args: argparse.Namespace) -> GrpcOptions:
     try:
         import grpc  # noqa: F401
     except ImportError:
-        raise CliError("smrt serve's gRPC API needs grpcio: pip install 'smrt[serve]'") from None
+        raise CliError(f"smrt serve's gRPC API needs grpcio: {pip_install('serve')}") from None
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be a port number (0 picks a free one), not {args.port}")
     if value(args, "use_alts_credentials") and value(args, "ssl_config_file"):
