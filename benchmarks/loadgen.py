@@ -90,11 +90,17 @@ async def run(url: str, body: bytes, connections: int, duration: float,
     stop = start + duration
     await asyncio.gather(*(_client(host, port, request, start, stop, latencies, errors)
                            for _ in range(connections)))
+    return summarize(latencies, len(errors), duration, connections)
+
+
+def summarize(latencies: list[float], errors: int, duration: float,
+              connections: int) -> dict[str, float]:
+    """The JSON a load generator prints (also grpc_loadgen.py's)."""
     ordered = sorted(latencies)
     return {
         "connections": connections,
         "requests": len(ordered),
-        "errors": len(errors),
+        "errors": errors,
         "rps": len(ordered) / duration,
         "p50_ms": _percentile(ordered, 50) * 1e3,
         "p90_ms": _percentile(ordered, 90) * 1e3,

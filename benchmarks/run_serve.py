@@ -139,7 +139,7 @@ def in_process(model_dir: Path, body_file: str, iterations: int) -> dict[str, fl
 
 def _time_in_process(model_dir: Path, body: bytes, iterations: int) -> dict[str, float]:
     import smrt
-    from smrt.serving import tensor_json
+    from smrt.serving.rest import tensor_json
 
     model = smrt.load(model_dir)
     signature = model.signatures["serving_default"]
@@ -147,8 +147,7 @@ def _time_in_process(model_dir: Path, body: bytes, iterations: int) -> dict[str,
     inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
 
     def pipeline() -> bytes:
-        parsed = tensor_json.loads(body)
-        arrays, _ = tensor_json.predict_inputs(parsed, signature.inputs)
+        _, arrays, _ = tensor_json.parse_predict(body, lambda request: signature)  # as served
         return tensor_json.predict_body(signature(**arrays), rows)
 
     timings: dict[str, float] = {}
@@ -178,7 +177,7 @@ def run_scenario(scenario: Scenario, model_dir: Path, duration: float, warmup: f
                 for k, p in ports.items()}
         smrt_argv = [sys.executable, "-m", "smrt", "serve", "--model_name", scenario.name,
                      "--model_base_path", str(base), "--rest_api_port", str(ports["smrt"]),
-                     "--access_log=false"]
+                     "--port", "0", "--access_log=false"]
         tf_argv = [sys.executable, str(BENCH_DIR / "tf_rest_server.py"), "--model_name",
                    scenario.name, "--model_dir", str(model_dir), "--port", str(ports["tf"])]
         with server(smrt_argv, urls["smrt"], scenario.body) as smrt_proc, \

@@ -25,6 +25,7 @@ import pytest
 import smrt
 
 ZOO_SCRIPT = Path(__file__).with_name("model_zoo.py")
+PROTOS_SCRIPT = Path(__file__).with_name("tf_serving_protos.py")
 
 
 @dataclass
@@ -76,6 +77,19 @@ def zoo(request: pytest.FixtureRequest) -> Zoo:
         subprocess.run([sys.executable, str(ZOO_SCRIPT), str(root)], check=True, env=env)
         (root / "all.done").touch()
     return Zoo(root)
+
+
+@pytest.fixture(scope="session")
+def tf_protos(request: pytest.FixtureRequest) -> Path:
+    """TF Serving messages and warmup files made by TensorFlow (tests/tf_serving_protos.py, in
+    a subprocess), cached like the zoo."""
+    digest = hashlib.sha256(PROTOS_SCRIPT.read_bytes()).hexdigest()[:16]
+    root = Path(request.config.cache.mkdir(f"smrt-protos-{digest}"))
+    if not (root / "all.done").exists():
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        subprocess.run([sys.executable, str(PROTOS_SCRIPT), str(root)], check=True, env=env)
+        (root / "all.done").touch()
+    return root
 
 
 class ZooServer:

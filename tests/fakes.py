@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from smrt.saved_model import TensorSpec
-from smrt.serving.errors import BadRequestError
+from smrt.serving.core.errors import BadRequestError
 
 
 class FakeSignature:

@@ -18,19 +18,32 @@ import requests
 T = TypeVar("T")
 
 READY = re.compile(r"REST API at (http://\S+) ")
+GRPC_READY = re.compile(r"gRPC API at (\S+?)(?: and unix:\S+)? \(")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for flags that must name one)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class ServerProcess:
-    """``python -m smrt serve ARGS --rest_api_port 0``; waits until it listens."""
+    """``python -m smrt serve --rest_api_port 0 --port 0 ARGS``; waits until it listens.
+    ``url`` is the REST API's, ``grpc_target`` the gRPC API's (``host:port``)."""
 
     def __init__(self, *args: str, timeout: float = 120.0) -> None:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "smrt", "serve", "--rest_api_port", "0", *args],
+            [sys.executable, "-m", "smrt", "serve", "--rest_api_port", "0", "--port", "0",
+             *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
         self._ready = threading.Event()
         self.url = ""
+        self.grpc_target = ""
         threading.Thread(target=self._read_log, daemon=True).start()
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.05):
@@ -46,6 +59,9 @@ class ServerProcess:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.lines.append(line)
+            grpc_match = GRPC_READY.search(line)
+            if grpc_match:
+                self.grpc_target = grpc_match.group(1)
             match = READY.search(line)
             if match:
                 self.url = match.group(1)
@@ -96,6 +112,26 @@ def version_dir(base: Path, version: int, source: str, copy: bool = False) -> Pa
         shutil.copytree(source, target)
     else:
         target.symlink_to(source, target_is_directory=True)
+    return target
+
+
+def version_with_files(base: Path, version: int, source: str,
+                       files: dict[str, bytes | Path]) -> Path:
+    """``base/<version>``: the SavedModel at ``source`` (its entries symlinked) plus ``files``
+    (relative path -> content, or a file to copy) in the version directory."""
+    import shutil
+
+    target = base / str(version)
+    target.mkdir(parents=True)
+    for entry in Path(source).iterdir():
+        (target / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    for name, content in files.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copy(content, path)
+        else:
+            path.write_bytes(content)
     return target
 
 

@@ -41,8 +41,8 @@ def test_install_hints_name_the_distribution() -> None:
     libsmrt = next(line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()
                    if line.endswith("/libsmrt.so"))
     assert f"pip install {smrt.library.DISTRIBUTION}[tf]".encode() in Path(libsmrt).read_bytes()
-    for path in [*root.glob("python/smrt/**/*.py"), *root.glob("cpp/**/*.cc"), *root.glob("cpp/**/*.h"),
-                 root / "README.md", *root.glob("docs/*.md")]:
+    for path in [*root.glob("python/smrt/**/*.py"), *root.glob("cpp/**/*.cc"),
+                 *root.glob("cpp/**/*.h"), root / "README.md", *root.glob("docs/*.md")]:
         assert "smrt[" not in path.read_text(), f"{path} names PyPI's unrelated 'smrt'"
 
 

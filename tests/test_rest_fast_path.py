@@ -13,8 +13,8 @@ import pytest
 
 import smrt
 from smrt import _core
-from smrt.serving import tensor_json
-from smrt.serving.errors import BadRequestError
+from smrt.serving.core.errors import BadRequestError
+from smrt.serving.rest import tensor_json
 
 from .conftest import Zoo
 from .serving import ServerProcess, version_dir

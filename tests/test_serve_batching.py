@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smrt.serving.batching import Batcher
-from smrt.serving.config import BatchingOptions
-from smrt.serving.errors import BadRequestError
+from smrt.serving.core.batching import Batcher
+from smrt.serving.core.config import BatchingOptions
+from smrt.serving.core.errors import BadRequestError
 
 from .fakes import FakeSignature
 

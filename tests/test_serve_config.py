@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from smrt.serving import textproto
-from smrt.serving.config import (
+from smrt.serving.core import textproto
+from smrt.serving.core.config import (
     BatchingOptions,
     ConfigError,
     VersionPolicy,

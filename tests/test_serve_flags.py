@@ -18,7 +18,6 @@ import pytest
 
 from smrt.cli import build_parser
 from smrt.cli.serve_flags import (
-    GRPC,
     IMPLEMENTED,
     NO_EFFECT,
     REFUSED,
@@ -28,7 +27,7 @@ from smrt.cli.serve_flags import (
 )
 
 from .conftest import Zoo
-from .serving import ServerProcess, version_dir
+from .serving import ServerProcess, free_port, version_dir
 from .test_serve_lifecycle import POLL, _publish, _start_fails, _wait_until
 
 CPUS = os.cpu_count() or 1
@@ -66,7 +65,7 @@ def test_the_table_is_main_cc() -> None:
     assert len(MAIN_CC_FLAGS) == 48
     assert [(f.name, f.default) for f in TF_SERVING_FLAGS] == MAIN_CC_FLAGS
     for flag in TF_SERVING_FLAGS:
-        assert flag.treatment in (IMPLEMENTED, GRPC, NO_EFFECT, REFUSED)
+        assert flag.treatment in (IMPLEMENTED, NO_EFFECT, REFUSED)
         assert type(flag.default) is flag.type, flag.name
         assert flag.treatment == IMPLEMENTED or flag.why, flag.name
 
@@ -107,7 +106,7 @@ def test_every_flag_parses_with_tf_servings_syntax(flag: Flag) -> None:
 # TPU/TFLite/warmup ones, in every syntax.
 def _real_world_command_line(base: Path, monitoring: Path) -> list[str]:
     return [
-        "--port=8500", "--model_name=hp", f"--model_base_path={base}",
+        f"--port={free_port()}", "--model_name=hp", f"--model_base_path={base}",
         "--rest_api_num_threads=4", "--rest_api_timeout_in_ms=30000",
         "--rest_api_enable_cors_support", "--enable_batching=false",
         "--allow_version_labels_for_unavailable_models=false",
@@ -140,13 +139,10 @@ def test_a_real_world_command_line_starts_and_serves(zoo: Zoo, tmp_path: Path) -
         reply = server.post("/v1/models/hp:predict", json={"instances": [2.0]})
         assert reply.json() == {"predictions": [3.0]}
         log = server.log
-        # One line per flag given that does nothing here, saying why; warnings for gRPC.
-        for name in ["port", "grpc_channel_arguments", "grpc_max_threads",
-                     "enable_grpc_healthcheck_service", "use_alts_credentials"]:
-            assert re.search(rf"WARNING smrt\.serve: --{name}=\S*: accepted, no effect here "
-                             "because", log), name
-        for name in ["num_load_threads", "enable_model_warmup", "skip_initialize_tpu",
-                     "per_process_gpu_memory_fraction", "enable_profiler"]:
+        # One line per flag given that does nothing here, saying why.
+        assert re.search(r"gRPC API at 127\.0\.0\.1:\d+ \(plaintext\)", log)
+        for name in ["num_load_threads", "flush_filesystem_caches", "skip_initialize_tpu",
+                     "num_unload_threads", "enable_profiler"]:
             assert len(re.findall(rf"INFO smrt\.serve: --{name}=\S*: accepted, no effect here "
                                   "because \\S", log)) == 1, name
         assert "--prefer_tflite_model" not in log  # accepted at its default, silently
@@ -407,6 +403,47 @@ def test_model_config_file_is_re_read_live(zoo: Zoo, tmp_path: Path) -> None:
         assert server.stop() == 0, server.log
 
 
+def test_a_refused_label_is_assigned_once_its_version_is_available(zoo: Zoo,
+                                                                   tmp_path: Path) -> None:
+    base = tmp_path / "hp"
+    version_dir(base, 1, zoo.path("half_plus_two"))
+    config = tmp_path / "models.config"
+    _write_config(config, f'model_config_list {{ config {{ name: "a" base_path: "{base}" '
+                  "model_version_policy { all { } } }}")
+    server = ServerProcess("--model_config_file", str(config), *POLL,
+                           "--model_config_file_poll_wait_seconds=1")
+    try:
+        _write_config(config, f'model_config_list {{ config {{ name: "a" base_path: "{base}" '
+                      'model_version_policy { all { } } version_labels { key: "canary" '
+                      "value: 2 } }}")
+        server.wait_for_log("label 'canary' not assigned")
+        _publish(base, 2, zoo.path("half_plus_three"))  # the file itself is unchanged
+        server.wait_for_log("label 'canary' assigned to version 2, now available")
+        assert server.post("/v1/models/a/labels/canary:predict",
+                           json={"instances": [2.0]}).json() == {"predictions": [4.0]}
+    finally:
+        assert server.stop() == 0, server.log
+
+
+def test_retries_do_not_hold_up_other_models(zoo: Zoo, tmp_path: Path) -> None:
+    """A version waiting a minute to be retried does not stop another model's new version
+    from being picked up meanwhile (the polling thread never sleeps on a retry)."""
+    version_dir(tmp_path / "a", 1, zoo.path("half_plus_two"))
+    version_dir(tmp_path / "b", 1, zoo.path("half_plus_two"))
+    config = tmp_path / "models.config"
+    _write_config(config, "model_config_list { " + " ".join(
+        f'config {{ name: "{n}" base_path: "{tmp_path / n}" }}' for n in "ab") + " }")
+    server = ServerProcess("--model_config_file", str(config), *POLL)
+    try:
+        _publish(tmp_path / "a", 2, str(_break(zoo.path("half_plus_three"), tmp_path, "b2")))
+        server.wait_for_log("model a: version 2: retry 1 of 5 in 60 s")
+        _publish(tmp_path / "b", 2, zoo.path("half_plus_three"))
+        _wait_until(lambda: server.post("/v1/models/b:predict", json={"instances": [2.0]})
+                    .json() == {"predictions": [4.0]}, timeout=20)
+    finally:
+        assert server.stop() == 0, server.log
+
+
 def test_method_name_check_on_predict(tmp_path: Path, run_python: Any) -> None:
     """A signature with a method name outside TF Serving's three: predict refuses it with
     TF Serving's error (500) under the check, and runs it without."""
@@ -447,13 +484,15 @@ class _Stop(Exception):
 @pytest.mark.parametrize(("flags", "intra", "inter"), [
     ([], 0, 0),
     (["--tensorflow_session_parallelism=3"], 3, 3),
-    (["--tensorflow_session_parallelism=3", "--tensorflow_intra_op_parallelism=1"], 1, 3),
-    (["--tensorflow_session_parallelism=3", "--tensorflow_inter_op_parallelism=2"], 3, 2),
+    (["--tensorflow_session_parallelism=3", "--tensorflow_intra_op_parallelism=1"], 1, 0),
+    (["--tensorflow_session_parallelism=3", "--tensorflow_inter_op_parallelism=2"], 0, 2),
+    (["--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=2"], 1, 2),
 ])
 def test_session_parallelism_sets_both_pools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                              flags: list[str], intra: int, inter: int) -> None:
-    """As TF Serving: the session parallelism sizes both thread pools unless the specific
-    flags say otherwise."""
+    """As TF Serving (server.cc BuildAndStart): the session parallelism sizes both thread
+    pools, unless either specific flag is given: then those two set the pools (0: TensorFlow
+    chooses)."""
     from smrt.cli import serve
 
     seen: list[dict[str, object]] = []

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from smrt.saved_model import TensorSpec
-from smrt.serving.errors import BadRequestError
-from smrt.serving.tensor_json import loads, predict_body, predict_inputs, to_array
+from smrt.serving.core.errors import BadRequestError
+from smrt.serving.rest.tensor_json import loads, predict_body, predict_inputs, to_array
 
 # --- JSON -> tensors -----------------------------------------------------------------------------
 

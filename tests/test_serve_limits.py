@@ -10,17 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smrt.serving.admission import BoundedPool, ByteBudget
-from smrt.serving.batching import Batcher
-from smrt.serving.config import BatchingOptions
-from smrt.serving.errors import (
+from smrt.serving.core.admission import BoundedPool, ByteBudget
+from smrt.serving.core.batching import Batcher
+from smrt.serving.core.config import BatchingOptions
+from smrt.serving.core.errors import (
     BadRequestError,
     OverloadedError,
     RequestTooLargeError,
     client_input,
     safe_text,
 )
-from smrt.serving.versions import Hold, ServedVersion
+from smrt.serving.core.versions import Hold, ServedVersion
 
 from .fakes import FakeSignature
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from smrt.errors import NotFoundError
-from smrt.serving.errors import MethodNotAllowedError
-from smrt.serving.server import Route, parse_route
+from smrt.serving.core.errors import MethodNotAllowedError
+from smrt.serving.rest.app import Route, parse_route
 
 
 def test_routes() -> None:

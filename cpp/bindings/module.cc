@@ -13,6 +13,7 @@
 #include "py_model.h"
 #include "../src/op_packages.h"
 #include "smrt/model.h"
+#include "py_serving_messages.h"
 #include "smrt/runtime.h"
 #include "smrt/saved_model_info.h"
 #include "smrt/tensor.h"
@@ -88,4 +89,5 @@ PYBIND11_MODULE(_core, m) {
   });
   smrt::bindings::register_model(m);
   smrt::bindings::register_json_tensor(m);
+  smrt::bindings::register_serving_messages(m);
 }

@@ -69,17 +69,6 @@ int numpy_type(DType dtype) {
   }
 }
 
-// A new reference to the NumPy dtype for `dtype`, or nullptr if NumPy cannot hold it.
-PyArray_Descr* numpy_descr(DType dtype) {
-  if (dtype == DType::kBFloat16) {
-    PyArray_Descr* d = bfloat16_descr();
-    Py_XINCREF(d);
-    return d;
-  }
-  const int type = numpy_type(dtype);
-  return type == kNoNumpyType ? nullptr : PyArray_DescrFromType(type);
-}
-
 std::string describe_dtype(PyArray_Descr* descr) {
   py::str s(reinterpret_cast<PyObject*>(descr));
   return std::string(s);
@@ -334,6 +323,29 @@ void recycle(Loans::Loan* loan) {
 }
 
 }  // namespace
+
+// (numpy_convert.h) The DType of NumPy dtype `descr`: kString for object arrays (of bytes),
+// kInvalid for dtypes TensorFlow has no match for.
+DType dtype_of(PyArray_Descr* descr) {
+  if (descr->type_num == NPY_OBJECT) return DType::kString;
+  for (int d = 1; d <= static_cast<int>(DType::kUInt64); ++d) {
+    const int type = numpy_type(static_cast<DType>(d));
+    if (type != kNoNumpyType && PyArray_EquivTypenums(type, descr->type_num)) return static_cast<DType>(d);
+  }
+  return DType::kInvalid;
+}
+
+// (numpy_convert.h) A new reference to the NumPy dtype for `dtype`, or nullptr if NumPy cannot hold it.
+PyArray_Descr* numpy_descr(DType dtype) {
+  if (dtype == DType::kBFloat16) {
+    PyArray_Descr* d = bfloat16_descr();
+    Py_XINCREF(d);
+    return d;
+  }
+  const int type = numpy_type(dtype);
+  return type == kNoNumpyType ? nullptr : PyArray_DescrFromType(type);
+}
+
 
 Loans::~Loans() {
   for (std::size_t i = 0; i < count_; ++i) {

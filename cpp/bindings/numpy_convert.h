@@ -4,6 +4,8 @@
 
 #include <Python.h>
 
+#include "numpy_api.h"
+
 #include <atomic>
 #include <string>
 #include <vector>
@@ -43,6 +45,12 @@ class Loans {
   std::vector<Loan*> more_;
   std::size_t count_ = 0;
 };
+
+// A new reference to the NumPy dtype for `dtype` (bfloat16: ml_dtypes'), or nullptr if NumPy
+// cannot hold it.
+PyArray_Descr* numpy_descr(DType dtype);
+// The DType of NumPy dtype `descr` (object arrays: kString); kInvalid if none fits.
+DType dtype_of(PyArray_Descr* descr);
 
 // Converts `value` for input `index` of `sig`, checking dtype and shape first (smrt errors).
 // With `loans`, an aligned C-contiguous array is lent to TensorFlow in place; without, or for

@@ -72,6 +72,14 @@ class Reader {
     std::memcpy(&value, &bits, sizeof value);
     return value;
   }
+  // A fixed32 or fixed64 field's little-endian bits (`width` 4 or 8, matching its wire type).
+  uint64_t fixed_bits(int width) {
+    expect(width == 4 ? kFixed32 : kFixed64);
+    advance(static_cast<std::size_t>(width));
+    uint64_t bits = 0;
+    for (int i = width - 1; i >= 0; --i) bits = bits << 8 | static_cast<uint8_t>(p_[i - width]);
+    return bits;
+  }
   int64_t int64() {
     expect(kVarint);
     return static_cast<int64_t>(varint());

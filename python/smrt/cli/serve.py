@@ -1,4 +1,4 @@
-"""``smrt serve``: TensorFlow Serving's REST API, with TensorFlow Serving's flag names.
+"""``smrt serve``: TensorFlow Serving's REST and gRPC APIs, with TensorFlow Serving's flag names.
 
     smrt serve --model_name mobilenet --model_base_path /models/mobilenet
 
@@ -19,16 +19,20 @@ from dataclasses import replace
 from typing import Any
 
 from smrt.library import load_op_library, pip_install
-from smrt.serving.config import (
+from smrt.serving.core.config import (
     BatchingOptions,
+    GrpcOptions,
     ModelConfig,
     ServerOptions,
+    parse_channel_arguments,
     read_batching_parameters_file,
     read_model_config_file,
     read_monitoring_config_file,
+    read_ssl_config_file,
     single_model,
 )
-from smrt.serving.versions import default_loader
+from smrt.serving.core.session_config import read_session_config
+from smrt.serving.core.versions import default_loader
 
 from .backend_flag import add_backend_argument
 from .common import tags_from_flag
@@ -40,10 +44,11 @@ from .serve_flags import add_bool, add_missing_arguments, check, value
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "serve", help="serve models over TensorFlow Serving's REST API",
-        description="Serve SavedModels over TensorFlow Serving's REST API (predict, classify, "
-                    "regress, model status and metadata), picking up new versions as they "
-                    f"appear. Flags are tensorflow_model_server's. Needs {pip_install('serve')}.",
+        "serve", help="serve models over TensorFlow Serving's REST and gRPC APIs",
+        description="Serve SavedModels over TensorFlow Serving's REST and gRPC APIs (predict, "
+                    "classify, regress, multi-inference, model status and metadata), picking "
+                    "up new versions as they appear. Flags are tensorflow_model_server's. "
+                    f"Needs {pip_install('serve')}.",
     )
     models = parser.add_argument_group("models")
     models.add_argument("--model_name", metavar="NAME", default="default",
@@ -93,9 +98,10 @@ def add_parser(subparsers: Any) -> None:
                       help="on SIGTERM, how long requests in flight may take to finish "
                            "(default: 30)")
     add_bool(http, "access_log", True, "log one line per request on stderr (default: true)")
-    http.add_argument("--port", metavar="PORT", type=int,
-                      help="tensorflow_model_server's gRPC port: gRPC is not served, so this is "
-                           "ignored (with a warning)")
+    grpc = parser.add_argument_group("gRPC")
+    grpc.add_argument("--port", metavar="PORT", type=int, default=8500,
+                      help="the port of TF Serving's gRPC API (PredictionService, "
+                           "ModelService), on --host (default: 8500; 0 picks a free one)")
 
     batching = parser.add_argument_group("batching")
     add_bool(batching, "enable_batching", False, "merge concurrent requests to a signature "
@@ -150,15 +156,13 @@ def run(args: argparse.Namespace) -> int:
                                        "--max_num_load_retries"),
         load_retry_interval_seconds=max(0, value(args, "load_retry_interval_micros")) / 1e6,
         config_poll_seconds=max(0, value(args, "model_config_file_poll_wait_seconds")),
+        per_model_batching=value(args, "enable_per_model_batching_parameters"),
+        grpc=_grpc_options(args),
+        warmup=value(args, "enable_model_warmup"),
+        warmup_iterations=max(1, value(args, "num_request_iterations_for_warmup")),
     )
-    # TF Serving: the session parallelism sets both pools; the specific flags override it.
-    parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),
-                                "--tensorflow_session_parallelism")
-    loader = default_loader(
-        intra_op_threads=args.tensorflow_intra_op_parallelism or parallelism,
-        inter_op_threads=args.tensorflow_inter_op_parallelism or parallelism,
-        op_policy=args.op_policy, op_libraries=tuple(args.op_library),
-        backend=args.backend)
+    loader = default_loader(op_policy=args.op_policy, op_libraries=tuple(args.op_library),
+                            backend=args.backend, **_session_options(args))
     for library in args.op_library:  # a wrong path stops the start, not each version's load
         load_op_library(library)
     read_config = None
@@ -176,12 +180,66 @@ def run(args: argparse.Namespace) -> int:
         for model in models:
             log.info("serving model %s at http://%s:%d/v1/models/%s", model.name, host, port,
                      model.name)
+        if options.grpc is not None:
+            where = f"{host}:{server.grpc_ports[0]}" + (
+                f" and unix:{options.grpc.socket_path}" if options.grpc.socket_path else "")
+            log.info("gRPC API at %s (%s)", where, "TLS" if options.grpc.ssl else "plaintext")
         metrics = "/metrics" + (f", {options.prometheus_path}" if options.prometheus_path else "")
         log.info("REST API at http://%s:%d (metrics: %s); SIGTERM or Ctrl-C stops",
                  host, port, metrics)
 
     asyncio.run(run_until_signalled(server, args.host, args.rest_api_port, access_log, ready))
     return 0
+
+
+def _grpc_options(args: argparse.Namespace) -> GrpcOptions:
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        raise CliError(f"smrt serve's gRPC API needs grpcio: {pip_install('serve')}") from None
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"--port must be a port number (0 picks a free one), not {args.port}")
+    if value(args, "use_alts_credentials") and value(args, "ssl_config_file"):
+        raise CliError("--use_alts_credentials and --ssl_config_file exclude each other")
+    ssl = value(args, "ssl_config_file")
+    return GrpcOptions(
+        port=args.port,
+        socket_path=value(args, "grpc_socket_path"),
+        max_threads=_positive(value(args, "grpc_max_threads"), "--grpc_max_threads"),
+        channel_arguments=parse_channel_arguments(value(args, "grpc_channel_arguments")),
+        ssl=read_ssl_config_file(ssl) if ssl else None,
+        tensor_content=value(args, "enable_serialization_as_tensor_content"),
+        health_check=value(args, "enable_grpc_healthcheck_service"),
+    )
+
+
+def _session_options(args: argparse.Namespace) -> dict[str, Any]:
+    """smrt.load's session options, as TF Serving builds its session config: the
+    ``--tensorflow_session_config_file`` ConfigProto first, then the flags that override
+    parts of it when given (threads, GPU memory fraction)."""
+    parallelism = _not_negative(value(args, "tensorflow_session_parallelism"),
+                                "--tensorflow_session_parallelism")
+    intra = _not_negative(args.tensorflow_intra_op_parallelism,
+                          "--tensorflow_intra_op_parallelism")
+    inter = _not_negative(args.tensorflow_inter_op_parallelism,
+                          "--tensorflow_inter_op_parallelism")
+    if intra and inter and parallelism:
+        raise CliError("Either configure --tensorflow_session_parallelism or "
+                       "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+                       "separately. You cannot configure all.")  # TF Serving's words
+    if intra or inter:  # the specific flags win over the session parallelism
+        parallelism = 0
+    fraction = value(args, "per_process_gpu_memory_fraction")
+    if not 0.0 <= fraction <= 1.0:
+        raise CliError(f"--per_process_gpu_memory_fraction must be between 0 and 1, "
+                       f"not {fraction}")
+    path = value(args, "tensorflow_session_config_file")
+    return {
+        "config_proto": read_session_config(path) if path else b"",
+        "intra_op_threads": intra or parallelism,
+        "inter_op_threads": inter or parallelism,
+        "gpu_memory_fraction": fraction or None,  # 0: the config's, or TensorFlow's choice
+    }
 
 
 def _versions() -> str:

@@ -5,7 +5,6 @@ with each, so that a copied command line starts.
 and how smrt treats it:
 
 - ``IMPLEMENTED``: it does what it does in TF Serving.
-- ``GRPC``: a gRPC flag; gRPC is not served, so it is accepted with a warning.
 - ``NO_EFFECT``: accepted; given on the command line, it logs one line saying why it has no
   effect here (TPU, TFLite, ALTS, profiler, thread-pool factory, platform config...).
 - ``REFUSED``: accepted at TF Serving's default; any other value would change the answers if
@@ -29,7 +28,6 @@ from typing import Any
 from .errors import CliError
 
 IMPLEMENTED = "implemented"
-GRPC = "gRPC"
 NO_EFFECT = "no effect"
 REFUSED = "refused"
 
@@ -44,16 +42,12 @@ class Flag:
     """TF Serving's default (server.h ``Options`` and main.cc)."""
     treatment: str
     why: str = ""
-    """For GRPC, NO_EFFECT and REFUSED flags: why; for IMPLEMENTED ones, the help text."""
+    """For NO_EFFECT and REFUSED flags: why; for IMPLEMENTED ones, the help text."""
 
 
 def _flags() -> tuple[Flag, ...]:
     def done(name: str, kind: type, default: Any, help_text: str = "") -> Flag:
         return Flag(name, kind, default, IMPLEMENTED, help_text)
-
-    def grpc(name: str, kind: type, default: Any, what: str = "") -> Flag:
-        return Flag(name, kind, default, GRPC,
-                    what or "gRPC is not served, only the REST API (--rest_api_port)")
 
     def inert(name: str, kind: type, default: Any, why: str) -> Flag:
         return Flag(name, kind, default, NO_EFFECT, why)
@@ -62,10 +56,10 @@ def _flags() -> tuple[Flag, ...]:
         return Flag(name, kind, default, REFUSED, why)
 
     tflite = "smrt runs the SavedModel's TensorFlow graph, never a TensorFlow Lite model"
-    warmup = "smrt does not replay assets.extra/tf_serving_warmup_requests"
     return (
-        grpc("port", int, 8500),
-        grpc("grpc_socket_path", str, ""),
+        done("port", int, 8500),
+        done("grpc_socket_path", str, "",
+             "also serve the gRPC API on this Unix socket"),
         done("rest_api_port", int, 0),
         done("rest_api_num_threads", int, 4 * _CPUS),
         done("rest_api_timeout_in_ms", int, 30000),
@@ -77,9 +71,10 @@ def _flags() -> tuple[Flag, ...]:
              "let version_labels name versions that are not available (yet); otherwise such "
              "a label stops the server at start, as in TF Serving"),
         done("batching_parameters_file", str, ""),
-        inert("enable_per_model_batching_parameters", bool, False,
-              "smrt does not read batching_params.pbtxt from model directories; "
-              "--batching_parameters_file and the batching flags apply to every model"),
+        done("enable_per_model_batching_parameters", bool, False,
+             "with --enable_batching, a version batches with the batching_params.pbtxt in "
+             "its directory (a BatchingParameters text proto), and one without it does not "
+             "batch, as in TF Serving"),
         done("model_config_file", str, ""),
         done("model_config_file_poll_wait_seconds", int, 0,
              "seconds between re-reads of --model_config_file: models added there are "
@@ -104,22 +99,32 @@ def _flags() -> tuple[Flag, ...]:
              "TensorFlow's intra-op and inter-op threads both, unless "
              "--tensorflow_intra_op_parallelism/--tensorflow_inter_op_parallelism say "
              "otherwise (0: TensorFlow chooses)"),
-        inert("tensorflow_session_config_file", str, "",
-              "smrt sets the session's threads from the parallelism flags; other "
-              "ConfigProto fields (GPU, graph options) are not applied"),
+        done("tensorflow_session_config_file", str, "",
+             "a ConfigProto text proto for every model's session (threads, soft placement, "
+             "GPU options, optimizer and XLA JIT level); the thread and GPU memory flags "
+             "override it when given; a field smrt does not apply stops the start"),
         done("tensorflow_intra_op_parallelism", int, 0),
         done("tensorflow_inter_op_parallelism", int, 0),
-        grpc("use_alts_credentials", bool, False, "ALTS secures gRPC, which is not served"),
-        grpc("ssl_config_file", str, "", "the SSL config secures gRPC, which is not served"),
+        refused("use_alts_credentials", bool, False,
+                "smrt's gRPC API has no ALTS (Google's ALTS needs Google Cloud); use "
+                "--ssl_config_file for TLS"),
+        done("ssl_config_file", str, "",
+             "an SSLConfig text proto (server_key, server_cert, custom_ca, client_verify): "
+             "the gRPC API over TLS"),
         inert("platform_config_file", str, "",
               "smrt serves the TensorFlow platform only, configured by its flags"),
-        inert("per_process_gpu_memory_fraction", float, 0.0,
-              "smrt does not set GPU options; libtensorflow's defaults apply"),
+        done("per_process_gpu_memory_fraction", float, 0.0,
+             "the share of each GPU's memory TensorFlow may take (0: the session config's, "
+             "or TensorFlow's choice)"),
         done("saved_model_tags", str, ""),
-        grpc("grpc_channel_arguments", str, ""),
-        grpc("grpc_max_threads", int, 4 * _CPUS),
-        inert("enable_model_warmup", bool, True, warmup),
-        inert("num_request_iterations_for_warmup", int, 0, warmup),
+        done("grpc_channel_arguments", str, "",
+             "grpc server options, key=value comma-separated (integers passed as integers)"),
+        done("grpc_max_threads", int, 4 * _CPUS, "gRPC requests handled at once"),
+        done("enable_model_warmup", bool, True,
+             "replay a version's assets.extra/tf_serving_warmup_requests (TFRecord of "
+             "PredictionLog) before it serves; a record that fails fails the load"),
+        done("num_request_iterations_for_warmup", int, 0,
+             "times each warmup record is replayed (used if > 0; else once)"),
         done("version", bool, False, "print smrt's and TensorFlow's versions and exit"),
         done("monitoring_config_file", str, "",
              "a MonitoringConfig text proto: prometheus_config { enable: true path: "
@@ -133,19 +138,24 @@ def _flags() -> tuple[Flag, ...]:
              "predict, classify and regress check the signature's method_name, as TF 1 "
              "SignatureDefs have it"),
         inert("xla_cpu_compilation_enabled", bool, False,
-              "smrt leaves XLA JIT to libtensorflow's own settings"),
+              "libtensorflow's C API cannot turn XLA off process-wide, so functions saved "
+              "with jit_compile=True compile either way; auto-clustering is "
+              "graph_options.optimizer_options.global_jit_level in "
+              "--tensorflow_session_config_file"),
         inert("xla_gpu_compilation_enabled", bool, False,
               "smrt leaves XLA JIT to libtensorflow's own settings"),
         inert("enable_profiler", bool, True,
-              "the profiler service is a gRPC service, which is not served"),
+              "TensorFlow's profiler service is not part of smrt's gRPC API"),
         inert("thread_pool_factory_config_file", str, "",
               "smrt runs requests in its own thread pool (--rest_api_num_threads)"),
         refused("mixed_precision", str, "",
                 "smrt runs the graph in the precision it was saved with"),
         inert("skip_initialize_tpu", bool, False, "smrt does not run on TPUs"),
-        grpc("enable_grpc_healthcheck_service", bool, False),
-        inert("enable_serialization_as_tensor_content", bool, False,
-              "it changes gRPC PredictResponse encoding only; REST replies are JSON"),
+        done("enable_grpc_healthcheck_service", bool, False,
+             "serve grpc.health.v1.Health/Check on the gRPC port"),
+        done("enable_serialization_as_tensor_content", bool, False,
+             "write gRPC PredictResponse tensors as tensor_content instead of the typed "
+             "*_val fields (strings stay in string_val)"),
     )
 
 
@@ -182,8 +192,6 @@ def add_missing_arguments(parser: argparse.ArgumentParser) -> None:
                for option in action.option_strings}
     groups = {
         IMPLEMENTED: parser.add_argument_group("more tensorflow_model_server flags"),
-        GRPC: parser.add_argument_group(
-            "gRPC flags (gRPC is not served: accepted, with a warning)"),
         NO_EFFECT: parser.add_argument_group(
             "tensorflow_model_server flags without effect here (accepted, with a log line)"),
         REFUSED: parser.add_argument_group(
@@ -208,8 +216,8 @@ def value(args: argparse.Namespace, name: str) -> Any:
 
 
 def check(args: argparse.Namespace, log: logging.Logger) -> None:
-    """Logs one line per GRPC or NO_EFFECT flag given; raises CliError for a REFUSED flag
-    given a value other than TF Serving's default."""
+    """Logs one line per NO_EFFECT flag given; raises CliError for a REFUSED flag given a
+    value other than TF Serving's default."""
     for flag in TF_SERVING_FLAGS:
         if flag.treatment == IMPLEMENTED:
             continue
@@ -222,10 +230,7 @@ def check(args: argparse.Namespace, log: logging.Logger) -> None:
                 raise CliError(f"{shown} is not supported: {flag.why} (only "
                                f"--{flag.name}={_show(flag.default)} is accepted)")
             continue
-        if flag.treatment == GRPC:
-            log.warning("%s: accepted, no effect here because %s", shown, flag.why)
-        else:
-            log.info("%s: accepted, no effect here because %s", shown, flag.why)
+        log.info("%s: accepted, no effect here because %s", shown, flag.why)
 
 
 def _show(default: Any) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import BatchingOptions, ModelConfig, ServerOptions, VersionPolicy
+from .core.config import BatchingOptions, ModelConfig, ServerOptions, VersionPolicy
 
 if TYPE_CHECKING:
     from .server import ModelServer

@@ -84,15 +84,15 @@ class BatchingOptions:
 
 def single_model(name: str, base_path: str, tags: tuple[str, ...] = ("serve",)) -> ModelConfig:
     """The model of ``--model_name``/``--model_base_path``."""
-    return ModelConfig(name=_check_name(name, "--model_name"),
-                       base_path=_check_base_path(base_path, name), tags=tags)
+    return ModelConfig(name=check_name(name, "--model_name"),
+                       base_path=check_base_path(base_path, name), tags=tags)
 
 
 def read_model_config_file(path: str | os.PathLike[str],
                            tags: tuple[str, ...] = ("serve",)) -> list[ModelConfig]:
     """Parses a ``--model_config_file`` (TF Serving's ``ModelServerConfig`` text format)."""
     source = os.fspath(path)
-    root = textproto.parse(_read_text(source), source)
+    root = textproto.parse(read_text(source), source)
     _only(root, {"model_config_list"}, source)
     configs = []
     for config_list in _messages(root, "model_config_list", source):
@@ -112,7 +112,7 @@ def read_model_config_file(path: str | os.PathLike[str],
 def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingOptions:
     """Parses TF Serving's ``--batching_parameters_file`` (``BatchingParameters`` text)."""
     source = os.fspath(path)
-    root = textproto.parse(_read_text(source), source)
+    root = textproto.parse(read_text(source), source)
     known = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
              "num_batch_threads"}
     ignored = {"allowed_batch_sizes", "pad_variable_length_inputs", "thread_pool_name",
@@ -128,6 +128,10 @@ def read_batching_parameters_file(path: str | os.PathLike[str]) -> BatchingOptio
     return BatchingOptions(**values)
 
 
+BATCHING_PARAMS_FILE = "batching_params.pbtxt"
+"""A version directory's own batching parameters (``--enable_per_model_batching_parameters``)."""
+
+
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 """TF Serving's Prometheus path when a monitoring config enables it without a path."""
 
@@ -139,7 +143,7 @@ def read_monitoring_config_file(path: str | os.PathLike[str]) -> str | None:
 
     Returns the path to serve the metrics at, or None when Prometheus is not enabled."""
     source = os.fspath(path)
-    root = textproto.parse(_read_text(source), source)
+    root = textproto.parse(read_text(source), source)
     _only(root, {"prometheus_config"}, source)
     enabled, where = False, f"{source}: prometheus_config"
     metrics_path = ""
@@ -164,12 +168,12 @@ def _model_config(config: textproto.Message, source: str,
     where = f"{source}: config"
     _only(config, {"name", "base_path", "model_platform", "model_version_policy",
                    "version_labels", "logging_config", "model_type"}, where)
-    name = _check_name(_string(config, "name", where), f"{where} name")
+    name = check_name(_string(config, "name", where), f"{where} name")
     where = f"{source}: model {name!r}"
     platform = _string(config, "model_platform", where, default="tensorflow")
     if platform != "tensorflow":
         raise ConfigError(f"{where}: model_platform {platform!r} is not served (only 'tensorflow')")
-    base_path = _check_base_path(_string(config, "base_path", where), name)
+    base_path = check_base_path(_string(config, "base_path", where), name)
     policy = VersionPolicy()
     for message in _messages(config, "model_version_policy", where):
         policy = _version_policy(message, where)
@@ -202,14 +206,16 @@ def _version_policy(message: textproto.Message, where: str) -> VersionPolicy:
     return VersionPolicy("all")
 
 
-def _check_name(name: str, what: str) -> str:
+def check_name(name: str, what: str) -> str:
+    """``name`` if it can be a model name in URLs; else ConfigError naming ``what``."""
     if not name or any(c in name for c in "/:") or not name.isprintable():
         raise ConfigError(f"{what}: {name!r} is not a model name (no '/', ':' or control "
                           "characters, not empty)")
     return name
 
 
-def _check_base_path(base_path: str, name: str) -> str:
+def check_base_path(base_path: str, name: str) -> str:
+    """The absolute base path of model ``name``; ConfigError if it is not a directory."""
     if not base_path:
         raise ConfigError(f"model {name!r}: no base path")
     path = Path(base_path).expanduser()
@@ -218,7 +224,8 @@ def _check_base_path(base_path: str, name: str) -> str:
     return str(path.resolve())
 
 
-def _read_text(path: str) -> str:
+def read_text(path: str) -> str:
+    """A config file's text; ConfigError if it cannot be read."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -248,6 +255,68 @@ def _string(message: textproto.Message, key: str, where: str, default: str | Non
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {key} must be a string, not {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class GrpcOptions:
+    """Where and how the gRPC API listens."""
+
+    port: int = 8500
+    """TCP port on ``ServerOptions``' host (0: a free one)."""
+    socket_path: str = ""
+    """Also listen on this Unix socket (``--grpc_socket_path``)."""
+    max_threads: int = 4 * (os.cpu_count() or 1)
+    """Requests handled at once (``--grpc_max_threads``)."""
+    channel_arguments: tuple[tuple[str, int | str], ...] = ()
+    """grpcio server options (``--grpc_channel_arguments``: ``key=value,...``)."""
+    ssl: SSLConfig | None = None
+    """TLS (``--ssl_config_file``)."""
+    tensor_content: bool = False
+    """``--enable_serialization_as_tensor_content``: replies' tensors as tensor_content."""
+    health_check: bool = False
+    """``--enable_grpc_healthcheck_service``: serve grpc.health.v1.Health."""
+
+
+@dataclass(frozen=True)
+class SSLConfig:
+    """TF Serving's SSLConfig: server key and certificate (PEM), an optional custom CA, and
+    whether clients must present a certificate it signed."""
+
+    server_key: str
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+
+
+def read_ssl_config_file(path: str | os.PathLike[str]) -> SSLConfig:
+    """Parses ``--ssl_config_file`` (TF Serving's ``SSLConfig`` text proto)."""
+    source = os.fspath(path)
+    root = textproto.parse(read_text(source), source)
+    _only(root, {"server_key", "server_cert", "custom_ca", "client_verify"}, source)
+    key, cert = _string(root, "server_key", source), _string(root, "server_cert", source)
+    verify = root.get("client_verify", [False])[-1]
+    if not isinstance(verify, bool):
+        raise ConfigError(f"{source}: client_verify must be true or false")
+    ca = _string(root, "custom_ca", source, default="")
+    if verify and not ca:
+        raise ConfigError(f"{source}: client_verify needs custom_ca (the CA that signs "
+                          "client certificates)")
+    return SSLConfig(key, cert, ca, verify)
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``--grpc_channel_arguments``: ``key=value`` pairs, comma-separated; integer values
+    are passed as integers, as TF Serving does."""
+    pairs: list[tuple[str, int | str]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--grpc_channel_arguments: {item!r} is not key=value")
+        try:
+            pairs.append((key, int(value)))
+        except ValueError:
+            pairs.append((key, value))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -290,9 +359,21 @@ class ServerOptions:
     config_poll_seconds: float = 0.0
     """Seconds between re-reads of the model config file (TF Serving's
     ``--model_config_file_poll_wait_seconds``); 0 reads it once, at start."""
+    per_model_batching: bool = False
+    """``--enable_per_model_batching_parameters``: with batching on, a version batches with
+    the :data:`BATCHING_PARAMS_FILE` in its directory, and without one not at all (TF
+    Serving's rule)."""
+    warmup: bool = True
+    """``--enable_model_warmup``: replay a version's ``assets.extra/tf_serving_warmup_requests``
+    before it serves (:mod:`smrt.serving.core.warmup`)."""
+    warmup_iterations: int = 1
+    """``--num_request_iterations_for_warmup``: times each warmup record is replayed."""
     allow_unavailable_labels: bool = False
     """``--allow_version_labels_for_unavailable_models``: else a label naming a version that
     is not available at start stops the server, as in TF Serving."""
+
+    grpc: GrpcOptions | None = None
+    """TF Serving's gRPC API (``--port`` and the gRPC flags); None serves REST only."""
 
     def __post_init__(self) -> None:
         for name in ("num_threads", "max_request_bytes", "max_parsing_bytes",

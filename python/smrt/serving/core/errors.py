@@ -108,3 +108,35 @@ def http_status(error: BaseException) -> int:
     if isinstance(error, errors.StatusError):
         return _TF_CODE_TO_HTTP.get(error.code, 500)
     return 500
+
+
+CODE_NAMES = {0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT",
+              4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 6: "ALREADY_EXISTS",
+              7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
+              10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL",
+              14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
+"""TensorFlow's (and gRPC's) canonical status codes by number."""
+
+
+def status_code(error: BaseException) -> int:
+    """The canonical status code (TF_Code, as gRPC's) of an exception raised while serving,
+    as TF Serving would have reported it: a bad request INVALID_ARGUMENT, a missing model or
+    signature NOT_FOUND, a timeout DEADLINE_EXCEEDED, a server over its limits UNAVAILABLE."""
+    if isinstance(error, (RequestTimeoutError, TimeoutError)):
+        return 4
+    if isinstance(error, RequestTooLargeError):
+        return 8
+    if isinstance(error, (BadRequestError, UnsupportedMediaTypeError, errors.InvalidInputError,
+                          errors.InputTypeError)):
+        return 3
+    if isinstance(error, errors.SignatureNotFoundError):
+        return 5
+    if isinstance(error, errors.ModelClosedError):
+        return 14
+    if isinstance(error, errors.StatusError):
+        return error.code
+    if isinstance(error, ValueError):  # smrt's own bad-value errors (a ConfigError...)
+        return 3
+    if isinstance(error, MethodNotAllowedError):
+        return 12
+    return 2 if isinstance(error, errors.Error) else 13

@@ -1,6 +1,7 @@
 """TF Serving's REST replies: model status, metadata, classify and regress.
 
-Predict lives in :mod:`smrt.serving.tensor_json`. The JSON shapes follow TF Serving's
+Predict lives in :mod:`.tensor_json`; what is protocol-neutral in
+:mod:`smrt.serving.core.inference`. The JSON shapes follow TF Serving's
 (``GetModelStatusResponse``, ``GetModelMetadataResponse`` as protobuf JSON with proto field
 names and default values printed, and ``{"results": ...}`` for classify and regress).
 """
@@ -14,18 +15,20 @@ from typing import Any
 import numpy as np
 
 from smrt import tf_example
-from smrt.errors import InputTypeError, InternalError, InvalidInputError, NotFoundError
+from smrt.errors import InputTypeError, InvalidInputError
 from smrt.model import Signature
 from smrt.saved_model import TensorSpec, tf_dims
+from smrt.serving.core.errors import BadRequestError, RequestTooLargeError
+from smrt.serving.core.inference import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    REGRESS_METHOD,
+    check_examples_signature,
+    signature_for,
+)
+from smrt.serving.core.versions import ServedVersion, VersionStatus
 
-from .errors import BadRequestError, RequestTooLargeError
 from .tensor_json import Json, decode_b64, dumps_tensors, is_b64
-from .versions import ServedVersion, VersionStatus
-
-DEFAULT_SIGNATURE = "serving_default"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
-PREDICT_METHOD = "tensorflow/serving/predict"
 
 
 def status_reply(statuses: list[VersionStatus]) -> dict[str, Json]:
@@ -63,26 +66,14 @@ def _tensor_infos(specs: Mapping[str, TensorSpec]) -> dict[str, Json]:
     } for key, spec in sorted(specs.items())}
 
 
-def signature_for(served: ServedVersion, request: dict[str, Json],
-                  check_method_name: bool = False) -> Signature:
-    """The signature a request names (``signature_name``), default ``serving_default``; with
-    ``check_method_name`` (``--enable_signature_method_name_check``), a predict request's
-    signature must have one of TF Serving's three method names (its error: HTTP 500)."""
+def request_signature(served: ServedVersion, request: dict[str, Json],
+                      check_method_name: bool = False) -> Signature:
+    """The signature a JSON request names (``signature_name``; see
+    :func:`~smrt.serving.core.inference.signature_for`)."""
     name = request.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(name, str):
         raise BadRequestError("'signature_name' must be a string")
-    if name == "":
-        name = DEFAULT_SIGNATURE
-    signature = served.model.signatures.get(name)
-    if signature is None:
-        raise NotFoundError(f'Serving signature name: "{name}" not found in signature def '
-                            f"(the signatures are: {', '.join(sorted(served.model.signatures))})")
-    if check_method_name and signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD,
-                                                           REGRESS_METHOD):
-        raise InternalError(
-            f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
-            f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}")
-    return signature
+    return signature_for(served, name, check_method_name)
 
 
 # --- classify and regress ----------------------------------------------------------------------
@@ -106,14 +97,14 @@ def examples_call(served: ServedVersion, request: dict[str, Json], api: str,
     unknown = sorted(request.keys() - {"signature_name", "examples", "context"})
     if unknown:
         raise BadRequestError(f"unknown field(s) in the request: {', '.join(unknown)}")
-    signature = signature_for(served, request)
+    signature = request_signature(served, request)
     if check_method_name:
         method, what = ((CLASSIFY_METHOD, "classification") if api == "classify"
                         else (REGRESS_METHOD, "regression"))
         if signature.method_name != method:
             raise BadRequestError(f"Expected {what} signature method_name to be {method}. "
                                   f"Was: {signature.method_name}")
-    input_key = _check_signature(signature, api)
+    input_key = check_examples_signature(signature, api)
     serialized = serialize_examples(request, examples_limit(body_bytes))
     return ExamplesCall(api, signature, {input_key: serialized}, len(serialized))
 
@@ -135,25 +126,6 @@ def examples_limit(body_bytes: int) -> int:
     ``context`` is repeated in every example, so a small body could otherwise ask for
     gigabytes. Without a context, examples serialize smaller than 4x their JSON."""
     return EXAMPLES_BYTES + 4 * body_bytes
-
-
-def _check_signature(signature: Signature, api: str) -> str:
-    """Checks the signature has the structure TF Serving's classifier/regressor needs."""
-    what = f"signature {signature.key!r}"
-    if len(signature.inputs) != 1 or "inputs" not in signature.inputs:
-        raise BadRequestError(f"{what} cannot {api}: it must take one input named 'inputs' "
-                              f"(serialized tf.Examples); it takes {', '.join(signature.inputs)}")
-    if signature.inputs["inputs"].dtype != "string":
-        raise BadRequestError(f"{what} cannot {api}: its input 'inputs' must be a string tensor")
-    outputs = set(signature.outputs)
-    if api == "regress":
-        if outputs != {"outputs"}:
-            raise BadRequestError(f"{what} cannot regress: it must have one output named "
-                                  f"'outputs'; it has {', '.join(sorted(outputs))}")
-    elif not outputs or not outputs <= {"classes", "scores"}:
-        raise BadRequestError(f"{what} cannot classify: its outputs must be 'classes' and/or "
-                              f"'scores'; it has {', '.join(sorted(outputs))}")
-    return "inputs"
 
 
 def serialize_examples(request: dict[str, Json], limit: int | None = None) -> np.ndarray:

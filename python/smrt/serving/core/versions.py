@@ -8,7 +8,8 @@ request is dropped. A version that fails to load is tried again up to ``max_load
 times, ``load_retry_interval`` seconds apart (TF Serving's ``--max_num_load_retries`` and
 ``--load_retry_interval_micros``; its status says LOADING with the last error meanwhile), then
 reported in the model's status (END with the error) while the versions already serving keep
-serving; after that it is tried again when its files change.
+serving; after that it is tried again when its files change. Waiting to retry never blocks
+the polling thread (but at start, when the server waits for its models as TF Serving does).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,8 +139,13 @@ class ServedModel:
 
     def __init__(self, config: ModelConfig, loader: Loader,
                  on_load: Callable[[ServedVersion], None] = lambda v: None,
-                 max_load_retries: int = 0, load_retry_interval: float = 0.0) -> None:
+                 max_load_retries: int = 0, load_retry_interval: float = 0.0,
+                 on_attempt: Callable[[str, bool, float], None] = lambda p, ok, s: None,
+                 ) -> None:
+        """``on_load`` sets up each loaded version (its error fails the load);
+        ``on_attempt(path, ok, seconds)`` hears of every attempt to load one."""
         self.config = config
+        self._on_attempt = on_attempt
         self._retries = max(0, max_load_retries)
         self._retry_interval = max(0.0, load_retry_interval)
         self._cancelled = threading.Event()
@@ -151,6 +158,8 @@ class ServedModel:
         self._serving: dict[int, ServedVersion] = {}
         self._status: dict[int, VersionStatus] = {}
         self._failed: dict[int, tuple[float, ...]] = {}  # version -> files when it failed
+        self._retry_at: dict[int, tuple[float, int]] = {}
+        """Versions waiting to be tried again: (time.monotonic() when, attempts so far)."""
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -214,8 +223,11 @@ class ServedModel:
 
     # --- the file system --------------------------------------------------------------------
 
-    def poll(self) -> None:
-        """Brings the served versions in line with the disk; blocking (loads run here)."""
+    def poll(self, block: bool = False) -> None:
+        """Brings the served versions in line with the disk; blocking (loads run here). A
+        failed load is tried again later, at a later poll (:meth:`next_retry_at` says when),
+        so one model's retries never hold up another's; with ``block`` (at start, as TF
+        Serving waits for its models) the retries happen here."""
         with self._poll_lock:  # one poll at a time per model
             if self._closed:  # a poll that raced a config reload must not load into it
                 return
@@ -223,18 +235,27 @@ class ServedModel:
             wanted = self.config.policy.select(list(on_disk))
             if not wanted and not on_disk:
                 log.debug("model %s: no versions under %s", self.name, self.config.base_path)
+            for version in set(self._retry_at) - set(wanted):
+                self._give_up(version)  # gone, or no longer wanted: no more tries
             for version in wanted:
                 if version in self._serving:
                     continue
+                if version in self._retry_at and self._retry_at[version][0] > time.monotonic():
+                    continue  # not yet time to try again
                 if version in self._failed and self._failed[version] == _fingerprint(
                         on_disk[version]):
                     continue  # failed before and unchanged since
-                self._load(version, on_disk[version])
+                self._load(version, on_disk[version], block)
             # Unwanted versions go only once something else serves, unless they vanished.
             keep = {v for v in wanted if v in self._serving}
             for version in sorted(set(self._serving) - keep):
                 if keep or version not in on_disk:
                     self._unload(version)
+
+    def next_retry_at(self) -> float | None:
+        """When (``time.monotonic()``) a failed load is due to be tried again, if any is."""
+        with self._lock:
+            return min((at for at, _ in self._retry_at.values()), default=None)
 
     def reconfigure(self, config: ModelConfig) -> None:
         """A new version policy or labels (same name, base path and tags); the next
@@ -246,11 +267,13 @@ class ServedModel:
         """Stops waiting to retry failed loads, for good (the server is stopping)."""
         self._cancelled.set()
 
-    def _load(self, version: int, path: str) -> None:
+    def _load(self, version: int, path: str, block: bool) -> None:
         with self._lock:
-            self._status[version] = VersionStatus(version, "LOADING")
-        log.info("model %s: loading version %d from %s", self.name, version, path)
-        attempt = 0
+            attempt = self._retry_at.pop(version, (0.0, 0))[1]
+        if attempt == 0:
+            with self._lock:
+                self._status[version] = VersionStatus(version, "LOADING")
+            log.info("model %s: loading version %d from %s", self.name, version, path)
         while True:
             fingerprint = _fingerprint(path)
             error = self._try_load(version, path)
@@ -267,6 +290,10 @@ class ServedModel:
                 self._status[version] = VersionStatus(version, "LOADING", code, message)
             log.info("model %s: version %d: retry %d of %d in %g s", self.name, version,
                      attempt, self._retries, self._retry_interval)
+            if not block:  # a later poll tries again; the polling thread goes on meanwhile
+                with self._lock:
+                    self._retry_at[version] = (time.monotonic() + self._retry_interval, attempt)
+                return
             if self._cancelled.wait(self._retry_interval):  # stopping: no more tries
                 with self._lock:
                     self._status[version] = VersionStatus(version, "END", code, message)
@@ -274,11 +301,24 @@ class ServedModel:
         self._failed.pop(version, None)
         log.info("model %s: serving version %d", self.name, version)
 
+    def _give_up(self, version: int) -> None:
+        """Stops retrying a version; its status keeps the last error."""
+        with self._lock:
+            self._retry_at.pop(version, None)
+            status = self._status.get(version)
+            if status is not None and status.state == "LOADING":
+                self._status[version] = VersionStatus(version, "END", status.error_code,
+                                                      status.error_message)
+
     def _try_load(self, version: int, path: str) -> Exception | None:
         """Loads a version and serves it; returns the error if that failed."""
         model: Model | None = None
         try:
-            model = self._loader(path, self.config.tags)
+            start = time.perf_counter()
+            try:
+                model = self._loader(path, self.config.tags)
+            finally:
+                self._on_attempt(path, model is not None, time.perf_counter() - start)
             served = ServedVersion(version, model)
             self._on_load(served)
         except Exception as e:  # any failure is reported; serving goes on

@@ -27,8 +27,7 @@ import orjson
 from smrt import _core
 from smrt.model import Signature
 from smrt.saved_model import TensorSpec
-
-from .errors import BadRequestError
+from smrt.serving.core.errors import BadRequestError
 
 Json = Any
 """A value as ``json.loads`` returns it."""

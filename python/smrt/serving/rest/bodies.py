@@ -12,7 +12,11 @@ from typing import Any
 
 from aiohttp import web_protocol
 
-from .errors import BadRequestError, RequestTooLargeError, UnsupportedMediaTypeError
+from smrt.serving.core.errors import (
+    BadRequestError,
+    RequestTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
 ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
              "deflate": zlib.MAX_WBITS}

@@ -8,7 +8,7 @@
 
 :func:`parse` turns one into nested dicts: every field maps to the list of its values (a
 field may repeat), scalars as ``str``/``int``/``float``/``bool`` and messages as dicts. The
-schema is applied by the caller (:mod:`smrt.serving.config`), which knows which fields exist.
+schema is applied by the caller (:mod:`.config`), which knows which fields exist.
 """
 
 from __future__ import annotations

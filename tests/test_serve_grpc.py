@@ -1,0 +1,237 @@
+"""TF Serving's gRPC API against a real `smrt serve`, called by the official client
+(tensorflow-serving-api, in its own process: tests/tf_serving_client.py). The cases follow TF
+Serving's own tensorflow_model_server_test.py (VerifyPredictRequest, testClassify,
+testRegress, testMultiInference, testGetModelStatus, testGetModelMetadata) on TF Serving's
+half_plus_two as version 123, with a TF2 export beside it, and its error codes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Zoo
+from .serving import ServerProcess, version_dir
+from .tf_serving_client import Client, RpcError
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    client = Client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def server(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("grpc")
+    version_dir(root / "default", 123, zoo.path("tf_serving_half_plus_two"))
+    version_dir(root / "tf2", 1, zoo.path("add_one"))
+    config = root / "models.config"
+    config.write_text("model_config_list { " + " ".join(
+        f'config {{ name: "{name}" base_path: "{root / name}" }}'
+        for name in ("default", "tf2")) + " }")
+    process = ServerProcess(f"--model_config_file={config}", "--rest_api_timeout_in_ms=5000")
+    yield process
+    assert process.stop() == 0
+
+
+PREDICT = """
+request = predict_pb2.PredictRequest()
+request.model_spec.name = name
+request.inputs['x'].dtype = tf.float32.as_datatype_enum
+request.inputs['x'].float_val.append(2.0)
+request.inputs['x'].tensor_shape.dim.add().size = 1
+if specify_output:
+    request.output_filter.append('y')
+stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+reply = stub.Predict(request, 5.0)
+result = {"keys": sorted(reply.outputs), "dtype": reply.outputs['y'].dtype,
+          "y": list(reply.outputs['y'].float_val),
+          "spec": [reply.model_spec.name, reply.model_spec.signature_name,
+                   reply.model_spec.version.value]}
+"""
+
+
+@pytest.mark.parametrize("specify_output", [True, False])
+def test_predict(server: ServerProcess, client: Client, specify_output: bool) -> None:
+    # TF Serving's VerifyPredictRequest: float_val [2.0] of shape [1] to x, declared (-1, 1).
+    result = client.run(PREDICT, target=server.grpc_target, name="default",
+                        specify_output=specify_output)
+    assert result == {"keys": ["y"], "dtype": 1, "y": [3.0],
+                      "spec": ["default", "serving_default", 123]}
+
+
+def test_predict_tensor_content_in_every_direction(server: ServerProcess,
+                                                   client: Client) -> None:
+    # tf.make_tensor_proto writes tensor_content; the reply's typed fields read back exactly.
+    result = client.run("""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "tf2"
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    request.inputs['x'].CopyFrom(tf.make_tensor_proto(x))
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+    reply = stub.Predict(request, 5.0)
+    y = tf.make_ndarray(reply.outputs['y'])
+    result = {"y": y.tolist(), "content": bool(reply.outputs['y'].tensor_content),
+              "version": reply.model_spec.version.value}
+    """, target=server.grpc_target)
+    assert result == {"y": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], "content": False, "version": 1}
+
+
+def test_get_model_status(server: ServerProcess, client: Client) -> None:
+    result = client.run("""
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = 'default'
+    stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(target))
+    reply = stub.GetModelStatus(request, 5.0)
+    result = [[s.version, s.state, s.status.error_code, s.status.error_message]
+              for s in reply.model_version_status]
+    """, target=server.grpc_target)
+    assert result == [[123, 30, 0, ""]]  # AVAILABLE, OK
+
+
+def test_get_model_metadata(server: ServerProcess, client: Client, zoo: Zoo) -> None:
+    # The signature defs, packed in Any(SignatureDefMap), equal the SavedModel's own.
+    result = client.run("""
+    from tensorflow.core.protobuf import saved_model_pb2
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = 'default'
+    request.metadata_field.append('signature_def')
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+    reply = stub.GetModelMetadata(request, 5.0)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    assert reply.metadata['signature_def'].Unpack(signatures)
+    saved = saved_model_pb2.SavedModel.FromString(open(path, 'rb').read())
+    expected = get_model_metadata_pb2.SignatureDefMap()
+    for key, value in saved.meta_graphs[0].signature_def.items():
+        expected.signature_def[key].CopyFrom(value)
+    result = {"equal": signatures == expected, "keys": sorted(signatures.signature_def),
+              "spec": [reply.model_spec.name, reply.model_spec.version.value]}
+    """, target=server.grpc_target, path=zoo.path("tf_serving_half_plus_two") + "/saved_model.pb")
+    assert result["equal"], result
+    assert result["spec"] == ["default", 123]
+    assert "serving_default" in result["keys"]
+
+
+EXAMPLES = """
+request = {kind}()
+request.model_spec.name = 'default'
+request.model_spec.signature_name = signature
+request.input.example_list.examples.add().features.feature['x'].float_list.value.extend([2.0])
+stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+reply = stub.{method}(request, 5.0)
+spec = [reply.model_spec.name, reply.model_spec.signature_name, reply.model_spec.version.value]
+"""
+
+
+def test_classify(server: ServerProcess, client: Client) -> None:
+    result = client.run(EXAMPLES.format(kind="classification_pb2.ClassificationRequest",
+                                        method="Classify") + """
+result = [[[c.label, c.score] for c in cl.classes] for cl in reply.result.classifications], spec
+""", target=server.grpc_target, signature="classify_x_to_y")
+    assert result == [[[["", 3.0]]], ["default", "classify_x_to_y", 123]]
+
+
+def test_regress(server: ServerProcess, client: Client) -> None:
+    result = client.run(EXAMPLES.format(kind="regression_pb2.RegressionRequest",
+                                        method="Regress") + """
+result = [r.value for r in reply.result.regressions], spec
+""", target=server.grpc_target, signature="regress_x_to_y")
+    assert result == [[3.0], ["default", "regress_x_to_y", 123]]
+
+
+def test_multi_inference(server: ServerProcess, client: Client) -> None:
+    result = client.run("""
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, method in (('regress_x_to_y', 'tensorflow/serving/regress'),
+                              ('classify_x_to_y', 'tensorflow/serving/classify')):
+        task = request.tasks.add()
+        task.model_spec.name = 'default'
+        task.model_spec.signature_name = signature
+        task.method_name = method
+    example = request.input.example_list.examples.add()
+    example.features.feature['x'].float_list.value.extend([2.0])
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+    reply = stub.MultiInference(request, 5.0)
+    result = [reply.results[0].regression_result.regressions[0].value,
+              reply.results[1].classification_result.classifications[0].classes[0].score,
+              [[r.model_spec.name, r.model_spec.signature_name, r.model_spec.version.value]
+               for r in reply.results]]
+    """, target=server.grpc_target)
+    assert result == [3.0, 3.0, [["default", "regress_x_to_y", 123],
+                                 ["default", "classify_x_to_y", 123]]]
+
+
+BAD_PREDICT = """
+request = predict_pb2.PredictRequest()
+request.model_spec.name = name
+if version:
+    request.model_spec.version.value = version
+request.model_spec.signature_name = signature
+request.inputs[key].CopyFrom(tf.make_tensor_proto(np.array([1.0], np.float32)))
+request.output_filter.extend(output_filter)
+stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+stub.Predict(request, 5.0)
+"""
+
+
+@pytest.mark.parametrize(("case", "code", "details"), [
+    ({"name": "nope"}, "NOT_FOUND", "Servable not found for request: Latest(nope)"),
+    ({"version": 7}, "NOT_FOUND", "Servable not found for request: Specific(default, 7)"),
+    ({"signature": "nope"}, "FAILED_PRECONDITION", 'Serving signature key "nope" not found.'),
+    ({"key": "z"}, "INVALID_ARGUMENT", "input tensor alias not found in signature: z."),
+    ({"output_filter": ["q"]}, "INVALID_ARGUMENT", "output tensor alias not found in signature: q"),
+    ({"name": ""}, "INVALID_ARGUMENT", "Missing ModelSpec"),
+])
+def test_errors_carry_tf_servings_codes(server: ServerProcess, client: Client,
+                                        case: dict[str, object], code: str,
+                                        details: str) -> None:
+    scope = {"name": "default", "version": 0, "signature": "", "key": "x", "output_filter": [],
+             **case}
+    with pytest.raises(RpcError) as error:
+        client.run(BAD_PREDICT, target=server.grpc_target, **scope)
+    assert error.value.code == code
+    assert details in error.value.details
+
+
+def test_metadata_needs_the_signature_def_field(server: ServerProcess, client: Client) -> None:
+    with pytest.raises(RpcError) as error:
+        client.run("""
+        request = get_model_metadata_pb2.GetModelMetadataRequest()
+        request.model_spec.name = 'default'
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+        stub.GetModelMetadata(request, 5.0)
+        """, target=server.grpc_target)
+    assert error.value.code == "INVALID_ARGUMENT"
+    assert "at least one metadata_field" in error.value.details
+
+
+def test_tensor_content_replies(zoo: Zoo, tmp_path: Path, client: Client) -> None:
+    """--enable_serialization_as_tensor_content: the reply's tensors in tensor_content."""
+    version_dir(tmp_path / "m", 1, zoo.path("add_one"))
+    server = ServerProcess(f"--model_base_path={tmp_path / 'm'}",
+                           "--enable_serialization_as_tensor_content")
+    try:
+        result = client.run("""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "default"
+        request.inputs['x'].CopyFrom(tf.make_tensor_proto(np.ones((1, 2), np.float32)))
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+        y = stub.Predict(request, 5.0).outputs['y']
+        result = [len(y.tensor_content), len(y.float_val), tf.make_ndarray(y).tolist()]
+        """, target=server.grpc_target)
+        assert result == [8, 0, [[2.0, 2.0]]]
+    finally:
+        assert server.stop() == 0
+
+
+def test_grpc_requests_in_tf_servings_metrics(server: ServerProcess, client: Client) -> None:
+    client.run(PREDICT, target=server.grpc_target, name="default", specify_output=True)
+    text = server.get("/metrics").text
+    assert re.search(r':tensorflow:serving:request_latency_count\{model_name="default",'
+                     r'API="Predict",entrypoint="GRPC"\} [1-9]', text), text
+    assert re.search(r':tensorflow:serving:request_count\{model_name="default",'
+                     r'status="OK"\} [1-9]', text)

@@ -1,0 +1,150 @@
+"""smrt's own decoding of TF Serving's request messages (smrt._core.decode_*), checked
+against what TensorFlow and tensorflow-serving-api make and read (tests/tf_serving_protos.py):
+every dtype in tensor_content and in the typed *_val fields, TensorFlow's fill rules,
+protobuf's merge rules, and clear errors for messages TensorFlow would refuse."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import smrt
+import smrt.errors
+import smrt.memory
+from smrt import _core
+
+from .conftest import assert_same
+
+LIMIT = 64 << 20
+
+
+@pytest.fixture(scope="module")
+def messages(tf_protos: Path) -> dict[str, tuple[str, bytes, Any]]:
+    with open(tf_protos / "messages.pkl", "rb") as f:
+        return pickle.load(f)  # type: ignore[no-any-return]
+
+
+def _predict_names(kind: str) -> list[str]:
+    # Names are fixed by tests/tf_serving_protos.py; listed here so each is its own test.
+    dtypes = ["float32", "float64", "int8", "uint8", "int16", "uint16", "int32", "int64",
+              "uint32", "uint64", "bool", "float16", "bfloat16", "complex64", "complex128",
+              "string", "scalar"]
+    if kind == "good":
+        return ([f"made_{d}" for d in dtypes] + [f"typed_{d}" for d in dtypes]
+                + ["fill_broadcast", "fill_too_few", "fill_none", "fill_too_many",
+                   "fill_strings", "two_inputs", "versioned", "merged"])
+    return ["bad_content_size", "bad_dtype", "bad_negative_dim", "bad_truncated"]
+
+
+@pytest.mark.parametrize("name", _predict_names("good"))
+def test_predict_request_decodes_as_tensorflow_reads_it(
+        messages: dict[str, tuple[str, bytes, Any]], name: str) -> None:
+    _, data, expected = messages[name]
+    _spec, inputs, _filter = _core.decode_predict_request(data, LIMIT)
+    assert sorted(inputs) == sorted(expected)
+    for key, want in expected.items():
+        got = inputs[key]
+        assert_same(got, np.asarray(want), f"{name}: {key}")
+        if got.dtype != object:
+            assert smrt.memory.is_aligned(got), "numeric inputs go to TensorFlow without a copy"
+
+
+def test_model_spec_and_output_filter(messages: dict[str, tuple[str, bytes, Any]]) -> None:
+    spec, _, output_filter = _core.decode_predict_request(messages["two_inputs"][1], LIMIT)
+    assert spec == ("m", None, "stable", "sig")
+    assert output_filter == ["y", "z"]
+    spec, _, _ = _core.decode_predict_request(messages["versioned"][1], LIMIT)
+    assert spec == ("m", 12, "", "")
+    spec, _, _ = _core.decode_predict_request(messages["merged"][1], LIMIT)
+    assert spec[0] == "second"  # the last scalar wins
+
+
+@pytest.mark.parametrize(("name", "match"), [
+    ("bad_content_size", "input 'x': tensor_content holds 8 bytes"),
+    ("bad_dtype", "input 'x': dtype DT_RESOURCE"),
+    ("bad_negative_dim", "input 'x': dimension -1"),
+    ("bad_truncated", "could not be parsed"),
+])
+def test_bad_tensors_are_invalid_argument(messages: dict[str, tuple[str, bytes, Any]],
+                                          name: str, match: str) -> None:
+    with pytest.raises(smrt.InvalidArgumentError, match=match):
+        _core.decode_predict_request(messages[name][1], LIMIT)
+
+
+@pytest.mark.parametrize("name", ["bad_huge", "bad_huge_strings"])
+def test_what_a_message_may_allocate_is_bounded(messages: dict[str, tuple[str, bytes, Any]],
+                                                name: str) -> None:
+    # A few bytes declaring 2**40 elements filled from one value: refused before allocating.
+    with pytest.raises(smrt.errors.ResourceExhaustedError, match="input 'x' would take more than"):
+        _core.decode_predict_request(messages[name][1], LIMIT)
+
+
+@pytest.mark.parametrize("name", ["classify", "regress_context", "multi_inference"])
+def test_examples_requests(messages: dict[str, tuple[str, bytes, Any]], name: str) -> None:
+    kind, data, expected = messages[name]
+    tasks, examples = _core.decode_examples_request(data, kind == "multi_inference", LIMIT)
+    assert examples.tolist() == expected
+    if kind == "multi_inference":
+        assert tasks == [(("m", None, "", "classify_x_to_y"), "tensorflow/serving/classify"),
+                         (("m", None, "", ""), "tensorflow/serving/regress")]
+    else:
+        assert tasks == [(("m", None, "", "classify_x_to_y"), "")]
+
+
+def test_empty_input_is_refused(messages: dict[str, tuple[str, bytes, Any]]) -> None:
+    with pytest.raises(smrt.InvalidArgumentError, match="Input is empty"):
+        _core.decode_examples_request(messages["empty_input"][1], False, LIMIT)
+
+
+def test_masked_crc32c() -> None:
+    # TFRecord's masking of CRC-32C("123456789") = 0xE3069283 (the standard check value).
+    crc = 0xE3069283
+    assert _core.masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) % 2**32
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    import ml_dtypes
+
+    return {
+        "f32": np.arange(6, dtype=np.float32).reshape(2, 3) / 3, "f64": np.array([1e300, -2.5]),
+        "i8": np.array([-128, 127], np.int8), "u8": np.array([0, 255], np.uint8),
+        "i16": np.array([-300, 300], np.int16), "u16": np.array([65535], np.uint16),
+        "i32": np.array([-(2**31), 5], np.int32), "i64": np.array([-(2**63), 2**63 - 1]),
+        "u32": np.array([2**32 - 1], np.uint32), "u64": np.array([2**64 - 1], np.uint64),
+        "b": np.array([True, False]), "f16": np.array([1.5, -65504], np.float16),
+        "bf16": np.array([1.5, -3.0], ml_dtypes.bfloat16),
+        "c64": np.array([1 + 2j], np.complex64), "c128": np.array([[1 - 1j]], np.complex128),
+        "s": np.array([b"a", b"\xff\x00", b""], object), "scalar": np.array(2.5, np.float32),
+        "empty": np.zeros((0, 3), np.float32),
+    }
+
+
+@pytest.mark.parametrize("tensor_content", [False, True])
+def test_predict_response_reads_back_in_tensorflow(tmp_path: Path, run_python: Any,
+                                                   tensor_content: bool) -> None:
+    arrays = _arrays()
+    data = _core.encode_predict_response(arrays, "m", 7, "serving_default", tensor_content)
+    (tmp_path / "response.pb").write_bytes(data)
+    out = run_python(f"""
+import pickle, numpy as np, tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+r = predict_pb2.PredictResponse.FromString(open({str(tmp_path / 'response.pb')!r}, 'rb').read())
+typed = [k for k, v in r.outputs.items() if v.tensor_content]
+arrays = {{k: tf.make_ndarray(v) for k, v in r.outputs.items()}}
+spec = (r.model_spec.name, r.model_spec.version.value, r.model_spec.signature_name)
+pickle.dump((arrays, spec, typed), open({str(tmp_path / 'out.pkl')!r}, 'wb'))
+""", env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out == ""
+    with open(tmp_path / "out.pkl", "rb") as f:
+        decoded, spec, with_content = pickle.load(f)
+    assert spec == ("m", 7, "serving_default")
+    for key, want in arrays.items():
+        assert_same(np.asarray(decoded[key]), want, key)
+    # Typed fields by default (as TF Serving writes replies); tensor_content when asked,
+    # but for strings (string_val always) and empty tensors.
+    assert sorted(with_content) == (sorted(k for k in arrays if k not in ("s", "empty"))
+                                    if tensor_content else [])
