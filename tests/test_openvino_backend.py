@@ -205,7 +205,7 @@ def test_missing_openvino_names_the_extra(zoo: Zoo, tmp_path: os.PathLike[str]) 
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert out.startswith("RAISED")
-    assert "pip install smrt[openvino]" in out
+    assert f"pip install {smrt.library.DISTRIBUTION}[openvino]" in out
     assert str(tmp_path) in out
 
 
