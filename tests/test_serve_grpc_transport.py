@@ -120,6 +120,12 @@ def test_health_check(base: Path, client: Client) -> None:
         with pytest.raises(RpcError) as error:
             client.run(HEALTH, target=server.grpc_target, request="\n\x04nope")
         assert error.value.code == "NOT_FOUND"
+        # The last occurrence of a field wins, as protobuf's rules say; a cut message is refused.
+        assert client.run(HEALTH, target=server.grpc_target,
+                          request="\n\x04nope\n\x00") == "\x08\x01"
+        with pytest.raises(RpcError) as error:
+            client.run(HEALTH, target=server.grpc_target, request="\n\x05ab")
+        assert error.value.code == "INVALID_ARGUMENT"
     finally:
         assert server.stop() == 0
     plain = ServerProcess(f"--model_base_path={base}")  # not asked for: not served

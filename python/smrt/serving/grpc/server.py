@@ -29,6 +29,7 @@ from smrt import errors as smrt_errors
 from smrt.model import Signature
 from smrt.serving.core import inference as api
 from smrt.serving.core.config import SSLConfig
+from smrt.serving.core.config_wire import message_fields
 from smrt.serving.core.errors import CODE_NAMES, status_code
 from smrt.serving.core.versions import ServedModel, ServedVersion
 
@@ -356,36 +357,11 @@ def health_handler() -> grpc.GenericRpcHandler:
 
 def _health_service(request: bytes) -> str:
     """HealthCheckRequest's service (field 1), the last occurrence winning."""
-    service, i = "", 0
-    while i < len(request):
-        tag, i = _varint(request, i)
-        if tag & 7 == 2:
-            size, i = _varint(request, i)
-            if i + size > len(request):
-                raise smrt_errors.InvalidArgumentError("truncated field")
-            if tag >> 3 == 1:
-                service = request[i:i + size].decode("utf-8")
-            i += size
-        elif tag & 7 == 0:
-            _, i = _varint(request, i)
-        elif tag & 7 in (1, 5):
-            i += 8 if tag & 7 == 1 else 4
-        else:
-            raise smrt_errors.InvalidArgumentError("unsupported wire type")
-    return service
-
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if i >= len(data) or shift > 63:
-            raise smrt_errors.InvalidArgumentError("bad varint")
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
+    values = message_fields(request, "HealthCheckRequest").get(1)
+    service = values[-1] if values else b""
+    if not isinstance(service, bytes):
+        raise smrt_errors.InvalidArgumentError("service is not a string")
+    return service.decode("utf-8")
 
 
 def credentials(ssl: SSLConfig | None) -> grpc.ServerCredentials | None:
