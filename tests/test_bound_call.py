@@ -143,6 +143,17 @@ def test_bind_refuses_arrays_it_cannot_use_naming_them(
         tiny.bind(ins, outs)
 
 
+def test_bind_with_check_shapes_false_leaves_shapes_to_tensorflow(tiny: smrt.Signature) -> None:
+    # As sig.run(..., check_shapes=False): x declared (1, 4) takes a (2, 4) batch, and the
+    # output array is sized for what this run gives.
+    x = smrt.aligned(np.arange(8, dtype=np.float32).reshape(2, 4))
+    y = smrt.empty((2, 4), np.float32)
+    with pytest.raises(smrt.InvalidInputError, match=r"expects shape \(1, 4\)"):
+        tiny.bind({"x": x}, {"y": y})
+    tiny.bind({"x": x}, {"y": y}, check_shapes=False)()
+    np.testing.assert_array_equal(y, tiny.run({"x": x}, check_shapes=False)["y"])
+
+
 def test_bind_refuses_strings(zoo: Zoo) -> None:
     sig = smrt.load(zoo.path("multiple_signatures")).signatures["serving_default"]
     with pytest.raises(smrt.InputTypeError, match="strings, which a bound call cannot"):

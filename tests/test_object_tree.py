@@ -4,6 +4,7 @@ is what TensorFlow's own restored object returned for the same calls (tests/mode
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -347,6 +348,37 @@ def test_functions_capturing_lookup_tables_and_assets(zoo: Zoo, fresh) -> None:
     assert_same(out["output_0"], case.outputs["output_0"], "signature")
     assert root.vocabulary.asset_path == str(Path(model.path, "assets", "vocab.txt"))
 
+
+
+def _renamed_asset(zoo: Zoo, tmp_path: Path, name: str) -> Path:
+    """lookup_tables with its AssetFileDefs' filename "vocab.txt" replaced by `name` (as long)."""
+    model = tmp_path / "lookup_tables"
+    shutil.copytree(zoo.path("lookup_tables"), model)
+    pb = (model / "saved_model.pb").read_bytes()
+    old = b"\x12\x09vocab.txt"  # AssetFileDef{filename = 2}: the table's asset and the Asset
+    assert pb.count(old) == 2
+    assert len(name) == 9
+    (model / "saved_model.pb").write_bytes(pb.replace(old, b"\x12\x09" + name.encode()))
+    return model
+
+
+def test_an_absolute_asset_name_stays_inside_assets(zoo: Zoo, tmp_path: Path) -> None:
+    """TensorFlow joins an asset's name to assets/ (a leading "/" does not escape it); so do
+    the functions that capture it."""
+    model_dir = _renamed_asset(zoo, tmp_path, "/ocab.txt")
+    (model_dir / "assets" / "vocab.txt").rename(model_dir / "assets" / "ocab.txt")
+    with smrt.load(model_dir) as model:
+        text = model.root.read_vocabulary().item()
+        assert text == (model_dir / "assets" / "ocab.txt").read_bytes()
+        assert model.root.vocabulary.asset_path == str(model_dir / "assets" / "ocab.txt")
+
+
+def test_an_asset_name_leaving_assets_is_refused(zoo: Zoo, tmp_path: Path) -> None:
+    model_dir = _renamed_asset(zoo, tmp_path, "../ab.txt")
+    shutil.copy(model_dir / "assets" / "vocab.txt", model_dir / "ab.txt")  # TensorFlow's own init
+    with smrt.load(model_dir) as model, pytest.raises(
+            smrt.DataLossError, match=r"asset '\.\./ab\.txt', which names a file outside"):
+        model.root.read_vocabulary()
 
 
 def test_a_deep_chain_of_objects_stays_linear() -> None:

@@ -398,7 +398,7 @@ Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& fun
   return convert(value, Input{spec, "concrete function", function}, loans);
 }
 
-Tensor lend_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans& loans) {
+Tensor lend_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans& loans, bool check_shapes) {
   const Input in{sig.inputs()[index], "signature", sig.key()};
   if (in.spec.dtype == DType::kString) {
     throw InputTypeError(in.label() + " takes strings, which a bound call cannot read in place: call the signature");
@@ -413,7 +413,7 @@ Tensor lend_tensor(PyObject* value, const Signature& sig, std::size_t index, Loa
   const int rank = PyArray_NDIM(array);
   SmallArray<int64_t, kInlineRank> dims(static_cast<std::size_t>(rank));
   for (int i = 0; i < rank; ++i) dims[static_cast<std::size_t>(i)] = PyArray_DIM(array, i);
-  sig.check_input(index, in.spec.dtype, dims.data(), rank, true);
+  sig.check_input(index, in.spec.dtype, dims.data(), rank, check_shapes);
   auto* data = static_cast<char*>(PyArray_DATA(array));
   const auto nbytes = static_cast<std::size_t>(PyArray_NBYTES(array));
   if (nbytes == 0) return Tensor::allocate(in.spec.dtype, dims.data(), rank);  // nothing to read in place
@@ -425,7 +425,7 @@ Tensor lend_tensor(PyObject* value, const Signature& sig, std::size_t index, Loa
   return Tensor::wrap(in.spec.dtype, dims.data(), rank, data, nbytes, &Loans::give_back, loans.lend(value));
 }
 
-void check_output_array(PyObject* value, const Signature& sig, std::size_t index) {
+void check_output_array(PyObject* value, const Signature& sig, std::size_t index, bool check_shapes) {
   const TensorSpec& spec = sig.outputs()[index];
   const std::string label = "output '" + spec.key + "' of signature '" + sig.key() + "'";
   if (spec.dtype == DType::kString) {
@@ -444,7 +444,7 @@ void check_output_array(PyObject* value, const Signature& sig, std::size_t index
     throw InvalidInputError(label + " must be bound to a writeable, C-contiguous, native-endian array");
   }
   const int rank = PyArray_NDIM(array);
-  if (!spec.unknown_rank) {
+  if (check_shapes && !spec.unknown_rank) {
     bool fits = static_cast<std::size_t>(rank) == spec.shape.size();
     for (int i = 0; fits && i < rank; ++i) {
       const int64_t declared = spec.shape[static_cast<std::size_t>(i)];

@@ -62,11 +62,13 @@ Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& fun
 // For a bound call: input `index` of `sig` as a tensor over `array`'s own memory, lent for
 // as long as the tensor lives; the array must have the input's dtype and a shape that fits it,
 // and be C-contiguous, native-endian and 64-byte aligned (else InputTypeError or
-// InvalidInputError naming the input). Its contents are read at every run.
-Tensor lend_tensor(PyObject* array, const Signature& sig, std::size_t index, Loans& loans);
+// InvalidInputError naming the input). Its contents are read at every run. With
+// `check_shapes` false the shape is left to TensorFlow (its rank checked as sig.run does).
+Tensor lend_tensor(PyObject* array, const Signature& sig, std::size_t index, Loans& loans, bool check_shapes);
 // Throws unless `array` can receive output `index` of `sig`: a writeable, C-contiguous,
-// native-endian ndarray of its dtype whose shape fits the declared one.
-void check_output_array(PyObject* array, const Signature& sig, std::size_t index);
+// native-endian ndarray of its dtype whose shape fits the declared one (with `check_shapes`;
+// each run checks the shape it gives anyway).
+void check_output_array(PyObject* array, const Signature& sig, std::size_t index, bool check_shapes);
 // Copies output `tensor` (output `index` of `sig`) into its bound `array`; InvalidInputError
 // if this run gave another shape.
 void copy_output(const Tensor& tensor, PyObject* array, const Signature& sig, std::size_t index);

@@ -10,7 +10,7 @@ BoundCall::BoundCall(py::object model, const Signature& sig, const RunOptions& o
                      const std::vector<py::object>& inputs, const py::dict& outputs)
     : model_(std::move(model)), sig_(sig), options_(options), input_arrays_(inputs) {
   inputs_.reserve(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) inputs_.push_back(lend_tensor(inputs[i].ptr(), sig, i, loans_));
+  for (std::size_t i = 0; i < inputs.size(); ++i) inputs_.push_back(lend_tensor(inputs[i].ptr(), sig, i, loans_, options.check_shapes));
   if (outputs.empty()) {
     throw InvalidInputError("binding signature '" + sig.key() + "' needs at least one output array");
   }
@@ -29,7 +29,7 @@ BoundCall::BoundCall(py::object model, const Signature& sig, const RunOptions& o
       for (const auto& [k, spec] : sig.outputs()) keys += (keys.empty() ? "" : ", ") + k;
       throw InvalidInputError("signature '" + sig.key() + "' has no output '" + name + "'; its outputs are: " + keys);
     }
-    check_output_array(array.ptr(), sig, index);
+    check_output_array(array.ptr(), sig, index, options.check_shapes);
     fetch_.push_back(index);
     output_arrays_.push_back(py::reinterpret_borrow<py::object>(array));
   }

@@ -191,6 +191,8 @@ const char* kind_name(SavedObjectInfo::Kind kind) {
 }  // namespace
 
 py::object object_tree_to_python(const ObjectTree& tree) {
+  std::vector<py::str> asset_names;
+  for (const std::string& name : tree.asset_files) asset_names.emplace_back(name);
   py::list nodes;
   for (const SavedObjectInfo& node : tree.nodes) {
     py::dict out;
@@ -205,7 +207,9 @@ py::object object_tree_to_python(const ObjectTree& tree) {
       out["checkpoint_key"] = node.checkpoint_key;
       out["bound"] = !node.graph_variable.empty();
     }
-    if (node.kind == SavedObjectInfo::Kind::kAsset) out["asset_filename"] = node.asset_filename;
+    if (node.kind == SavedObjectInfo::Kind::kAsset) {  // one str per file, shared by its objects
+      out["asset_filename"] = node.asset_file >= 0 ? asset_names[static_cast<std::size_t>(node.asset_file)] : py::str("");
+    }
     out["concrete_functions"] = py::cast(node.concrete_functions);
     out["argument_keywords"] = py::cast(node.argument_keywords);
     out["fullargspec"] = structured_to_python(node.fullargspec);

@@ -74,8 +74,14 @@ std::map<std::string, std::vector<std::string>> reachable_ops(const GraphDefInfo
   return out;
 }
 
-std::vector<std::string> ops_run_by(const GraphDefInfo& graph, const std::vector<std::string>& tensor_names,
-                                    const std::vector<std::string>& root_functions) {
+std::optional<std::vector<std::string>> ops_run_by(const GraphDefInfo& graph, const std::vector<std::string>& tensor_names,
+                                                   const std::vector<std::string>& root_functions, std::size_t& budget) {
+  auto spend = [&budget](std::size_t n) {
+    if (n > budget) return false;
+    budget -= n;
+    return true;
+  };
+  if (!spend(graph.nodes.size() + graph.functions.size())) return std::nullopt;  // the indexes below
   std::map<std::string_view, const NodeInfo*> nodes;
   for (const auto& node : graph.nodes) nodes[node.name] = &node;
   std::map<std::string_view, std::vector<const FunctionDefInfo*>> functions;
@@ -93,7 +99,9 @@ std::vector<std::string> ops_run_by(const GraphDefInfo& graph, const std::vector
     if (!functions.count(name)) ops.insert(name);  // an op instantiated as a function
     else if (seen_functions.insert(name).second) pending_functions.push_back(name);
   };
+  bool spent = false;
   auto visit = [&](const NodeInfo& node) {
+    if (!spend(1)) spent = true;
     if (functions.count(node.op)) call(node.op);
     else ops.insert(node.op);
     for (const auto& f : node.attr_functions) call(f);
@@ -104,7 +112,7 @@ std::vector<std::string> ops_run_by(const GraphDefInfo& graph, const std::vector
   };
   for (const auto& tensor : tensor_names) need_node(node_of(tensor));
   for (const auto& name : root_functions) call(name);
-  while (!pending_nodes.empty() || !pending_functions.empty()) {
+  while (!spent && (!pending_nodes.empty() || !pending_functions.empty())) {
     if (!pending_nodes.empty()) {
       const std::string_view name = pending_nodes.back();
       pending_nodes.pop_back();
@@ -120,7 +128,8 @@ std::vector<std::string> ops_run_by(const GraphDefInfo& graph, const std::vector
       for (const auto& node : function->nodes) visit(node);
     }
   }
-  return {ops.begin(), ops.end()};
+  if (spent) return std::nullopt;
+  return std::vector<std::string>(ops.begin(), ops.end());
 }
 
 }  // namespace smrt::detail

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,9 @@ std::map<std::string, std::vector<std::string>> reachable_ops(const GraphDefInfo
 // The ops that running `tensor_names` ("node:0") can execute: the graph nodes they depend on
 // through data and control inputs, transitively, and every function those nodes or
 // `root_functions` reach (as reachable_ops follows them; gradients are not followed: they do
-// not run in a forward call). Sorted. Needs a graph read with details (node inputs).
-std::vector<std::string> ops_run_by(const GraphDefInfo& graph, const std::vector<std::string>& tensor_names,
-                                    const std::vector<std::string>& root_functions = {});
+// not run in a forward call). Sorted. Needs a graph read with details (node inputs). Each
+// node or function visited, and each indexed, takes one from `budget`; nothing once it is spent.
+std::optional<std::vector<std::string>> ops_run_by(const GraphDefInfo& graph, const std::vector<std::string>& tensor_names,
+                                                   const std::vector<std::string>& root_functions, std::size_t& budget);
 
 }  // namespace smrt::detail

@@ -359,7 +359,8 @@ Model::~Model() = default;
 
 Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options,
                   const BackendOptions& backend) {
-  SavedModelInfo info = inspect(dir, /*with_ops=*/true, /*with_functions=*/false, /*with_tree=*/true, &tags);
+  SavedModelInfo info = inspect(dir, /*with_ops=*/true, /*with_functions=*/false, /*with_tree=*/true, &tags,
+                                /*with_ops_run=*/backend.backend != Backend::kTensorFlow);
   const MetaGraphInfo& meta = info.meta_graph(tags);
   const std::string config = options.serialize();
   const auto& api = tf::api();
@@ -545,11 +546,20 @@ struct Captures {
 TF_Output asset_path_const(const Captures& at, int node, const std::string& needed_by) {
   if (auto found = at.assets.find(node); found != at.assets.end()) return found->second;
   const SavedObjectInfo& object = at.tree.nodes[static_cast<std::size_t>(node)];
-  if (object.asset_filename.empty()) {
+  const std::string* filename = object.asset_file >= 0 ? &at.tree.asset_files[static_cast<std::size_t>(object.asset_file)] : nullptr;
+  if (!filename || filename->empty()) {
     throw StatusError(ErrorCode::kDataLoss, needed_by + " captures " + node_label(at.tree, node) +
                                                 ", an asset that names no file of the MetaGraph's asset_file_def");
   }
-  const std::string path = (std::filesystem::path(at.model_dir) / "assets" / object.asset_filename).string();
+  // Inside assets/ always: TensorFlow joins the name to it (io::JoinPath), so a leading '/'
+  // does not escape it, and a name with a '..' part is refused.
+  const std::filesystem::path relative = std::filesystem::path(*filename).relative_path();
+  for (const auto& part : relative) {
+    if (part == "..") {
+      throw StatusError(ErrorCode::kDataLoss, needed_by + " captures asset '" + *filename + "', which names a file outside the SavedModel's assets/ directory");
+    }
+  }
+  const std::string path = (std::filesystem::path(at.model_dir) / "assets" / relative).string();
   Tensor value = Tensor::strings({}, {path});
   const auto& api = tf::api();
   tf::Status status;
@@ -559,10 +569,10 @@ TF_Output asset_path_const(const Captures& at, int node, const std::string& need
   api.TF_SetAttrTensor(desc, "value", value.get(), status.get());
   if (!status.ok()) {
     api.TF_FinishOperation(desc, tf::Status().get());  // frees the description; the op is unused
-    status.throw_if_error("adding the path of asset '" + object.asset_filename + "' to the graph");
+    status.throw_if_error("adding the path of asset '" + *filename + "' to the graph");
   }
   TF_Operation* op = api.TF_FinishOperation(desc, status.get());
-  status.throw_if_error("adding the path of asset '" + object.asset_filename + "' to the graph");
+  status.throw_if_error("adding the path of asset '" + *filename + "' to the graph");
   return at.assets[node] = TF_Output{op, 0};
 }
 

@@ -24,9 +24,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <optional>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -789,8 +790,9 @@ ConcreteFunctionSpec read_concrete_function(std::string_view message) {
 
 ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& graph_def, std::string_view saver_def,
                             const std::vector<std::string_view>& asset_file_defs) {
-  const std::vector<std::string> assets = asset_filenames(asset_file_defs);
   ObjectTree tree;
+  tree.asset_files = asset_filenames(asset_file_defs);
+  const std::vector<std::string>& assets = tree.asset_files;
   const ObjectGraphBytes graph = split_object_graph(object_graph);
   tree.nodes.reserve(graph.nodes.size());
   for (std::string_view bytes : graph.nodes) {
@@ -814,8 +816,8 @@ ObjectTree read_object_tree(std::string_view object_graph, const GraphDefInfo& g
         if (a.field() == 1) index = a.int64();
         else a.skip();
       });
-      if (index >= 0 && static_cast<uint64_t>(index) < assets.size()) {
-        info.asset_filename = assets[static_cast<std::size_t>(index)];
+      if (index >= 0 && static_cast<uint64_t>(index) < assets.size() && index <= std::numeric_limits<int>::max()) {
+        info.asset_file = static_cast<int>(index);
       }
     }
     info.concrete_functions = std::move(object.concrete_functions);

@@ -291,7 +291,8 @@ std::string openvino_refuses(const MetaGraphInfo& meta, const std::vector<std::s
       }
     }
   }
-  if (meta.ops_run) {
+  if (!meta.ops_run) return "the graph is too large for smrt to check which signatures change the model's state";
+  {
     auto own = meta.ops_run->by_signature.find(key);
     if (own != meta.ops_run->by_signature.end()) {
       if (std::string op = first_writer(own->second); !op.empty()) {
@@ -385,7 +386,8 @@ std::map<std::string, BackendChoice> openvino_signatures(const std::string& dir,
 }  // namespace smrt::detail
 
 std::map<std::string, std::string> smrt::openvino_support(const std::string& dir, const std::vector<std::string>& tags) {
-  const SavedModelInfo info = inspect(dir, /*with_ops=*/false, /*with_functions=*/false, /*with_tree=*/true);
+  const SavedModelInfo info = inspect(dir, /*with_ops=*/false, /*with_functions=*/false, /*with_tree=*/true,
+                                      /*tree_tags=*/&tags, /*with_ops_run=*/true);
   BackendOptions options;
   options.backend = Backend::kOpenVINO;
   std::map<std::string, std::string> support;

@@ -80,7 +80,7 @@ SignatureInfo read_signature(const std::string& key, std::string_view message) {
 // asset_file_def = 6 (repeated), object_graph_def = 7}; everything else is skipped. `budget`: what the functions listing of
 // the whole file may still hand out.
 MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with_functions, bool with_tree,
-                              const std::vector<std::string>* tree_tags, std::size_t& budget) {
+                              const std::vector<std::string>* tree_tags, bool with_ops_run, std::size_t& budget) {
   MetaGraphInfo meta;
   std::map<std::string, Merged> signatures;
   Merged meta_info, graph_def, object_graph, saver_def;
@@ -118,16 +118,26 @@ MetaGraphInfo read_meta_graph(std::string_view message, bool with_ops, bool with
     meta.object_graph = detail::read_object_graph(object_graph.view(), graph, budget);
   }
   if (tree) meta.object_tree = detail::read_object_tree(object_graph.view(), graph, saver_def.view(), asset_file_defs);
-  if (loading) {
-    meta.ops_run = MetaGraphInfo::OpsRun{};
+  if (loading && with_ops_run) {
+    // Each signature walks the graph from its outputs; together the walks may visit at most
+    // kExpansionPerByte values per byte of the MetaGraph, or ops_run stays empty.
+    std::size_t walk_budget = kExpansionFloor + kExpansionPerByte * message.size();
+    MetaGraphInfo::OpsRun ops_run;
+    bool complete = true;
     for (const SignatureInfo& sig : meta.signatures) {
       std::vector<std::string> tensors;
       for (const TensorSpec& spec : sig.outputs) tensors.push_back(spec.tensor_name);
-      meta.ops_run->by_signature.emplace(sig.key, detail::ops_run_by(graph, tensors));
+      auto ops = detail::ops_run_by(graph, tensors, {}, walk_budget);
+      if (!ops) complete = false;
+      if (!complete) break;
+      ops_run.by_signature.emplace(sig.key, std::move(*ops));
     }
-    if (meta.has_object_graph) {
-      meta.ops_run->by_functions = detail::ops_run_by(graph, {}, detail::concrete_function_names(object_graph.view()));
+    if (complete && meta.has_object_graph) {
+      auto ops = detail::ops_run_by(graph, {}, detail::concrete_function_names(object_graph.view()), walk_budget);
+      if (ops) ops_run.by_functions = std::move(*ops);
+      else complete = false;
     }
+    if (complete) meta.ops_run = std::move(ops_run);
   }
   return meta;
 }
@@ -176,14 +186,15 @@ const MetaGraphInfo& SavedModelInfo::meta_graph(const std::vector<std::string>& 
 }
 
 SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops,
-                                 bool with_functions, bool with_tree, const std::vector<std::string>* tree_tags) {
+                                 bool with_functions, bool with_tree, const std::vector<std::string>* tree_tags,
+                                 bool with_ops_run) {
   SavedModelInfo info;
   if (bytes.empty()) throw StatusError(ErrorCode::kDataLoss, origin + " is empty");
   const std::size_t limit = kExpansionFloor + kExpansionPerByte * bytes.size();
   std::size_t budget = limit;
   try {
     for_each_field(bytes, [&](Reader& r) {
-      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions, with_tree, tree_tags, budget));
+      if (r.field() == 2) info.meta_graphs.push_back(read_meta_graph(r.bytes(), with_ops, with_functions, with_tree, tree_tags, with_ops_run, budget));
       else r.skip();
     });
   } catch (const wire::WireError& e) {
@@ -200,7 +211,7 @@ SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& orig
 }
 
 SavedModelInfo inspect(const std::string& dir, bool with_ops, bool with_functions, bool with_tree,
-                       const std::vector<std::string>* tree_tags) {
+                       const std::vector<std::string>* tree_tags, bool with_ops_run) {
   const fs::path path(dir);
   std::error_code ec;
   if (!fs::exists(path, ec)) throw ModelNotFoundError("SavedModel directory '" + dir + "' does not exist");
@@ -221,7 +232,8 @@ SavedModelInfo inspect(const std::string& dir, bool with_ops, bool with_function
   if (size < 0 || !file.seekg(0) || !file.read(contents.data(), size)) {
     throw StatusError(ErrorCode::kPermissionDenied, "cannot read '" + pb.string() + "'");
   }
-  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'", with_ops, with_functions, with_tree, tree_tags);
+  SavedModelInfo info = parse_saved_model(contents, "'" + pb.string() + "'", with_ops, with_functions, with_tree, tree_tags,
+                                          with_ops_run);
   info.path = dir;
   return info;
 }

@@ -160,7 +160,9 @@ class Asset(RestoredObject):
     @property
     def asset_path(self) -> str:
         filename: str = self._tree.nodes[self._node]["asset_filename"]
-        return os.path.join(self._tree.model_dir, "assets", filename)
+        # Joined as TensorFlow joins it (and as functions receive it): a leading "/" stays
+        # inside assets/.
+        return os.path.join(self._tree.model_dir, "assets", filename.lstrip("/"))
 
     def __repr__(self) -> str:
         return f"<smrt restored asset {self._tree.path(self._node)} {self.asset_path!r}>"

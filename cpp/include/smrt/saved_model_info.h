@@ -108,8 +108,10 @@ struct SavedObjectInfo {
   // table or another resource captured by those calls is bound to it, so functions share
   // state with the signatures; "" when no call passes it, or calls disagree.
   std::string graph_tensor;
-  // kAsset: AssetFileDef.filename, relative to the SavedModel's assets/ directory.
-  std::string asset_filename;
+  // kAsset: its index in ObjectTree::asset_files; -1 when it names no AssetFileDef. (An index,
+  // not the name: any number of objects may name one file, and a copy each would let a small
+  // crafted file ask for a copy of a long name per object.)
+  int asset_file = -1;
   // kConstant: SavedConstant.operation, the graph's Const op holding its value.
   std::string graph_operation;
   // kFunction / kBareConcreteFunction: the concrete functions, and for a tf.function its
@@ -132,6 +134,8 @@ struct ConcreteFunctionSpec {
 // The restored object tree: node 0 is the root.
 struct ObjectTree {
   std::vector<SavedObjectInfo> nodes;
+  // The MetaGraph's AssetFileDef filenames, relative to the SavedModel's assets/ directory.
+  std::vector<std::string> asset_files;
   std::map<std::string, ConcreteFunctionSpec> concrete_functions;
 };
 
@@ -155,8 +159,10 @@ struct MetaGraphInfo {
   // The whole object graph with variable bindings; filled only when asked for (Model::load).
   std::optional<ObjectTree> object_tree;
   // The ops a call can execute (sorted): each signature's (from its outputs back through the
-  // graph, into every function reached) and the object graph's functions'. Filled with the
-  // object tree; what a backend other than TensorFlow checks (variables written, strings).
+  // graph, into every function reached) and the object graph's functions'. What a backend
+  // other than TensorFlow checks (variables written); filled only when asked for
+  // (`with_ops_run`), and left empty when the walk would pass a budget linear in the file's
+  // size (a crafted file's signatures can share one huge graph).
   struct OpsRun {
     std::map<std::string, std::vector<std::string>> by_signature;
     std::vector<std::string> by_functions;
@@ -181,14 +187,16 @@ struct SavedModelInfo {
 // `with_functions`) a ResourceExhausted StatusError if its functions listing would expand far
 // beyond the file's size. Time and memory stay linear in the file's size.
 // `with_tree`: also the object tree of MetaGraphs that have one; with `tree_tags`, of the
-// MetaGraph with those tags only (the one a load uses).
+// MetaGraph with those tags only (the one a load uses). `with_ops_run`: with `with_tree`, also
+// the ops each signature runs (MetaGraphInfo::ops_run), for the same MetaGraphs.
 SavedModelInfo inspect(const std::string& dir, bool with_ops = false, bool with_functions = false,
-                       bool with_tree = false, const std::vector<std::string>* tree_tags = nullptr);
+                       bool with_tree = false, const std::vector<std::string>* tree_tags = nullptr,
+                       bool with_ops_run = false);
 
 // Decodes the bytes of a saved_model.pb; `origin` names it in error messages. Never reads
 // out of bounds, whatever the bytes (it is fuzzed); throws as inspect() does.
 SavedModelInfo parse_saved_model(std::string_view bytes, const std::string& origin, bool with_ops = false,
                                  bool with_functions = false, bool with_tree = false,
-                                 const std::vector<std::string>* tree_tags = nullptr);
+                                 const std::vector<std::string>* tree_tags = nullptr, bool with_ops_run = false);
 
 }  // namespace smrt
