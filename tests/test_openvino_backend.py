@@ -244,3 +244,37 @@ def test_run_cli_takes_the_backend(zoo: Zoo, capsys: pytest.CaptureFixture[str])
     assert main(argv) == 0
     assert on_openvino == capsys.readouterr().out
     assert "[[2. 3.]]" in on_openvino
+
+
+def _chain_model(root: Path, signatures: int, nodes: int = 3000) -> Path:
+    """A crafted saved_model.pb: a chain of `nodes` Identity ops and `signatures` signatures
+    (serving_default among them) whose output is the chain's end."""
+    from .protowire import field, varint
+
+    def node(i: int) -> bytes:  # NodeDef{name = 1, op = 2, input = 3}
+        if i == nodes - 1:
+            return field(1, field(1, f"n{i}".encode()) + field(2, b"Placeholder"))
+        return field(1, field(1, f"n{i}".encode()) + field(2, b"Identity")
+                     + field(3, f"n{i + 1}".encode()))
+
+    graph = b"".join(node(i) for i in range(nodes))
+    output = field(2, field(1, b"y") + field(2, field(1, b"n0:0") + bytes([0x10]) + varint(1)))
+    keys = ["serving_default", *(f"s{k}" for k in range(signatures - 1))]
+    sigs = b"".join(field(5, field(1, key.encode()) + field(2, output)) for key in keys)
+    meta = field(1, field(4, b"serve")) + field(2, graph) + sigs
+    model = root / f"chain{signatures}"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(field(2, meta))
+    return model
+
+
+def test_the_state_check_of_a_crafted_graph_is_bounded(tmp_path: Path) -> None:
+    """Signatures that all walk one long graph: checking which change state would take
+    signatures x nodes steps; past a budget linear in the file it stops and TensorFlow keeps
+    the signature (with the reason), instead of a load that takes quadratic time."""
+    from smrt.cli.show import backend_support
+
+    many = backend_support(str(_chain_model(tmp_path, 300)), ["serve"])
+    assert "too large for smrt to check" in many["serving_default"]
+    few = backend_support(str(_chain_model(tmp_path, 2)), ["serve"])
+    assert "too large" not in few["serving_default"]
