@@ -104,6 +104,12 @@ class GrpcApi:
                 context.abort(_GRPC_CODES.get(status_code(e), grpc.StatusCode.UNKNOWN), str(e))
             except MemoryError:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory")
+            except Exception as e:
+                if context.code() is not None:  # the method aborted the RPC itself
+                    raise
+                # A bug of ours: logged here, and INTERNAL (never a traceback as UNKNOWN).
+                log.exception("gRPC %s failed", getattr(method, "__name__", "call"))
+                context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}")
             raise AssertionError("unreachable")  # context.abort raises
 
         return handle
@@ -293,9 +299,7 @@ class _Request:
 
 def _version(spec: _core.ModelSpecTuple) -> tuple[int | None, str | None]:
     """The (version, label) a ModelSpec asks for."""
-    _, version, label, _ = spec
-    if version is not None and label:
-        raise _Abort(3, "ModelSpec has both version and version_label set; set one")
+    _, version, label, _ = spec  # one oneof: the decoder keeps only the last member set
     return version, (label or None)
 
 
