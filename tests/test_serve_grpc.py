@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Zoo
+from .protowire import field, varint
 from .serving import ServerProcess, version_dir
 from .tf_serving_client import Client, RpcError
 
@@ -195,6 +196,36 @@ def test_errors_carry_tf_servings_codes(server: ServerProcess, client: Client,
         client.run(BAD_PREDICT, target=server.grpc_target, **scope)
     assert error.value.code == code
     assert details in error.value.details
+
+
+RAW_PREDICT = """
+call = grpc.insecure_channel(target).unary_unary('/tensorflow.serving.PredictionService/Predict')
+call(request.encode('latin-1'), timeout=10.0)
+"""
+
+
+def _raw_predict(dtype: int, size: int, values: bytes) -> str:
+    """PredictRequest{model_spec {name: "default"}, inputs {"x": TensorProto{dtype,
+    tensor_shape {dim {size}}, values}}} as bytes, carried as latin-1 text to the client."""
+    tensor = (varint(1 << 3) + varint(dtype) + field(2, field(2, varint(1 << 3) + varint(size)))
+              + values)
+    data = field(1, field(1, b"default")) + field(2, field(1, b"x") + field(2, tensor))
+    return data.decode("latin-1")
+
+
+@pytest.mark.parametrize(("dtype", "size", "values", "code"), [
+    (1, 2**62, b"", "INVALID_ARGUMENT"),  # DT_FLOAT: 2**64 bytes wrapped to 0
+    (7, 2**61 - 1, field(8, b"s"), "RESOURCE_EXHAUSTED"),  # DT_STRING: pointers + string wrap
+    (3, 1, field(7, b"\x80" * 10 + b"\x01"), "INVALID_ARGUMENT"),  # int_val: 11-byte varint
+])
+def test_hostile_tensors_are_the_clients_error(server: ServerProcess, client: Client, dtype: int,
+                                               size: int, values: bytes, code: str) -> None:
+    # Each once passed the decoder's checks and failed later: UNKNOWN with a traceback.
+    with pytest.raises(RpcError) as error:
+        client.run(RAW_PREDICT, target=server.grpc_target,
+                   request=_raw_predict(dtype, size, values))
+    assert error.value.code == code, error.value.details
+    assert "input 'x'" in error.value.details
 
 
 def test_metadata_needs_the_signature_def_field(server: ServerProcess, client: Client) -> None:

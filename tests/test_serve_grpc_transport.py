@@ -147,6 +147,8 @@ for name, path, labels in models:
     config.model_version_policy.all.SetInParent()
     for key, value in labels.items():
         config.version_labels[key] = value
+if custom:
+    request.config.custom_model_config.type_url = 'type.googleapis.com/x'
 stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(target))
 reply = stub.HandleReloadConfigRequest(request, 30.0)
 result = [reply.status.error_code, reply.status.error_message]
@@ -160,16 +162,25 @@ def test_reload_config(zoo: Zoo, base: Path, client: Client, tmp_path: Path) -> 
     version_dir(other, 2, zoo.path("half_plus_two"))
     server = ServerProcess(f"--model_base_path={base}")
     try:
-        assert client.run(RELOAD, target=server.grpc_target,
+        assert client.run(RELOAD, target=server.grpc_target, custom=False,
                           models=[["h3", str(other), {"stable": 1}]]) == [0, ""]
         reply = server.post("/v1/models/h3/labels/stable:predict", json={"instances": [2.0]})
         assert reply.json() == {"predictions": [4.0]}  # version 1, by its label
         assert server.get("/v1/models/default").status_code == 404  # dropped
         with pytest.raises(RpcError) as error:  # a bad config changes nothing
-            client.run(RELOAD, target=server.grpc_target,
+            client.run(RELOAD, target=server.grpc_target, custom=False,
                        models=[["x", str(tmp_path / "missing"), {}]])
         assert error.value.code == "INVALID_ARGUMENT"
         assert "is not a directory" in error.value.details
+        assert server.get("/v1/models/h3").status_code == 200
+        # No config at all, or a custom one: refused as TF Serving does, nothing unloaded.
+        for custom in (False, True):
+            with pytest.raises(RpcError) as error:
+                client.run(RELOAD, target=server.grpc_target, models=[], custom=custom)
+            assert error.value.code == "FAILED_PRECONDITION"
+            assert error.value.details == ("Cannot transition to requested config. It is only "
+                                           "legal to transition from one ModelConfigList to "
+                                           "another.")
         assert server.get("/v1/models/h3").status_code == 200
     finally:
         assert server.stop() == 0
