@@ -197,3 +197,25 @@ pickle.dump((arrays, spec, typed), open({str(tmp_path / 'out.pkl')!r}, 'wb'))
     # but for strings (string_val always) and empty tensors.
     assert sorted(with_content) == (sorted(k for k in arrays if k not in ("s", "empty"))
                                     if tensor_content else [])
+
+
+@pytest.mark.parametrize(("classes", "scores", "message"), [
+    (np.full((2, 3), b"a", object), np.zeros((2, 2), np.float32),
+     r"Tensors class and score should match in dim_size\(1\)\. Got 3 vs\. 2"),
+    (np.zeros((2, 2), np.int64), None, "Expected classes Tensor of DT_STRING. Got: DT_INT64"),
+    (None, np.zeros((2, 2), np.float64), "Expected scores Tensor of DT_FLOAT. Got: DT_DOUBLE"),
+    (None, np.zeros((3, 2), np.float32), "Expected scores output batch size of 2. Got: 3"),
+    (np.full((2,), b"a", object), None, r"Expected Tensor shape: \[batch_size num_classes\]"),
+])
+def test_classify_outputs_are_checked_alike_by_both_front_ends(
+        classes: np.ndarray | None, scores: np.ndarray | None, message: str) -> None:
+    # A model's bad classify outputs were IndexError/AttributeError (UNKNOWN) over gRPC.
+    from smrt.serving.core.errors import BadRequestError, status_code
+    from smrt.serving.grpc.messages import classification_result
+    from smrt.serving.rest.replies import _classification_body
+
+    outputs = {k: v for k, v in (("classes", classes), ("scores", scores)) if v is not None}
+    for encode in (classification_result, _classification_body):
+        with pytest.raises(BadRequestError, match=message) as error:
+            encode(outputs, 2)
+        assert status_code(error.value) == 3  # INVALID_ARGUMENT
