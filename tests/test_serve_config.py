@@ -3,6 +3,7 @@ and --batching_parameters_file."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,22 @@ def test_model_server_config_oneof(tmp_path: Path) -> None:
                            match="only legal to transition from one ModelConfigList to another"):
             read_model_server_config(data)
     assert read_model_server_config(field(1, b"")) == []  # an empty list: serve no model
+
+
+def test_a_config_is_not_applied_once_stopping() -> None:
+    """A reload racing shutdown must not load models into a registry being closed."""
+    from smrt.serving.core.config import ServerOptions
+    from smrt.serving.core.registry import ModelRegistry
+    from smrt.serving.core.tf_metrics import TFServingMetrics
+
+    async def scenario() -> None:
+        registry = ModelRegistry([], ServerOptions(), TFServingMetrics())
+        await registry.stop()
+        with pytest.raises(smrt.errors.UnavailableError, match="shutting down"):
+            await registry.apply_config([])
+        await registry.close()
+
+    asyncio.run(scenario())
 
 
 def test_version_policies() -> None:
