@@ -266,3 +266,27 @@ def test_grpc_requests_in_tf_servings_metrics(server: ServerProcess, client: Cli
                      r'API="Predict",entrypoint="GRPC"\} [1-9]', text), text
     assert re.search(r':tensorflow:serving:request_count\{model_name="default",'
                      r'status="OK"\} [1-9]', text)
+
+
+def test_a_bug_is_internal_not_unknown() -> None:
+    """A handler's unexpected exception (here: the model table itself failing) is logged and
+    answered INTERNAL, without a traceback as UNKNOWN."""
+    import grpc
+
+    from smrt.serving.grpc import server as grpc_server
+
+    def broken() -> dict[str, object]:
+        raise RuntimeError("the model table broke")
+
+    api = grpc_server.GrpcApi(broken, tensor_content=False,  # type: ignore[arg-type]
+                              max_request_bytes=1 << 20)
+    server, (port,) = grpc_server.start(api, ["127.0.0.1:0"], max_threads=2)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary("/tensorflow.serving.ModelService/GetModelStatus")
+            with pytest.raises(grpc.RpcError) as error:
+                call(field(1, field(1, b"m")), timeout=10.0)  # model_spec {name: "m"}
+        assert error.value.code() == grpc.StatusCode.INTERNAL
+        assert error.value.details() == "internal error: RuntimeError"
+    finally:
+        server.stop(None)
