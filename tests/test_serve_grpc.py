@@ -290,3 +290,29 @@ def test_a_bug_is_internal_not_unknown() -> None:
         assert error.value.details() == "internal error: RuntimeError"
     finally:
         server.stop(None)
+
+
+def test_reload_waits_at_most_the_clients_deadline() -> None:
+    """HandleReloadConfigRequest applies the config within the client's remaining deadline
+    (it waited up to an hour, whatever the client's deadline); no deadline: no limit."""
+    import grpc
+
+    from smrt.serving.grpc import server as grpc_server
+
+    timeouts: list[float | None] = []
+    api = grpc_server.GrpcApi(dict, tensor_content=False, max_request_bytes=1 << 20,
+                              reload_config=lambda config, timeout: timeouts.append(timeout))
+    server, (port,) = grpc_server.start(api, ["127.0.0.1:0"], max_threads=2)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(
+                "/tensorflow.serving.ModelService/HandleReloadConfigRequest")
+            request = field(1, field(1, b""))  # config {model_config_list {}}
+            call(request, timeout=7.0)
+            call(request)
+    finally:
+        server.stop(None)
+    first, second = timeouts
+    assert first is not None
+    assert 0 < first <= 7.0
+    assert second is None
