@@ -97,7 +97,7 @@ def test_examples_requests(messages: dict[str, tuple[str, bytes, Any]], name: st
 
 
 def test_empty_input_is_refused(messages: dict[str, tuple[str, bytes, Any]]) -> None:
-    with pytest.raises(smrt.InvalidArgumentError, match="Input is empty"):
+    with pytest.raises(smrt.InvalidArgumentError, match=r"^Input is empty\.$"):
         _core.decode_examples_request(messages["empty_input"][1], False, LIMIT)
 
 

@@ -161,7 +161,7 @@ void read_input(std::string_view message, ExamplesRequest& out) {
       r.skip();
     }
   });
-  if (!kind) invalid("Input is empty");  // TF Serving's words (util.cc)
+  if (!kind) invalid("Input is empty.");  // TF Serving's words (util.cc)
   auto& context = *out.storage.emplace_back(std::make_unique<Merged>());
   for_each_field(member.view(), [&](Reader& r) {
     if (r.field() == 1 && is(r, wire::kLengthDelimited)) out.examples.push_back(r.bytes());
