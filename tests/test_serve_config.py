@@ -3,10 +3,12 @@ and --batching_parameters_file."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+import smrt.errors
 from smrt.serving.core import textproto
 from smrt.serving.core.config import (
     BatchingOptions,
@@ -15,6 +17,9 @@ from smrt.serving.core.config import (
     read_batching_parameters_file,
     read_model_config_file,
 )
+from smrt.serving.core.config_wire import read_model_server_config
+
+from .protowire import field
 
 
 def test_textproto_parses_tf_serving_config_syntax() -> None:
@@ -116,6 +121,37 @@ def test_model_config_file_errors(tmp_path: Path, body: str, message: str) -> No
 def test_model_config_file_missing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         read_model_config_file(tmp_path / "nope.config")
+
+
+def test_model_server_config_oneof(tmp_path: Path) -> None:
+    """ModelServerConfig{model_config_list = 1, custom_model_config = 2} is a oneof: the last
+    member set decides; none set (it would unload every model) or custom is refused as TF
+    Serving's ServerCore::ReloadConfig refuses it."""
+    (tmp_path / "a").mkdir()
+    listed = field(1, field(1, field(1, b"a") + field(2, str(tmp_path / "a").encode())))
+    custom = field(2, field(1, b"type.googleapis.com/x"))
+    assert [c.name for c in read_model_server_config(custom + listed)] == ["a"]
+    for data in (b"", listed + custom, field(1, b"") + custom):
+        with pytest.raises(smrt.errors.FailedPreconditionError,
+                           match="only legal to transition from one ModelConfigList to another"):
+            read_model_server_config(data)
+    assert read_model_server_config(field(1, b"")) == []  # an empty list: serve no model
+
+
+def test_a_config_is_not_applied_once_stopping() -> None:
+    """A reload racing shutdown must not load models into a registry being closed."""
+    from smrt.serving.core.config import ServerOptions
+    from smrt.serving.core.registry import ModelRegistry
+    from smrt.serving.core.tf_metrics import TFServingMetrics
+
+    async def scenario() -> None:
+        registry = ModelRegistry([], ServerOptions(), TFServingMetrics())
+        await registry.stop()
+        with pytest.raises(smrt.errors.UnavailableError, match="shutting down"):
+            await registry.apply_config([])
+        await registry.close()
+
+    asyncio.run(scenario())
 
 
 def test_version_policies() -> None:

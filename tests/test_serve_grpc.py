@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Zoo
+from .protowire import field, varint
 from .serving import ServerProcess, version_dir
 from .tf_serving_client import Client, RpcError
 
@@ -197,6 +198,36 @@ def test_errors_carry_tf_servings_codes(server: ServerProcess, client: Client,
     assert details in error.value.details
 
 
+RAW_PREDICT = """
+call = grpc.insecure_channel(target).unary_unary('/tensorflow.serving.PredictionService/Predict')
+call(request.encode('latin-1'), timeout=10.0)
+"""
+
+
+def _raw_predict(dtype: int, size: int, values: bytes) -> str:
+    """PredictRequest{model_spec {name: "default"}, inputs {"x": TensorProto{dtype,
+    tensor_shape {dim {size}}, values}}} as bytes, carried as latin-1 text to the client."""
+    tensor = (varint(1 << 3) + varint(dtype) + field(2, field(2, varint(1 << 3) + varint(size)))
+              + values)
+    data = field(1, field(1, b"default")) + field(2, field(1, b"x") + field(2, tensor))
+    return data.decode("latin-1")
+
+
+@pytest.mark.parametrize(("dtype", "size", "values", "code"), [
+    (1, 2**62, b"", "INVALID_ARGUMENT"),  # DT_FLOAT: 2**64 bytes wrapped to 0
+    (7, 2**61 - 1, field(8, b"s"), "RESOURCE_EXHAUSTED"),  # DT_STRING: pointers + string wrap
+    (3, 1, field(7, b"\x80" * 10 + b"\x01"), "INVALID_ARGUMENT"),  # int_val: 11-byte varint
+])
+def test_hostile_tensors_are_the_clients_error(server: ServerProcess, client: Client, dtype: int,
+                                               size: int, values: bytes, code: str) -> None:
+    # Each once passed the decoder's checks and failed later: UNKNOWN with a traceback.
+    with pytest.raises(RpcError) as error:
+        client.run(RAW_PREDICT, target=server.grpc_target,
+                   request=_raw_predict(dtype, size, values))
+    assert error.value.code == code, error.value.details
+    assert "input 'x'" in error.value.details
+
+
 def test_metadata_needs_the_signature_def_field(server: ServerProcess, client: Client) -> None:
     with pytest.raises(RpcError) as error:
         client.run("""
@@ -235,3 +266,53 @@ def test_grpc_requests_in_tf_servings_metrics(server: ServerProcess, client: Cli
                      r'API="Predict",entrypoint="GRPC"\} [1-9]', text), text
     assert re.search(r':tensorflow:serving:request_count\{model_name="default",'
                      r'status="OK"\} [1-9]', text)
+
+
+def test_a_bug_is_internal_not_unknown() -> None:
+    """A handler's unexpected exception (here: the model table itself failing) is logged and
+    answered INTERNAL, without a traceback as UNKNOWN."""
+    import grpc
+
+    from smrt.serving.grpc import server as grpc_server
+
+    def broken() -> dict[str, object]:
+        raise RuntimeError("the model table broke")
+
+    api = grpc_server.GrpcApi(broken, tensor_content=False,  # type: ignore[arg-type]
+                              max_request_bytes=1 << 20)
+    server, (port,) = grpc_server.start(api, ["127.0.0.1:0"], max_threads=2)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary("/tensorflow.serving.ModelService/GetModelStatus")
+            with pytest.raises(grpc.RpcError) as error:
+                call(field(1, field(1, b"m")), timeout=10.0)  # model_spec {name: "m"}
+        assert error.value.code() == grpc.StatusCode.INTERNAL
+        assert error.value.details() == "internal error: RuntimeError"
+    finally:
+        server.stop(None)
+
+
+def test_reload_waits_at_most_the_clients_deadline() -> None:
+    """HandleReloadConfigRequest applies the config within the client's remaining deadline
+    (it waited up to an hour, whatever the client's deadline); no deadline: no limit."""
+    import grpc
+
+    from smrt.serving.grpc import server as grpc_server
+
+    timeouts: list[float | None] = []
+    api = grpc_server.GrpcApi(dict, tensor_content=False, max_request_bytes=1 << 20,
+                              reload_config=lambda config, timeout: timeouts.append(timeout))
+    server, (port,) = grpc_server.start(api, ["127.0.0.1:0"], max_threads=2)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(
+                "/tensorflow.serving.ModelService/HandleReloadConfigRequest")
+            request = field(1, field(1, b""))  # config {model_config_list {}}
+            call(request, timeout=7.0)
+            call(request)
+    finally:
+        server.stop(None)
+    first, second = timeouts
+    assert first is not None
+    assert 0 < first <= 7.0
+    assert second is None

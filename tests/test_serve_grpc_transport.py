@@ -147,6 +147,10 @@ for name, path, labels in models:
     config.model_version_policy.all.SetInParent()
     for key, value in labels.items():
         config.version_labels[key] = value
+if kind == 'custom':
+    request.config.custom_model_config.type_url = 'type.googleapis.com/x'
+elif kind == 'list':
+    request.config.model_config_list.SetInParent()  # even with no model in it
 stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(target))
 reply = stub.HandleReloadConfigRequest(request, 30.0)
 result = [reply.status.error_code, reply.status.error_message]
@@ -160,17 +164,42 @@ def test_reload_config(zoo: Zoo, base: Path, client: Client, tmp_path: Path) -> 
     version_dir(other, 2, zoo.path("half_plus_two"))
     server = ServerProcess(f"--model_base_path={base}")
     try:
-        assert client.run(RELOAD, target=server.grpc_target,
+        assert client.run(RELOAD, target=server.grpc_target, kind="list",
                           models=[["h3", str(other), {"stable": 1}]]) == [0, ""]
         reply = server.post("/v1/models/h3/labels/stable:predict", json={"instances": [2.0]})
         assert reply.json() == {"predictions": [4.0]}  # version 1, by its label
         assert server.get("/v1/models/default").status_code == 404  # dropped
         with pytest.raises(RpcError) as error:  # a bad config changes nothing
-            client.run(RELOAD, target=server.grpc_target,
+            client.run(RELOAD, target=server.grpc_target, kind="list",
                        models=[["x", str(tmp_path / "missing"), {}]])
         assert error.value.code == "INVALID_ARGUMENT"
         assert "is not a directory" in error.value.details
         assert server.get("/v1/models/h3").status_code == 200
+        # No config at all, or a custom one: refused as TF Serving does, nothing unloaded.
+        for kind in ("none", "custom"):
+            with pytest.raises(RpcError) as error:
+                client.run(RELOAD, target=server.grpc_target, models=[], kind=kind)
+            assert error.value.code == "FAILED_PRECONDITION"
+            assert error.value.details == ("Cannot transition to requested config. It is only "
+                                           "legal to transition from one ModelConfigList to "
+                                           "another.")
+        assert server.get("/v1/models/h3").status_code == 200
+    finally:
+        assert server.stop() == 0
+
+
+def test_reload_uses_the_saved_model_tags_flag(zoo: Zoo, client: Client, tmp_path: Path) -> None:
+    """Models a reload adds load the --saved_model_tags MetaGraph, even once none is served
+    (the tags once came from whichever model was loaded, else 'serve')."""
+    base = tmp_path / "t"
+    version_dir(base, 1, zoo.path("two_tag_sets"))  # 'serve': y = 2x; 'serve, gpu': y = 6x
+    server = ServerProcess(f"--model_base_path={base}", "--saved_model_tags=serve,gpu")
+    try:
+        for models in ([], [["t", str(base), {}]]):
+            assert client.run(RELOAD, target=server.grpc_target, kind="list",
+                              models=models) == [0, ""]
+        reply = server.post("/v1/models/t:predict", json={"instances": [[1.0]]})
+        assert reply.json() == {"predictions": [[6.0]]}
     finally:
         assert server.stop() == 0
 

@@ -18,6 +18,7 @@ import smrt.memory
 from smrt import _core
 
 from .conftest import assert_same
+from .protowire import field, varint
 
 LIMIT = 64 << 20
 
@@ -96,8 +97,56 @@ def test_examples_requests(messages: dict[str, tuple[str, bytes, Any]], name: st
 
 
 def test_empty_input_is_refused(messages: dict[str, tuple[str, bytes, Any]]) -> None:
-    with pytest.raises(smrt.InvalidArgumentError, match="Input is empty"):
+    with pytest.raises(smrt.InvalidArgumentError, match=r"^Input is empty\.$"):
         _core.decode_examples_request(messages["empty_input"][1], False, LIMIT)
+
+
+def _predict(tensor: bytes, spec: bytes = field(1, b"m")) -> bytes:
+    """PredictRequest{model_spec = 1, inputs = 2 {key = 1: "x", value = 2: tensor}}."""
+    return field(1, spec) + field(2, field(1, b"x") + field(2, tensor))
+
+
+def _tensor(dtype: int, size: int, values: bytes = b"") -> bytes:
+    """TensorProto{dtype = 1, tensor_shape = 2 {dim = 2 {size = 1}}} + raw value fields."""
+    shape = field(2, field(2, varint(1 << 3) + varint(size)))
+    return varint(1 << 3) + varint(dtype) + shape + values
+
+
+def test_sizes_that_wrap_are_refused_not_crashed() -> None:
+    # DT_FLOAT x 2**62 is 2**64 bytes: wrapped to 0 it passed the budget, then NumPy failed.
+    with pytest.raises(smrt.InvalidArgumentError,
+                       match="input 'x': the shape has 4611686018427387904 elements"):
+        _core.decode_predict_request(_predict(_tensor(1, 2**62)), LIMIT)
+    # DT_STRING x (2**61 - 1) with one string_val: 8 bytes a pointer plus the string wrapped.
+    with pytest.raises(smrt.errors.ResourceExhaustedError, match="input 'x' would take more than"):
+        _core.decode_predict_request(_predict(_tensor(7, 2**61 - 1, field(8, b"s"))), LIMIT)
+
+
+def test_over_long_packed_varint_is_invalid_argument() -> None:
+    # int_val (7) packed: one 11-byte varint, which a count of end bytes took for one value.
+    tensor = _tensor(3, 1, field(7, b"\x80" * 10 + b"\x01"))
+    with pytest.raises(smrt.InvalidArgumentError, match="input 'x': bad packed varints"):
+        _core.decode_predict_request(_predict(tensor), LIMIT)
+
+
+def test_version_and_label_are_one_oneof() -> None:
+    # ModelSpec{name = 1, version = 2 {value = 1}, signature_name = 3, version_label = 4}.
+    version = field(2, varint(1 << 3) + varint(7))
+    label = field(4, b"stable")
+    name = field(1, b"m")
+    spec, _, _ = _core.decode_predict_request(
+        _predict(_tensor(1, 1), name + version + label), LIMIT)
+    assert spec == ("m", None, "stable", "")
+    spec, _, _ = _core.decode_predict_request(
+        _predict(_tensor(1, 1), name + label + version), LIMIT)
+    assert spec == ("m", 7, "", "")
+
+
+def test_zero_examples_are_refused() -> None:
+    # ClassificationRequest{model_spec = 1, input = 2 {example_list = 1 {}}}: util.cc's words.
+    data = field(1, field(1, b"m")) + field(2, field(1, b""))
+    with pytest.raises(smrt.InvalidArgumentError, match=r"^Input is empty\.$"):
+        _core.decode_examples_request(data, False, LIMIT)
 
 
 def test_masked_crc32c() -> None:
@@ -148,3 +197,25 @@ pickle.dump((arrays, spec, typed), open({str(tmp_path / 'out.pkl')!r}, 'wb'))
     # but for strings (string_val always) and empty tensors.
     assert sorted(with_content) == (sorted(k for k in arrays if k not in ("s", "empty"))
                                     if tensor_content else [])
+
+
+@pytest.mark.parametrize(("classes", "scores", "message"), [
+    (np.full((2, 3), b"a", object), np.zeros((2, 2), np.float32),
+     r"Tensors class and score should match in dim_size\(1\)\. Got 3 vs\. 2"),
+    (np.zeros((2, 2), np.int64), None, "Expected classes Tensor of DT_STRING. Got: DT_INT64"),
+    (None, np.zeros((2, 2), np.float64), "Expected scores Tensor of DT_FLOAT. Got: DT_DOUBLE"),
+    (None, np.zeros((3, 2), np.float32), "Expected scores output batch size of 2. Got: 3"),
+    (np.full((2,), b"a", object), None, r"Expected Tensor shape: \[batch_size num_classes\]"),
+])
+def test_classify_outputs_are_checked_alike_by_both_front_ends(
+        classes: np.ndarray | None, scores: np.ndarray | None, message: str) -> None:
+    # A model's bad classify outputs were IndexError/AttributeError (UNKNOWN) over gRPC.
+    from smrt.serving.core.errors import BadRequestError, status_code
+    from smrt.serving.grpc.messages import classification_result
+    from smrt.serving.rest.replies import _classification_body
+
+    outputs = {k: v for k, v in (("classes", classes), ("scores", scores)) if v is not None}
+    for encode in (classification_result, _classification_body):
+        with pytest.raises(BadRequestError, match=message) as error:
+            encode(outputs, 2)
+        assert status_code(error.value) == 3  # INVALID_ARGUMENT

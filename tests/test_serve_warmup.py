@@ -7,11 +7,16 @@ request after load is no slower than later ones, unlike without warmup."""
 from __future__ import annotations
 
 import statistics
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+import smrt.errors
+from smrt import _core
+from smrt.serving.core.warmup import read_records
 
 from .conftest import Zoo
 from .serving import ServerProcess, version_with_files
@@ -99,6 +104,18 @@ def test_a_bad_record_fails_the_load(zoo: Zoo, tf_protos: Path, tmp_path: Path, 
     warmed_version(tmp_path / "m", 1, zoo.path(MODEL), _warmup_file(tf_protos, name))
     with pytest.raises(RuntimeError, match=message):
         ServerProcess(f"--model_base_path={tmp_path / 'm'}", "--max_num_load_retries=0")
+
+
+def test_a_record_longer_than_the_file_is_refused_before_reading(tmp_path: Path) -> None:
+    # A 20-byte file whose (checksummed) header says 2**50 bytes: reading that much would
+    # allocate it first (a MemoryError, or 16 GiB for 2**34), then find 8 bytes.
+    length = struct.pack("<Q", 2**50)
+    path = tmp_path / "tf_serving_warmup_requests"
+    path.write_bytes(length + struct.pack("<I", _core.masked_crc32c(length)) + b"\0" * 8)
+    with open(path, "rb") as f, pytest.raises(
+            smrt.errors.DataLossError, match=r"truncated record \(its header says 1125899906842624 "
+                                             r"bytes\) at byte 0"):
+        list(read_records(f, str(path)))
 
 
 def test_warmup_can_be_turned_off(zoo: Zoo, tf_protos: Path, tmp_path: Path) -> None:

@@ -69,11 +69,15 @@ void fill_bytes(const py::object& array, const std::vector<std::string_view>& va
   }
 }
 
+// Saturating size arithmetic: a hostile count must exhaust the budget, never wrap past it.
+std::size_t saturating_add(std::size_t a, std::size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+std::size_t saturating_mul(std::size_t a, std::size_t b) { return b && a > SIZE_MAX / b ? SIZE_MAX : a * b; }
+
 class Budget {
  public:
   Budget(std::size_t limit, std::string what) : limit_(limit), what_(std::move(what)) {}
   void spend(std::size_t bytes, const std::string& on) {
-    used_ = bytes > limit_ - std::min(used_, limit_) ? limit_ + 1 : used_ + bytes;
+    used_ = saturating_add(used_, bytes);
     if (used_ > limit_) {
       throw StatusError(ErrorCode::kResourceExhausted, on + " would take more than the " + std::to_string(limit_) +
                                                            " bytes " + what_ + " may decode to");
@@ -88,7 +92,7 @@ class Budget {
 py::object tensor_to_numpy(const messages::TensorProto& tensor, Budget& budget, const std::string& what) {
   if (tensor.dtype() == DType::kString) {
     const auto n = static_cast<std::size_t>(tensor.num_elements());
-    budget.spend(n > SIZE_MAX / 8 ? SIZE_MAX : n * 8 + tensor.carried_strings() * kStringOverhead, what);
+    budget.spend(saturating_add(saturating_mul(n, 8), saturating_mul(tensor.carried_strings(), kStringOverhead)), what);
     std::vector<std::string_view> values = tensor.strings();
     for (std::size_t i = 0; i < tensor.carried_strings() && i < values.size(); ++i) budget.spend(values[i].size(), what);
     py::object array = object_array(tensor.shape());
@@ -123,7 +127,7 @@ py::tuple decode_examples_request(const py::bytes& data, bool multi_inference, s
   messages::ExamplesRequest request = messages::parse_examples_request(message, multi_inference);
   Budget budget(max_bytes, "a request's tf.Examples");
   const std::size_t n = request.examples.size();
-  budget.spend(n * (request.context.size() + kStringOverhead), "the context repeated in each example");
+  budget.spend(saturating_mul(n, saturating_add(request.context.size(), kStringOverhead)), "the context repeated in each example");
   for (std::string_view e : request.examples) budget.spend(e.size(), "the examples");
   py::object array = object_array({static_cast<int64_t>(n)});
   auto** items = static_cast<PyObject**>(PyArray_DATA(reinterpret_cast<PyArrayObject*>(array.ptr())));

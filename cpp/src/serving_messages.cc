@@ -82,8 +82,13 @@ int64_t count_values(const std::vector<Occurrence>& field, int width, const std:
       if (o.packed.size() % static_cast<std::size_t>(width)) invalid(what + ": a packed field's length is not a whole number of values");
       n += static_cast<int64_t>(o.packed.size() / static_cast<std::size_t>(width));
     } else {
-      for (char c : o.packed) n += (static_cast<uint8_t>(c) & 0x80) == 0;
-      if (!o.packed.empty() && (static_cast<uint8_t>(o.packed.back()) & 0x80)) invalid(what + ": truncated packed varints");
+      // Read each varint whole: an over-long one must be refused here, not later in copy_to.
+      Reader r(o.packed);
+      try {
+        for (; !r.at_end(); ++n) r.varint();
+      } catch (const wire::WireError& e) {
+        invalid(what + ": bad packed varints (" + e.what() + ")");
+      }
     }
   }
   return n;
@@ -119,17 +124,23 @@ ModelSpec read_model_spec(std::string_view message) {
   for_each_field(message, [&](Reader& r) {
     switch (r.field()) {
       case 1: spec.name = utf8_or_skip(r); break;
+      // version (2) and version_label (4) are one oneof: the last member set wins.
       case 2:
         if (!is(r, wire::kLengthDelimited)) { r.skip(); break; }
         // Int64Value{value = 1}: present even when empty (a set wrapper means version 0).
         if (!spec.version) spec.version = 0;
+        spec.version_label.clear();
         for_each_field(r.bytes(), [&](Reader& v) {
           if (v.field() == 1 && is(v, wire::kVarint)) spec.version = static_cast<int64_t>(v.varint());
           else v.skip();
         });
         break;
       case 3: spec.signature_name = utf8_or_skip(r); break;
-      case 4: spec.version_label = utf8_or_skip(r); break;
+      case 4:
+        if (!is(r, wire::kLengthDelimited)) { r.skip(); break; }
+        spec.version_label = std::string(r.utf8());
+        spec.version.reset();
+        break;
       default: r.skip();
     }
   });
@@ -150,13 +161,14 @@ void read_input(std::string_view message, ExamplesRequest& out) {
       r.skip();
     }
   });
-  if (!kind) invalid("Input is empty");  // TF Serving's words (util.cc)
+  if (!kind) invalid("Input is empty.");  // TF Serving's words (util.cc)
   auto& context = *out.storage.emplace_back(std::make_unique<Merged>());
   for_each_field(member.view(), [&](Reader& r) {
     if (r.field() == 1 && is(r, wire::kLengthDelimited)) out.examples.push_back(r.bytes());
     else if (r.field() == 2 && kind == 2 && is(r, wire::kLengthDelimited)) context.add(r.bytes());
     else r.skip();
   });
+  if (out.examples.empty()) invalid("Input is empty.");  // no examples: TF Serving's words (util.cc)
   out.context = context.view();
 }
 
@@ -212,6 +224,10 @@ TensorProto::TensorProto(std::string_view message, const std::string& what) : wh
     if (d < 0) invalid(what_ + ": dimension " + std::to_string(d) + " is negative");
     if (d && num_elements_ > INT64_MAX / d) invalid(what_ + ": the shape has more elements than fit in int64");
     num_elements_ *= d;
+  }
+  // byte_size() and the Python side's budget multiply num_elements by at most 8 bytes each.
+  if (static_cast<uint64_t>(num_elements_) > SIZE_MAX / std::max<std::size_t>(dtype_size(dtype_), 8)) {
+    invalid(what_ + ": the shape has " + std::to_string(num_elements_) + " elements, more than fit in memory");
   }
   if (dtype_ == DType::kString) {
     if (!content_.empty()) invalid(what_ + ": string tensors in tensor_content are not supported; use string_val");

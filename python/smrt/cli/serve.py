@@ -160,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         grpc=_grpc_options(args),
         warmup=value(args, "enable_model_warmup"),
         warmup_iterations=max(1, value(args, "num_request_iterations_for_warmup")),
+        saved_model_tags=tuple(tags_from_flag(args.saved_model_tags or "serve")),
     )
     loader = default_loader(op_policy=args.op_policy, op_libraries=tuple(args.op_library),
                             backend=args.backend, **_session_options(args))
@@ -199,8 +200,6 @@ def _grpc_options(args: argparse.Namespace) -> GrpcOptions:
         raise CliError(f"smrt serve's gRPC API needs grpcio: {pip_install('serve')}") from None
     if not 0 <= args.port <= 65535:
         raise CliError(f"--port must be a port number (0 picks a free one), not {args.port}")
-    if value(args, "use_alts_credentials") and value(args, "ssl_config_file"):
-        raise CliError("--use_alts_credentials and --ssl_config_file exclude each other")
     ssl = value(args, "ssl_config_file")
     return GrpcOptions(
         port=args.port,

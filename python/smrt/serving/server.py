@@ -85,12 +85,11 @@ class ModelServer:
             grpc_api, addresses, options.max_threads, channel_options,
             grpc_server.credentials(options.ssl), health=options.health_check)
 
-    def _reload_from_grpc(self, config: bytes) -> None:
+    def _reload_from_grpc(self, config: bytes, timeout: float | None) -> None:
         from .core.config_wire import read_model_server_config
 
-        tags = next((m.config.tags for m in self.registry.models.values()), ("serve",))
-        self.registry.apply_config_from_thread(read_model_server_config(config, tags),
-                                               timeout=3600)
+        configs = read_model_server_config(config, self.options.saved_model_tags)
+        self.registry.apply_config_from_thread(configs, timeout)
 
     def _record_grpc(self, model: str, api_name: str, status: str, seconds: float) -> None:
         self.tf_metrics.request(model, api_name, "GRPC", status, seconds)

@@ -372,6 +372,9 @@ class ServerOptions:
     """``--allow_version_labels_for_unavailable_models``: else a label naming a version that
     is not available at start stops the server, as in TF Serving."""
 
+    saved_model_tags: tuple[str, ...] = ("serve",)
+    """``--saved_model_tags``: the MetaGraph tags of models a config reload adds."""
+
     grpc: GrpcOptions | None = None
     """TF Serving's gRPC API (``--port`` and the gRPC flags); None serves REST only."""
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from smrt.errors import FailedPreconditionError
+
 from .config import ConfigError, ModelConfig, VersionPolicy, check_base_path, check_name
 
 
@@ -33,12 +35,21 @@ class Fields:
 
 def read_model_server_config(data: bytes,
                              tags: tuple[str, ...] = ("serve",)) -> list[ModelConfig]:
-    """The models of a serialized ModelServerConfig; ConfigError for anything malformed."""
+    """The models of a serialized ModelServerConfig; ConfigError for anything malformed.
+
+    The config is a oneof whose last member set wins: a model_config_list replaces the served
+    models; none set, or a custom_model_config, is FailedPreconditionError with TF Serving's
+    words (ServerCore::ReloadConfig from a model_config_list), and changes nothing."""
     top = message_fields(data, "ModelServerConfig")
-    if top.get(2):
-        raise ConfigError("ModelServerConfig: custom_model_config is not supported")
+    if _last_position(top, 1) <= _last_position(top, 2):  # -1 for a member never set
+        raise FailedPreconditionError(
+            "Cannot transition to requested config. It is only legal to transition from one "
+            "ModelConfigList to another.")
+    # Switching oneof members clears the old one: lists before the last custom one are dropped.
+    dropped = top.order[:_last_position(top, 2) + 1].count(1)
+    lists = Fields({1: top.get(1)[dropped:]})
     configs: list[ModelConfig] = []
-    for config_list in _messages(top, 1, "model_config_list"):
+    for config_list in _messages(lists, 1, "model_config_list"):
         for raw in _repeated(message_fields(config_list, "model_config_list"), 1, "config"):
             configs.append(_model_config(raw, tags))
     names = [c.name for c in configs]

@@ -5,6 +5,11 @@ classify/regress signature must look like. REST (:mod:`smrt.serving.rest`) and g
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
+
+from smrt import _core
 from smrt.errors import InternalError, NotFoundError
 from smrt.model import Signature
 
@@ -53,3 +58,39 @@ def check_examples_signature(signature: Signature, api: str) -> str:
         raise BadRequestError(f"{what} cannot classify: its outputs must be 'classes' and/or "
                               f"'scores'; it has {', '.join(sorted(outputs))}")
     return "inputs"
+
+
+def classification_outputs(outputs: Mapping[str, np.ndarray], count: int,
+                           ) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+    """A classify run's ``classes`` and ``scores`` (either may be missing, as TF Serving
+    allows) and the number of classes, checked as TF Serving checks them, in its words
+    (classifier.cc, PostProcessClassificationResult): each [count, number of classes], classes
+    strings, scores float32, both as wide. A model's outputs that break this are the
+    request's INVALID_ARGUMENT there, so BadRequestError here (REST and gRPC alike)."""
+    classes, scores = outputs.get("classes"), outputs.get("scores")
+    for key, array, wanted in (("classes", classes, "DT_STRING"), ("scores", scores, "DT_FLOAT")):
+        if array is None:
+            continue
+        if array.ndim != 2:
+            raise BadRequestError("Expected Tensor shape: [batch_size num_classes] but got "
+                                  f"{list(array.shape)}")
+        got = _dtype_enum_name(array)
+        if got != wanted:
+            raise BadRequestError(f"Expected {key} Tensor of {wanted}. Got: {got}")
+        if array.shape[0] != count:
+            raise BadRequestError(f"Expected {key} output batch size of {count}. Got: "
+                                  f"{array.shape[0]}")
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise BadRequestError("Tensors class and score should match in dim_size(1). Got "
+                              f"{classes.shape[1]} vs. {scores.shape[1]}")
+    present = classes if classes is not None else scores
+    return classes, scores, 0 if present is None else present.shape[1]
+
+
+def _dtype_enum_name(array: np.ndarray) -> str:
+    if array.dtype == object:  # smrt's string tensors: object arrays of bytes
+        return "DT_STRING" if all(isinstance(v, bytes) for v in array.flat) else "DT_VARIANT"
+    try:
+        return _core.dtype_enum_name(array.dtype.name)
+    except Exception:  # a NumPy type TensorFlow has no name for
+        return str(array.dtype)

@@ -86,9 +86,10 @@ class ModelRegistry:
     async def close(self) -> None:
         """Unloads every model; call after the front ends have stopped."""
         loop = asyncio.get_running_loop()
-        for model in list(self.models.values()):
-            await loop.run_in_executor(self._poller, model.close)
-        self._poller.shutdown(wait=True)
+        async with self._applying:  # a config being applied finishes first; none starts after
+            for model in list(self.models.values()):
+                await loop.run_in_executor(self._poller, model.close)
+            self._poller.shutdown(wait=True)
 
     def load_initial_versions(self) -> None:
         """Loads what each model's policy wants; raises if a model has versions on disk but
@@ -167,22 +168,26 @@ class ModelRegistry:
                           exc_info=not isinstance(e, smrt_errors.Error))
 
     async def _reload_config(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Re-reads the model config file and applies it."""
         """Reads the model config again and applies what changed. The dict of models is
         changed on the event loop only; loads and unloads run in the polling thread."""
         assert self._read_config is not None
         await self.apply_config(await loop.run_in_executor(self._poller, self._read_config))
 
-    def apply_config_from_thread(self, configs: list[ModelConfig], timeout: float) -> None:
+    def apply_config_from_thread(self, configs: list[ModelConfig],
+                                 timeout: float | None) -> None:
         """:meth:`apply_config` from another thread (gRPC's HandleReloadConfigRequest);
-        returns once applied."""
+        returns once applied; TimeoutError after ``timeout`` seconds (None: no limit)."""
         assert self._loop is not None, "the registry is not running"
         asyncio.run_coroutine_threadsafe(self.apply_config(configs), self._loop).result(timeout)
 
     async def apply_config(self, config_list: list[ModelConfig]) -> None:
         """Serves exactly ``config_list``: models added are loaded, models dropped retired,
-        new policies and labels applied. One application at a time."""
+        new policies and labels applied. One application at a time; UnavailableError once
+        the server is stopping (its models are being unloaded)."""
         async with self._applying:
+            if self.stopping:
+                raise smrt_errors.UnavailableError(
+                    "the server is shutting down: the model config was not applied")
             await self._apply_config(config_list)
 
     async def _apply_config(self, config_list: list[ModelConfig]) -> None:

@@ -74,7 +74,8 @@ def read_records(f: BinaryIO, path: str) -> Iterator[bytes]:
     """TFRecord framing: length (uint64, little-endian), masked CRC-32C of the length, data,
     masked CRC-32C of the data. Both checksums are checked; a corrupt or truncated file is a
     DataLossError naming the byte it failed at."""
-    offset = 0
+    size = f.seek(0, os.SEEK_END)  # a header's length is checked against it before reading
+    offset = f.seek(0)
     while True:
         header = f.read(12)
         if not header:
@@ -84,6 +85,8 @@ def read_records(f: BinaryIO, path: str) -> Iterator[bytes]:
         (length,), (crc,) = struct.unpack("<Q", header[:8]), struct.unpack("<I", header[8:])
         if _core.masked_crc32c(header[:8]) != crc:
             raise _data_loss(path, offset, "corrupted record length (checksum mismatch)")
+        if length > size - offset - 16:  # reading it would allocate `length` bytes first
+            raise _data_loss(path, offset, f"truncated record (its header says {length} bytes)")
         data = f.read(length)
         footer = f.read(4)
         if len(data) < length or len(footer) < 4:

@@ -13,6 +13,7 @@ import numpy as np
 
 from smrt import _core
 from smrt.saved_model import SignatureInfo, TensorSpec
+from smrt.serving.core.inference import classification_outputs
 from smrt.serving.core.wire import bytes_field, float_field, string_field, varint_field
 
 STATES = {"START": 10, "LOADING": 20, "AVAILABLE": 30, "UNLOADING": 40, "END": 50}
@@ -81,15 +82,7 @@ def classification_result(outputs: Mapping[str, np.ndarray], count: int) -> byte
     """ClassificationResult{classifications = 1 {classes = 1 {label = 1, score = 2}}}: one
     Classifications per example, labels from ``classes`` and scores from ``scores`` (either
     may be missing, as TF Serving allows)."""
-    classes, scores = outputs.get("classes"), outputs.get("scores")
-    for key, array in (("classes", classes), ("scores", scores)):
-        if array is not None and (array.ndim != 2 or array.shape[0] != count):
-            from smrt.errors import InvalidArgumentError
-
-            raise InvalidArgumentError(
-                f"Expected output Tensor '{key}' of shape [{count}, number of classes], got "
-                f"{list(array.shape)}")
-    width = (classes if classes is not None else scores).shape[1]  # type: ignore[union-attr]
+    classes, scores, width = classification_outputs(outputs, count)
     out = b""
     for i in range(count):
         entries = b""

@@ -32,6 +32,7 @@ from smrt.serving.core.config import SSLConfig
 from smrt.serving.core.config_wire import message_fields
 from smrt.serving.core.errors import CODE_NAMES, status_code
 from smrt.serving.core.versions import ServedModel, ServedVersion
+from smrt.serving.core.wire import bytes_field, varint_field
 
 from . import messages
 
@@ -60,12 +61,13 @@ class GrpcApi:
     def __init__(self, models: Models, tensor_content: bool, max_request_bytes: int,
                  check_method_name: bool = False,
                  record: Callable[[str, str, str, float], None] | None = None,
-                 reload_config: Callable[[bytes], None] | None = None) -> None:
+                 reload_config: Callable[[bytes, float | None], None] | None = None) -> None:
         """``models`` gives the served models by name (the REST server's, live);
         ``tensor_content``: write replies' tensors as ``tensor_content``
         (``--enable_serialization_as_tensor_content``); ``record(model, api, status,
-        seconds)`` hears of each request (TF Serving's metrics); ``reload_config`` applies a
-        serialized ModelServerConfig (HandleReloadConfigRequest)."""
+        seconds)`` hears of each request (TF Serving's metrics); ``reload_config(config,
+        timeout)`` applies a serialized ModelServerConfig (HandleReloadConfigRequest) within
+        the client's deadline (None: none)."""
         self._models = models
         self._tensor_content = tensor_content
         self._max_decoded = 2 * max_request_bytes  # typed fields may expand a little
@@ -104,6 +106,12 @@ class GrpcApi:
                 context.abort(_GRPC_CODES.get(status_code(e), grpc.StatusCode.UNKNOWN), str(e))
             except MemoryError:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "out of memory")
+            except Exception as e:
+                if context.code() is not None:  # the method aborted the RPC itself
+                    raise
+                # A bug of ours: logged here, and INTERNAL (never a traceback as UNKNOWN).
+                log.exception("gRPC %s failed", getattr(method, "__name__", "call"))
+                context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}")
             raise AssertionError("unreachable")  # context.abort raises
 
         return handle
@@ -139,8 +147,8 @@ class GrpcApi:
             signature, result = self._examples_task(served, spec[3], api_name, examples, context)
             measure.ok()
             # ClassificationResponse / RegressionResponse{result = 1, model_spec = 2}.
-            return (_field(1, result)
-                    + _field(2, messages.model_spec(name, served.version, signature.key)))
+            return (bytes_field(1, result)
+                    + bytes_field(2, messages.model_spec(name, served.version, signature.key)))
 
     def multi_inference(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         tasks, examples = _core.decode_examples_request(request, True, self._max_decoded)
@@ -163,9 +171,9 @@ class GrpcApi:
                 signature, result = self._examples_task(served, spec[3], kind, examples, context)
                 # InferenceResult{model_spec = 1, classification_result = 2 |
                 # regression_result = 3}.
-                results += _field(1, _field(1, messages.model_spec(name, served.version,
-                                                                   signature.key))
-                                  + _field(2 if kind == "classify" else 3, result))
+                spec_bytes = messages.model_spec(name, served.version, signature.key)
+                results += bytes_field(1, bytes_field(1, spec_bytes)
+                                       + bytes_field(2 if kind == "classify" else 3, result))
             measure.ok()
             return results  # MultiInferenceResponse{results = 1}
 
@@ -220,8 +228,9 @@ class GrpcApi:
         if self._reload_config is None:
             raise _Abort(12, "HandleReloadConfigRequest is not served here")
         config = b"".join(_config_field(request))
-        self._reload_config(config)
-        return _field(1, b"")  # status OK: no fields set
+        remaining = context.time_remaining()  # no deadline: grpcio says a huge number
+        self._reload_config(config, None if remaining is None or remaining > 1e8 else remaining)
+        return bytes_field(1, b"")  # status OK: no fields set
 
     # --- shared -----------------------------------------------------------------------------
 
@@ -293,9 +302,7 @@ class _Request:
 
 def _version(spec: _core.ModelSpecTuple) -> tuple[int | None, str | None]:
     """The (version, label) a ModelSpec asks for."""
-    _, version, label, _ = spec
-    if version is not None and label:
-        raise _Abort(3, "ModelSpec has both version and version_label set; set one")
+    _, version, label, _ = spec  # one oneof: the decoder keeps only the last member set
     return version, (label or None)
 
 
@@ -315,20 +322,12 @@ def _check_inputs(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
 
 def _config_field(request: bytes) -> list[bytes]:
     """ReloadConfigRequest's config (field 1) occurrences, merged by concatenation."""
-    from smrt.serving.core.config_wire import message_fields
-
     fields = message_fields(request, "ReloadConfigRequest")
     return [v for v in fields.get(1) if isinstance(v, bytes)]
 
 
 def _set(keys: Any) -> str:
     return "{" + ",".join(sorted(keys)) + "}"
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    from smrt.serving.core.wire import bytes_field
-
-    return bytes_field(number, payload)
 
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -347,8 +346,6 @@ def health_handler() -> grpc.GenericRpcHandler:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad HealthCheckRequest: {e}")
         if service not in known:
             context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service!r}")
-        from smrt.serving.core.wire import varint_field
-
         return varint_field(1, 1)
 
     return grpc.method_handlers_generic_handler(

@@ -24,6 +24,7 @@ from smrt.serving.core.inference import (
     DEFAULT_SIGNATURE,
     REGRESS_METHOD,
     check_examples_signature,
+    classification_outputs,
     signature_for,
 )
 from smrt.serving.core.versions import ServedVersion, VersionStatus
@@ -200,20 +201,12 @@ def _regression_values(outputs: Mapping[str, np.ndarray], n: int) -> np.ndarray:
 def _classification_body(outputs: Mapping[str, np.ndarray], n: int) -> bytes:
     """``{"results": [[[label, score], ...] per example]}``; a missing ``classes`` output
     gives empty labels, a missing ``scores`` output scores of 0, as TF Serving does."""
-    classes, scores = outputs.get("classes"), outputs.get("scores")
-    for name, array in (("classes", classes), ("scores", scores)):
-        if array is not None and (array.ndim != 2 or array.shape[0] != n):
-            raise BadRequestError(f"the classification output '{name}' has shape "
-                                  f"{list(array.shape)}; expected [{n}, number of classes]")
-    if classes is not None and scores is not None and classes.shape != scores.shape:
-        raise BadRequestError(f"'classes' {list(classes.shape)} and 'scores' "
-                              f"{list(scores.shape)} do not match")
-    shape = (classes if classes is not None else scores).shape  # type: ignore[union-attr]
+    classes, scores, width = classification_outputs(outputs, n)
     labels = ([[c.decode("utf-8", "backslashreplace") for c in row] for row in classes]
-              if classes is not None else [[""] * shape[1]] * n)
+              if classes is not None else [[""] * width] * n)
 
     def build(convert: Callable[[np.ndarray, str], Json]) -> Json:
-        values = convert(scores, "scores") if scores is not None else [[0.0] * shape[1]] * n
+        values = convert(scores, "scores") if scores is not None else [[0.0] * width] * n
         rows = zip(labels, values, strict=True)
         return {"results": [[[label, score] for label, score in zip(*row, strict=True)]
                             for row in rows]}
