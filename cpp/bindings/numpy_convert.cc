@@ -7,11 +7,13 @@
 #include <string>
 
 #include "numpy_api.h"
-#include "small_array.h"
+#include "../src/small_array.h"
 
 namespace py = pybind11;
 
 namespace smrt::bindings {
+
+using ::smrt::detail::SmallArray;
 namespace {
 
 constexpr std::uintptr_t kAlignment = kTensorAlignment;  // less-aligned data is copied

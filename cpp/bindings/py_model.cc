@@ -12,13 +12,15 @@
 #include "fast_call.h"
 #include "numpy_convert.h"
 #include "py_bound_call.h"
-#include "small_array.h"
+#include "../src/small_array.h"
 #include "py_metadata.h"
 #include "smrt/model.h"
 
 namespace py = pybind11;
 
 namespace smrt::bindings {
+
+using ::smrt::detail::SmallArray;
 namespace {
 
 // A call's inputs in inputs() order, each an owned reference (converting one input can run

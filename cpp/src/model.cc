@@ -11,11 +11,14 @@
 #include "op_libraries.h"
 #include "backend.h"
 #include "openvino_backend.h"
+#include "small_array.h"
 #include "smrt/runtime.h"
 #include "status.h"
 #include "tf_c_api.h"
 
 namespace smrt {
+
+using detail::SmallArray;
 
 // The TF_Session and TF_Graph of one loaded model. Runs share the lock; close takes it whole,
 // so closing waits for runs in flight and no run ever sees a freed session.
@@ -70,21 +73,6 @@ struct Signature::Endpoints {
 namespace {
 
 constexpr char kInitOpKey[] = "__saved_model_init_op";
-
-// n value-initialized elements, on the stack when there are few: the call path allocates
-// nothing for signatures of ordinary size.
-template <class T, std::size_t N = 16>
-class StackArray {
- public:
-  explicit StackArray(std::size_t n) : heap_(n > N ? n : 0), data_(n > N ? heap_.data() : small_) {}
-  T& operator[](std::size_t i) { return data_[i]; }
-  T* data() { return data_; }
-
- private:
-  T small_[N] = {};
-  std::vector<T> heap_;
-  T* data_;
-};
 
 // tensorflow.RunOptions with only timeout_in_ms (field 2, varint) set, or no buffer at all.
 class RunOptionsProto {
@@ -261,7 +249,7 @@ void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims,
 void Signature::run(const Tensor* inputs, Tensor* outputs) const { run(inputs, outputs, RunOptions{}); }
 
 void Signature::run(const Tensor* inputs, Tensor* outputs, const RunOptions& options) const {
-  StackArray<const Tensor*> pointers(info_.inputs.size());
+  SmallArray<const Tensor*> pointers(info_.inputs.size());
   for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
   run_pointers(pointers.data(), nullptr, info_.outputs.size(), outputs, options);
 }
@@ -274,7 +262,7 @@ void Signature::run(const Tensor* inputs, const std::size_t* fetch, std::size_t 
                               " outputs; there is no output " + std::to_string(fetch[j]));
     }
   }
-  StackArray<const Tensor*> pointers(info_.inputs.size());
+  SmallArray<const Tensor*> pointers(info_.inputs.size());
   for (std::size_t i = 0; i < info_.inputs.size(); ++i) pointers[i] = &inputs[i];
   run_pointers(pointers.data(), fetch, n_fetch, outputs, options);
 }
@@ -282,12 +270,12 @@ void Signature::run(const Tensor* inputs, const std::size_t* fetch, std::size_t 
 void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch,
                              Tensor* outputs, const RunOptions& options) const {
   const std::size_t n_in = info_.inputs.size(), n_out = n_fetch;
-  StackArray<TF_Tensor*> in_values(n_in), out_values(n_out);
+  SmallArray<TF_Tensor*> in_values(n_in), out_values(n_out);
   for (std::size_t i = 0; i < n_in; ++i) {
     const Tensor& t = *inputs[i];
     if (!t) throw InvalidInputError("input '" + info_.inputs[i].key + "' of signature '" + info_.key + "' is an empty Tensor");
     const int rank = t.rank();
-    StackArray<int64_t> dims(static_cast<std::size_t>(rank));
+    SmallArray<int64_t> dims(static_cast<std::size_t>(rank));
     for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
     check_input(i, t.dtype(), dims.data(), rank, options.check_shapes);
     in_values[i] = t.get();
@@ -303,7 +291,7 @@ void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fet
   }
   // The fetched endpoints: all of them as resolved at load, or the chosen ones copied here.
   const TF_Output* fetched = endpoints_->outputs.data();
-  StackArray<TF_Output> chosen(fetch ? n_out : 0);
+  SmallArray<TF_Output> chosen(fetch ? n_out : 0);
   if (fetch) {
     for (std::size_t j = 0; j < n_out; ++j) chosen[j] = endpoints_->outputs[fetch[j]];
     fetched = chosen.data();
@@ -678,7 +666,7 @@ void check_function_input(const std::string& name, const TensorSpec& spec, const
   }
   if (spec.unknown_rank) return;
   const int rank = t.rank();
-  StackArray<int64_t> dims(static_cast<std::size_t>(rank));
+  SmallArray<int64_t> dims(static_cast<std::size_t>(rank));
   for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
   if (!shape_fits(spec, dims.data(), rank)) {
     throw InvalidInputError(label() + " expects shape " + spec_shape_string(spec) + ", got " + shape_string(dims.data(), rank));
@@ -738,7 +726,7 @@ bool inputs_fit(const std::vector<TensorSpec>& specs, const std::vector<Tensor>&
     if (!t || t.dtype() != spec.dtype) return false;
     if (spec.unknown_rank) continue;
     const int rank = t.rank();
-    StackArray<int64_t> dims(static_cast<std::size_t>(rank));
+    SmallArray<int64_t> dims(static_cast<std::size_t>(rank));
     for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
     if (!shape_fits(spec, dims.data(), rank)) return false;
   }
@@ -932,7 +920,7 @@ std::vector<Tensor> Model::call(std::string_view path, const std::vector<Tensor>
       got += " (empty Tensor);";
       continue;
     }
-    StackArray<int64_t> dims(static_cast<std::size_t>(t.rank()));
+    SmallArray<int64_t> dims(static_cast<std::size_t>(t.rank()));
     for (int d = 0; d < t.rank(); ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
     got += " " + std::string(dtype_name(t.dtype())) + " " + shape_string(dims.data(), t.rank()) + ";";
   }

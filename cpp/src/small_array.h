@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <memory>
 
-namespace smrt::bindings {
+namespace smrt::detail {
 
 template <class T, std::size_t N = 16>
 class SmallArray {
@@ -27,4 +27,4 @@ class SmallArray {
   std::size_t size_;
 };
 
-}  // namespace smrt::bindings
+}  // namespace smrt::detail
