@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "install_location.h"
 #include "openvino_c_api.h"
 #include "smrt/errors.h"
 #include "smrt/runtime.h"
@@ -40,14 +41,6 @@ std::string library_in(const fs::path& dir) {
     }
   }
   return "";
-}
-
-std::string wheel_beside_this_library() {
-  Dl_info self{};
-  if (!dladdr(reinterpret_cast<void*>(&wheel_beside_this_library), &self) || !self.dli_fname) return "";
-  std::error_code ec;
-  const fs::path here = fs::canonical(self.dli_fname, ec);
-  return ec ? "" : library_in(here.parent_path().parent_path() / "openvino");
 }
 
 void load_locked(const std::string& given, const std::string& source) {
@@ -116,7 +109,9 @@ void ensure_openvino_loaded(const std::vector<std::pair<std::string, std::string
   for (const auto& [dir, source] : hints) {
     if (std::string found = library_in(dir); !found.empty()) candidates.emplace_back(found, source);
   }
-  if (std::string found = wheel_beside_this_library(); !found.empty()) candidates.emplace_back(found, "openvino wheel");
+  if (const fs::path site = detail::site_packages_beside_libsmrt(); !site.empty()) {
+    if (std::string found = library_in(site / "openvino"); !found.empty()) candidates.emplace_back(found, "openvino wheel");
+  }
   candidates.emplace_back("libopenvino_c.so", "system");
   std::string tried;
   for (const auto& [path, source] : candidates) {
