@@ -61,7 +61,7 @@ class Signature(_core.NativeSignature):
         maps the output keys to fetch (one or more; TensorFlow computes only what they need) to
         writeable C-contiguous arrays of their dtype and shape. TensorFlow's C API always
         allocates a run's output tensors itself, so each output is copied once into its array
-        (a ``memcpy``; a call of the signature gives a view instead); nothing else is
+        (a call of the signature gives a view instead); nothing else is
         allocated or converted per run. Strings cannot be bound. A run whose output has
         another shape than its array raises :class:`~smrt.errors.InvalidInputError`; one
         binding runs in one thread at a time (another thread's call raises
