@@ -314,5 +314,5 @@ def test_reload_waits_at_most_the_clients_deadline() -> None:
         server.stop(None)
     first, second = timeouts
     assert first is not None
-    assert 0 < first <= 7.0
+    assert 0 < first <= 7.0 + 0.05  # measured from receipt; grpc-timeout rounds up
     assert second is None
