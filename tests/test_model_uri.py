@@ -147,3 +147,47 @@ def test_an_unwritable_cache_is_a_model_fetch_error(
     with pytest.raises(ModelFetchError, match=r"cannot write the model cache .*cache") as e:
         model_uri.fetch("memory://smrt-tests/a", cache_dir=blocker)
     assert isinstance(e.value, OSError)
+
+
+@pytest.mark.parametrize("key", ["../../escaped.txt", "/abs-escaped.txt", "variables/./x",
+                                 "a\\b"])
+def test_a_key_that_would_write_outside_the_copy_is_refused(
+        zoo: Zoo, memfs: object, tmp_path: Path, key: str) -> None:
+    _upload(memfs, Path(zoo.path("add_one")), "/smrt-tests/evil")
+    memfs.pipe(f"/smrt-tests/evil/{key}", b"written by the model's owner")  # type: ignore[attr-defined]
+    cache = tmp_path / "a" / "b"
+    with pytest.raises(ModelFetchError, match="written outside the model's copy") as e:
+        model_uri.fetch("memory://smrt-tests/evil", cache_dir=cache)
+    assert repr(key) in str(e.value)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == []
+
+
+def test_a_model_rewritten_during_the_copy_is_copied_again(
+        zoo: Zoo, memfs: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _upload(memfs, Path(zoo.path("half_plus_two")), "/smrt-tests/m")
+    get_file = type(memfs).get_file
+    rewritten: list[bool] = []
+
+    def get_file_while_rewritten(self: object, *args: object, **kwargs: object) -> object:
+        result = get_file(self, *args, **kwargs)
+        if not rewritten:  # the owner publishes new weights halfway through the first copy
+            rewritten.append(True)
+            _upload(memfs, Path(zoo.path("half_plus_three")), "/smrt-tests/m")
+        return result
+
+    monkeypatch.setattr(type(memfs), "get_file", get_file_while_rewritten)
+    path = model_uri.fetch("memory://smrt-tests/m", cache_dir=tmp_path)
+    assert rewritten
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the mixed copy is gone
+    three = Path(zoo.path("half_plus_three"))
+    assert {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()} == \
+        {p.relative_to(three): p.read_bytes() for p in three.rglob("*") if p.is_file()}
+    with smrt.load(path) as model:
+        assert model.signatures["serving_default"](x=np.array([2.0], np.float32))["y"] == [4.0]
+
+
+def test_a_copy_is_readable_by_other_users_of_the_cache(
+        zoo: Zoo, memfs: object, tmp_path: Path) -> None:
+    _upload(memfs, Path(zoo.path("add_one")), "/smrt-tests/a")
+    path = model_uri.fetch("memory://smrt-tests/a", cache_dir=tmp_path)
+    assert path.stat().st_mode & 0o777 == model_uri.CACHE_MODE

@@ -172,17 +172,51 @@ def _resolve_remote(uri: str) -> tuple[Any, ResolvedModel]:
     return fs, ResolvedModel(f"{base}/{version}", version)
 
 
-def _cached_copy(fs: Any, resolved: ResolvedModel, cache_dir: Path) -> Path:
-    root = _strip(fs, resolved.uri)
+FETCH_ATTEMPTS = 3
+"""Copies tried before giving up on a model that keeps changing while it is fetched."""
+
+CACHE_MODE = 0o755
+"""A finished copy is readable by every user sharing the cache (mkdtemp makes it 0700)."""
+
+
+def _listing(fs: Any, root: str, uri: str) -> dict[str, dict[str, Any]]:
+    """The model's files, by their safe path under `root`, with their listing details."""
     try:
         listing = fs.find(root, detail=True)
     except OSError as e:
-        raise ModelFetchError(f"model URI {resolved.uri!r}: cannot list it: {e}") from e
-    files = {_relative(root, str(path)): info for path, info in listing.items()
-             if info.get("type") != "directory"}
-    final = cache_dir / _cache_key(resolved.uri, files)
-    if (final / SAVED_MODEL_FILE).is_file():
-        return final
+        raise ModelFetchError(f"model URI {uri!r}: cannot list it: {e}") from e
+    return {_safe_relative(uri, _relative(root, str(path))): info
+            for path, info in listing.items() if info.get("type") != "directory"}
+
+
+def _cached_copy(fs: Any, resolved: ResolvedModel, cache_dir: Path) -> Path:
+    root = _strip(fs, resolved.uri)
+    files = _listing(fs, root, resolved.uri)
+    for _ in range(FETCH_ATTEMPTS):
+        final = cache_dir / _cache_key(resolved.uri, files)
+        if _is_complete(final):
+            return final
+        _copy(fs, root, resolved.uri, files, final)
+        # The key names the listing taken before the copy; a rewrite during the copy would
+        # leave a mix of old and new files under the old key, so list again and compare.
+        again = _listing(fs, root, resolved.uri)
+        if _cache_key(resolved.uri, again) == final.name:
+            return final
+        shutil.rmtree(final, ignore_errors=True)
+        files = again
+    raise ModelFetchError(f"model URI {resolved.uri!r} changed while it was being copied, "
+                          f"{FETCH_ATTEMPTS} times in a row; try again once it is written")
+
+
+def _is_complete(final: Path) -> bool:
+    try:
+        return (final / SAVED_MODEL_FILE).is_file()
+    except OSError as e:  # e.g. another user's copy this user may not enter
+        raise ModelFetchError(f"cannot read the model cache {str(final)!r}: {e}") from e
+
+
+def _copy(fs: Any, root: str, uri: str, files: dict[str, dict[str, Any]], final: Path) -> None:
+    cache_dir = final.parent
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial",
@@ -192,20 +226,32 @@ def _cached_copy(fs: Any, resolved: ResolvedModel, cache_dir: Path) -> Path:
     try:
         for relative in files:
             target = partial / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 fs.get_file(_join(root, relative), str(target))
             except OSError as e:
-                raise ModelFetchError(f"cannot copy {resolved.uri}/{relative}: {e}") from e
+                raise ModelFetchError(f"cannot copy {uri}/{relative}: {e}") from e
         try:
+            os.chmod(partial, CACHE_MODE)
             os.rename(partial, final)  # atomic: the directory appears complete or not at all
-        except OSError:
-            if not (final / SAVED_MODEL_FILE).is_file():
-                raise
+        except OSError as e:
+            if not _is_complete(final):
+                raise ModelFetchError(f"cannot write the model cache {str(final)!r}: {e}") from e
             # Another worker renamed its copy first; it has the same files.
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return final
+
+
+def _safe_relative(uri: str, relative: str) -> str:
+    """`relative` if it names a file inside the copy, else ModelFetchError: an object store
+    key may hold '..', '.', empty parts ('a//b') or a backslash, and joined to the cache
+    directory those would write outside it."""
+    parts = relative.split("/")
+    if (not relative or "\\" in relative or "\0" in relative
+            or any(part in ("", ".", "..") for part in parts)):
+        raise ModelFetchError(f"model URI {uri!r} holds a file named {relative!r}, which would be "
+                              "written outside the model's copy; refusing to fetch it")
+    return relative
 
 
 def _cache_key(uri: str, files: dict[str, dict[str, Any]]) -> str:
