@@ -444,6 +444,34 @@ def test_input_kept_by_a_variable_warns_and_later_inputs_are_copied(zoo: Zoo) ->
         assert read()["v"] == 6.0
 
 
+def test_an_input_kept_by_a_variable_is_handed_back_while_a_call_holds_the_gil(
+        zoo: Zoo, run_python: Any) -> None:
+    # The variable keeps the first lent array; the second call replaces it on one of
+    # TensorFlow's threads while the calling thread holds the GIL (release_gil=False). That
+    # hand-back must not wait for the GIL, or both threads wait forever. In a child process
+    # with a watchdog, so a regression fails instead of hanging the test run.
+    out = run_python(f"""
+import faulthandler, time, warnings, weakref, numpy as np, smrt
+faulthandler.dump_traceback_later(60, exit=True)
+warnings.simplefilter("ignore", RuntimeWarning)
+with smrt.load({zoo.path("stateful")!r}) as model:
+    mutate, read = model.signatures["mutate"], model.signatures["read"]
+    mutate.release_gil = False
+    first = smrt.aligned(np.array(5.0, np.float32))
+    kept = weakref.ref(first)
+    mutate(new_v=first)
+    del first
+    for value in range(4):
+        mutate(new_v=smrt.aligned(np.array(float(value), np.float32)))
+    print(float(read()["v"]))
+    deadline = time.monotonic() + 10  # released soon after, by the interpreter: nothing leaks
+    while kept() is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(kept() is None)
+""")
+    assert out.split() == ["3.0", "True"]
+
+
 # --- outputs -------------------------------------------------------------------------------
 
 

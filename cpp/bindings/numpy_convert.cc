@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "numpy_api.h"
@@ -372,14 +373,48 @@ Loans::Loan* Loans::lend(PyObject* array) {
   return loan;
 }
 
+namespace {
+
+// Arrays TensorFlow handed back on a thread without the GIL, released later by a thread that
+// has it. Waiting for the GIL there could deadlock: a thread that holds it (a call with
+// release_gil=False, a close) may be waiting for that very TensorFlow thread to finish.
+std::mutex returned_mutex;
+std::vector<PyObject*>& returned_arrays() {
+  static auto* arrays = new std::vector<PyObject*>;  // never destroyed: used up to exit
+  return *arrays;
+}
+std::atomic<bool> release_scheduled{false};
+
+int release_returned(void*) {
+  std::vector<PyObject*> arrays;
+  {
+    std::lock_guard<std::mutex> lock(returned_mutex);
+    arrays.swap(returned_arrays());
+    release_scheduled = false;
+  }
+  for (PyObject* array : arrays) Py_DECREF(array);
+  return 0;
+}
+
+}  // namespace
+
 void Loans::give_back(void*, std::size_t, void* arg) {
   auto* loan = static_cast<Loan*>(arg);
-  // TensorFlow may free a tensor on any thread, so take the GIL; at interpreter exit there is
-  // nothing left to release into.
+  // At interpreter exit there is nothing left to release into.
   if (Py_IsInitialized()) {
-    PyGILState_STATE state = PyGILState_Ensure();
-    Py_DECREF(loan->array);
-    PyGILState_Release(state);
+    if (PyGILState_Check()) {  // the usual case: the call's own thread, deleting its inputs
+      Py_DECREF(loan->array);
+    } else {
+      try {
+        std::lock_guard<std::mutex> lock(returned_mutex);
+        returned_arrays().push_back(loan->array);
+      } catch (...) {  // no memory: keep the array rather than risk a deadlock
+      }
+      // Py_AddPendingCall needs no GIL; the interpreter runs it soon on the main thread.
+      if (!release_scheduled.exchange(true) && Py_AddPendingCall(&release_returned, nullptr) != 0) {
+        release_scheduled = false;  // the queue was full: the next hand-back schedules it
+      }
+    }
   }
   loan->returned = true;
   if (--loan->holders == 0) recycle(loan);
