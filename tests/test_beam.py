@@ -118,6 +118,19 @@ def test_python_values_are_converted_as_smrt_converts_lists(zoo: Zoo) -> None:
         _results(handler, [np.array([1.5, 2.5])])
 
 
+def test_a_batch_of_mixed_dtypes_is_refused_not_cast(zoo: Zoo) -> None:
+    # Stacking would cast to element 0's dtype: int64 2**40 into int32 wraps to 0.
+    handler = ModelHandlerDict(zoo.path("tabular"), signature="features_only")
+    batch = [{"features": np.zeros(4, np.float32)}, {"features": np.full(4, 1e300)}]
+    with pytest.raises(smrt.InputTypeError,
+                       match=r"input 'features': batch element 1 is a NumPy float64 value"):
+        _results(handler, batch)
+    ragged = [{"features": np.zeros(4, np.float32)}, {"features": np.zeros(3, np.float32)}]
+    with pytest.raises(smrt.InvalidInputError,
+                       match=r"input 'features': batch element 1 has shape \(3,\)"):
+        _results(handler, ragged)
+
+
 def test_update_model_path_loads_the_new_model(zoo: Zoo, tmp_path: Path) -> None:
     handler = ModelHandlerNumpy(zoo.path("half_plus_two"))
     x = np.array(2.0, np.float32)
@@ -181,6 +194,27 @@ def test_model_handler_dict_takes_no_input_key(zoo: Zoo) -> None:
         ModelHandlerDict(zoo.path("tabular"), input_key="features")
 
 
-def test_a_missing_model_fails_at_load_with_model_not_found(tmp_path: Path) -> None:
+def test_a_missing_model_is_model_not_found_when_the_handler_is_made(tmp_path: Path) -> None:
     with pytest.raises(smrt.ModelNotFoundError, match="no such directory"):
         ModelHandlerNumpy(str(tmp_path / "missing")).load_model()
+
+
+def test_a_base_path_is_pinned_to_its_version_when_the_handler_is_made(
+        zoo: Zoo, tmp_path: Path) -> None:
+    (tmp_path / "1").symlink_to(zoo.path("half_plus_two"))
+    (tmp_path / "2").symlink_to(zoo.path("half_plus_three"))
+    handler = ModelHandlerNumpy(str(tmp_path))
+    (tmp_path / "3").symlink_to(zoo.path("half_plus_two"))  # too late: workers load version 2
+    (result,) = _results(handler, [np.array(2.0, np.float32)])
+    assert (result.inference, result.model_id) == (4.0, str(tmp_path / "2"))
+    handler.update_model_path(str(tmp_path))  # an update pins the highest version again
+    (result,) = _results(handler, [np.array(2.0, np.float32)])
+    assert (result.inference, result.model_id) == (3.0, str(tmp_path / "3"))
+
+
+def test_a_tag_set_given_as_a_string_is_comma_separated_tags(zoo: Zoo) -> None:
+    # "serve" is one tag, as smrt.load takes it; not the letters s, e, r, v, e.
+    handler = ModelHandlerNumpy(zoo.path("add_one"), tags="serve")
+    (result,) = _results(handler, [np.array([1.0, 2.0], np.float32)])
+    assert result.inference.tolist() == [2.0, 3.0]
+    assert smrt.inspect(zoo.path("add_one")).meta_graph("serve").tags == ("serve",)

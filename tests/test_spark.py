@@ -163,8 +163,23 @@ def test_a_tf_serving_base_path_runs_its_highest_version(
         zoo: Zoo, spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "1").symlink_to(zoo.path("half_plus_two"))
     (tmp_path / "2").symlink_to(zoo.path("half_plus_three"))
-    udf = predict_batch_udf(str(tmp_path), return_type=FloatType())
+    udf = predict_batch_udf(str(tmp_path), return_type=FloatType(), tags="serve")
     (tmp_path / "3").symlink_to(zoo.path("half_plus_two"))  # too late: the UDF runs version 2
     df = spark.createDataFrame([(float(x),) for x in range(4)], "x double")
     assert [r.y for r in df.withColumn("y", udf("x")).orderBy("x").collect()] == [
         3.0, 3.5, 4.0, 4.5]
+
+
+def test_integers_out_of_an_input_s_range_are_refused_not_wrapped() -> None:
+    # Spark gives LongType columns as int64; an int32 input takes them only if they fit.
+    from smrt.saved_model import TensorSpec
+    from smrt.spark import _to_input
+
+    spec = TensorSpec("x", "int32", (None,), "x:0")
+    fitting = _to_input(np.array([1, -2**31, 2**31 - 1], np.int64), spec)
+    assert (fitting.dtype, fitting.tolist()) == (np.int32, [1, -2**31, 2**31 - 1])
+    with pytest.raises(smrt.InvalidInputError, match=r"input 'x' is int32, which cannot hold "
+                                                     r"the value 2147483653 of this batch"):
+        _to_input(np.array([1, 2**31 + 5], np.int64), spec)
+    with pytest.raises(smrt.InvalidInputError, match="the value -1099511627776 "):
+        _to_input(np.array([1, -2**40], np.int64), spec)

@@ -42,9 +42,10 @@ except ImportError as e:
     raise ImportError(f"smrt.beam needs Apache Beam: {pip_install('beam')} ({e})") from e
 
 from . import model_uri as uris
-from .errors import InvalidInputError
+from .errors import InputTypeError, InvalidInputError
 from .memory import empty
 from .model import Model, load
+from .saved_model import tag_set
 
 __all__ = ["ModelHandlerDict", "ModelHandlerNumpy", "SignatureRunner"]
 
@@ -57,9 +58,9 @@ class SignatureRunner:
     a shared process (``large_model``, ``model_copies``) and call it through a proxy.
     """
 
-    def __init__(self, model_uri: str, signature: str, tags: Sequence[str],
+    def __init__(self, model_uri: str, signature: str, tags: tuple[str, ...],
                  load_options: Mapping[str, Any]) -> None:
-        self.model: Model = load(uris.fetch(model_uri), tuple(tags), **load_options)
+        self.model: Model = load(uris.fetch(model_uri), tags, **load_options)
         self._signature = self.model.signatures[signature]
 
     def input_keys(self) -> list[str]:
@@ -71,16 +72,27 @@ class SignatureRunner:
         return dict(self._signature(**inputs))
 
 
-def _stack(values: Sequence[Any]) -> Any:
-    """One batch from per-element values: NumPy values are stacked into a 64-byte-aligned
-    array (fed without a copy, dtype kept exactly as smrt requires); anything else (Python
-    numbers, strings, lists) is handed to smrt as a list, which converts it to the input's
-    dtype by its usual rules."""
+def _stack(values: Sequence[Any], key: str) -> Any:
+    """One batch for input `key` from per-element values: NumPy values are stacked into a
+    64-byte-aligned array (fed without a copy, dtype kept exactly as smrt requires); anything
+    else (Python numbers, strings, lists) is handed to smrt as a list, which converts it to
+    the input's dtype by its usual rules."""
     if not all(isinstance(v, np.ndarray | np.generic) for v in values):
         return list(values)
     first = np.asarray(values[0])
-    if first.dtype.kind in "OSU" or any(np.shape(v) != first.shape for v in values):
-        return np.stack(values)  # strings, or ragged rows: let NumPy say what is wrong
+    for i, value in enumerate(values):
+        # Stacking would cast to the first element's dtype, wrapping integers silently.
+        if value.dtype != first.dtype:
+            raise InputTypeError(
+                f"input {key!r}: batch element {i} is a NumPy {value.dtype} value, element 0 "
+                f"a {first.dtype} one; smrt casts no array behind your back, so give every "
+                "element the same dtype")
+        if np.shape(value) != first.shape:
+            raise InvalidInputError(
+                f"input {key!r}: batch element {i} has shape {np.shape(value)}, element 0 "
+                f"{first.shape}; a batch stacks elements of one shape")
+    if first.dtype.kind in "OSU":
+        return np.stack(values)  # strings: smrt converts them
     out = empty((len(values), *first.shape), first.dtype)
     np.stack(values, out=out)
     return out
@@ -116,7 +128,7 @@ class _Handler(ModelHandler):  # type: ignore[misc]  # Beam's classes are untype
         model_uri: str,
         *,
         signature: str = "serving_default",
-        tags: Sequence[str] = ("serve",),
+        tags: Sequence[str] | str = ("serve",),
         input_key: str | None = None,
         output_key: str | None = None,
         min_batch_size: int | None = None,
@@ -134,9 +146,11 @@ class _Handler(ModelHandler):  # type: ignore[misc]  # Beam's classes are untype
             max_batch_duration_secs=max_batch_duration_secs, max_batch_weight=max_batch_weight,
             element_size_fn=element_size_fn, large_model=large_model, model_copies=model_copies,
             env_vars=dict(env_vars or {}))
-        self._model_uri = str(model_uri)
+        # Pinned to the version a TF Serving base path has now: every worker loads that one
+        # (and PredictionResult.model_id names it), even if a version is added mid-job.
+        self._model_uri = uris.resolve(model_uri).uri
         self._signature = signature
-        self._tags = tuple(tags)
+        self._tags = tag_set(tags)
         self._input_key = input_key
         self._output_key = output_key
         self._load_options = dict(load_options)
@@ -146,9 +160,10 @@ class _Handler(ModelHandler):  # type: ignore[misc]  # Beam's classes are untype
         return SignatureRunner(self._model_uri, self._signature, self._tags, self._load_options)
 
     def update_model_path(self, model_path: str | None = None) -> None:
-        """Points the handler at a new model URI (Beam's model updates); the next
-        ``load_model`` loads it."""
-        self._model_uri = model_path if model_path else self._model_uri
+        """Points the handler at a new model URI (Beam's model updates; a base path is
+        pinned to its highest version now); the next ``load_model`` loads it."""
+        if model_path:
+            self._model_uri = uris.resolve(model_path).uri
 
     def get_num_bytes(self, batch: Sequence[Any]) -> int:
         """The bytes of data in a batch (array buffers, else Python object sizes)."""
@@ -180,7 +195,7 @@ class ModelHandlerNumpy(_Handler):
         model_uri: the SavedModel directory, or a TF Serving base path (its highest version):
             a local path or any fsspec URL (``gs://``, ``s3://``, ``hdfs://``...).
         signature: the signature to run.
-        tags: the MetaGraph's tag-set.
+        tags: the MetaGraph's tag-set (a string: comma-separated tags).
         input_key: the input that gets the batch; default: the signature's only input.
         output_key: the output whose row is each inference; default: the only output, or a
             dict of rows by output key when there are several.
@@ -210,7 +225,7 @@ class ModelHandlerNumpy(_Handler):
                     f"signature {self._signature!r} has inputs {batched}: ModelHandlerNumpy "
                     "feeds one; name it with input_key=, or use ModelHandlerDict")
             key = batched[0]
-        return self._results(batch, model({key: _stack(batch), **extra}))
+        return self._results(batch, model({key: _stack(batch, key), **extra}))
 
 
 class ModelHandlerDict(_Handler):
@@ -239,5 +254,5 @@ class ModelHandlerDict(_Handler):
                     "ModelHandlerDict needs every element to be a dict with the same keys; got "
                     f"{sorted(element) if isinstance(element, Mapping) else type(element)} "
                     f"after {sorted(keys)}")
-        inputs = {k: _stack([element[k] for element in batch]) for k in keys}
+        inputs = {k: _stack([element[k] for element in batch], k) for k in keys}
         return self._results(batch, model({**inputs, **dict(inference_args or {})}))

@@ -14,7 +14,7 @@ from .errors import NotFoundError, SignatureNotFoundError
 from .library import load_library, load_openvino, prepare_op_libraries
 from .objects import RestoredObject, restore
 from .op_policy import OpPolicy, check
-from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect
+from .saved_model import MetaGraphInfo, SignatureInfo, TensorSpec, inspect, tag_set
 
 Outputs = dict[str, np.ndarray]
 
@@ -280,9 +280,7 @@ def load(
             each, the functions using it, and the package providing it where smrt knows it).
         StatusError: TensorFlow failed to load the model (a subclass per status code).
     """
-    if isinstance(tags, str):
-        tags = [t.strip() for t in tags.split(",") if t.strip()]
-    tags = tuple(tags)
+    tags = tag_set(tags)
     if not isinstance(visible_devices, str):
         visible_devices = ",".join(str(int(d)) for d in visible_devices)
     path = os.fspath(path)

@@ -22,6 +22,14 @@ def tf_dims(shape: tuple[int | None, ...]) -> list[int]:
     return [-1 if d is None else d for d in shape]
 
 
+def tag_set(tags: Iterable[str] | str) -> tuple[str, ...]:
+    """A MetaGraph tag-set as a tuple: a string is comma-separated tags, as
+    ``saved_model_cli --tag_set`` takes them (``"serve"`` is one tag, not five letters)."""
+    if isinstance(tags, str):
+        return tuple(t.strip() for t in tags.split(",") if t.strip())
+    return tuple(tags)
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """One input or output of a signature."""
@@ -190,9 +198,9 @@ class SavedModelInfo:
         """The tag-set of each MetaGraph, in file order."""
         return [meta.tags for meta in self.meta_graphs]
 
-    def meta_graph(self, tags: Iterable[str] = ("serve",)) -> MetaGraphInfo:
-        """The MetaGraph with exactly these tags (in any order)."""
-        wanted = set(tags)
+    def meta_graph(self, tags: Iterable[str] | str = ("serve",)) -> MetaGraphInfo:
+        """The MetaGraph with exactly these tags (in any order; a string: comma-separated)."""
+        wanted = set(tag_set(tags))
         for meta in self.meta_graphs:
             if set(meta.tags) == wanted:
                 return meta

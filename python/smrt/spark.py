@@ -47,7 +47,7 @@ except ImportError as e:
 from . import model_uri as uris
 from .errors import InvalidInputError
 from .model import load
-from .saved_model import SignatureInfo, TensorSpec, inspect
+from .saved_model import SignatureInfo, TensorSpec, inspect, tag_set
 
 __all__ = ["predict_batch_udf"]
 
@@ -57,7 +57,7 @@ def predict_batch_udf(
     *,
     return_type: DataType,
     signature: str = "serving_default",
-    tags: Sequence[str] = ("serve",),
+    tags: Sequence[str] | str = ("serve",),
     input_keys: Sequence[str] | None = None,
     output_key: str | None = None,
     batch_size: int = 64,
@@ -88,7 +88,7 @@ def predict_batch_udf(
     # Pinned to the version directory the driver checked: every worker loads that one, even
     # if a TF Serving base path gains a version while the job runs.
     uri = uris.resolve(model_uri).uri
-    info = _signature_info(uri, signature, tuple(tags))
+    info = _signature_info(uri, signature, tag_set(tags))
     keys = _input_keys(info, input_keys)
     specs = [info.inputs[k] for k in keys]
     shapes = ([list(s) if s is not None else None for s in input_tensor_shapes]
@@ -97,7 +97,7 @@ def predict_batch_udf(
         raise InvalidInputError(
             f"input_tensor_shapes has {len(shapes)} shapes for the {len(keys)} inputs {keys}")
     _check_outputs(info, return_type, output_key)
-    tags_tuple, options = tuple(tags), dict(load_options)
+    tags_tuple, options = tag_set(tags), dict(load_options)
 
     def make_predict_fn() -> Callable[..., Any]:
         model = load(uris.fetch(uri), tags_tuple, **options)
@@ -219,6 +219,13 @@ def _to_input(column: np.ndarray, spec: TensorSpec) -> Any:
         raise InvalidInputError(
             f"input {spec.name!r} is {spec.dtype}; a Spark column of NumPy dtype "
             f"{column.dtype} cannot be cast to it")
+    if column.dtype.kind in "iu" and dtype.kind in "iu" and column.size:
+        # astype would wrap them; smrt's own conversion refuses them likewise.
+        info, low, high = np.iinfo(dtype), column.min(), column.max()
+        if low < info.min or high > info.max:
+            raise InvalidInputError(
+                f"input {spec.name!r} is {spec.dtype}, which cannot hold the value "
+                f"{low if low < info.min else high} of this batch")
     return column.astype(dtype)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from smrt.saved_model import MetaGraphInfo, Shape, SignatureInfo, tf_dims
+from smrt.saved_model import MetaGraphInfo, Shape, SignatureInfo, tag_set, tf_dims
 
 from .errors import CliError
 
 
-def tags_from_flag(tag_set: str) -> list[str]:
+def tags_from_flag(flag: str) -> list[str]:
     """saved_model_cli's --tag_set parsing: comma-separated, blanks dropped."""
-    tags = [t.strip() for t in tag_set.split(",") if t.strip()]
+    tags = list(tag_set(flag))
     if not tags:
         raise CliError("--tag_set must name at least one tag")
     return tags
