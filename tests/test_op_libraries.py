@@ -141,14 +141,16 @@ def test_run_takes_op_library_flags(zoo: Zoo) -> None:
     assert "Result for output key ids:\n[4 5 6]" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "bench", "serve"])
+@pytest.mark.parametrize("command", ["run", "run --function", "bench", "serve"])
 def test_a_bad_op_library_flag_names_the_path(zoo: Zoo, command: str, tmp_path: Path) -> None:
     (tmp_path / "1").symlink_to(zoo.path("add_one"))
     model = {"run": ["--dir", zoo.path("add_one"), "--tag_set", "serve", "--signature_def",
                      "serving_default", "--input_exprs", "x=[[1.0]]"],
+             "run --function": ["--dir", zoo.path("module_guide"), "--tag_set", "serve",
+                                "--function", "__call__", "--input_exprs", "x=2.0"],
              "bench": ["--dir", zoo.path("text_tokenizers"), "--iterations", "1"],
              "serve": ["--model_base_path", str(tmp_path), "--rest_api_port", "0"]}[command]
-    result = _cli([command, *model, "--op_library", "/nonexistent/_ops.so"])
+    result = _cli([command.split()[0], *model, "--op_library", "/nonexistent/_ops.so"])
     assert result.returncode == 1
     assert "/nonexistent/_ops.so" in result.stderr
     assert "Traceback" not in result.stderr

@@ -100,7 +100,9 @@ def _run_function(args: argparse.Namespace, tags: list[str]) -> int:
             **_parse_pairs(args.input_examples, "--input_examples", _examples)}
     kwargs = {key: value.tolist() if isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
               else value for key, value in feed.items()}
-    with smrt.load(args.dir, tags, op_policy=args.op_policy) as model:
+    # Saved functions run on TensorFlow whatever --backend says, so it is not passed on.
+    with smrt.load(args.dir, tags, op_policy=args.op_policy,
+                   op_libraries=args.op_library) as model:
         function = _function_at(model, args.function)
         result = function(**kwargs)
         if result is None:
