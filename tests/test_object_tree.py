@@ -4,8 +4,10 @@ is what TensorFlow's own restored object returned for the same calls (tests/mode
 
 from __future__ import annotations
 
+import gc
 import shutil
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -237,6 +239,21 @@ def test_closed_model(fresh) -> None:
         root(3.0)
     with pytest.raises(smrt.ModelClosedError):
         root.v.numpy()
+
+
+def test_a_dropped_model_frees_its_tree_without_the_cyclic_gc(zoo: Zoo) -> None:
+    # The tree holds the native model (its session): it must go with the last reference to
+    # the Model and its objects, not wait for gc.collect().
+    model = smrt.load(zoo.path("module_guide"))
+    assert model.root.v.numpy() == model.root.v.numpy()
+    assert model.root.mutate is model.root.mutate  # one object per node while in use
+    tree = weakref.ref(model.root._tree)
+    gc.disable()
+    try:
+        del model
+        assert tree() is None
+    finally:
+        gc.enable()
 
 
 def test_tf1_model_has_no_root(fresh) -> None:

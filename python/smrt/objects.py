@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,13 +31,17 @@ _TreeData = tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]
 
 
 class _Tree:
-    """The decoded tree, and one Python object per node (aliases give the same object)."""
+    """The decoded tree, and one Python object per node while it is in use (aliases give the
+    same object)."""
 
     def __init__(self, native: _core.NativeModel, tree: _TreeData, model_dir: str) -> None:
         self.native = native
         self.model_dir = model_dir
         self.nodes, self.concrete = tree
-        self.objects: dict[int, RestoredObject] = {}
+        # Weak: each object holds the tree, so strong values would make a cycle that kept the
+        # session alive after its Model was dropped, until the cyclic GC ran.
+        self.objects: weakref.WeakValueDictionary[int, RestoredObject] = \
+            weakref.WeakValueDictionary()
         self.copying: set[str] = set()  # concrete functions that kept a lent input: copy for them
         self.functions: dict[str, _core.NativeConcreteFunction] = {}  # resolved at first call
         # Each node's (parent, name) on its shortest path, breadth first; paths are spelled out
