@@ -355,6 +355,9 @@ def test_deterministic_key_order() -> None:
         ({"huge": [10**400, 0.5]}, InvalidInputError, "huge", "float"),
         ({1: [1]}, InvalidInputError, "1", "int"),
         ({b"k": [1]}, InvalidInputError, "b'k'", "bytes"),
+        ({"text": ["ok", "lone \ud800"]}, InvalidInputError, "text", "not valid Unicode"),
+        ({"text": np.array(["\udfff"])}, InvalidInputError, "text", "surrogates not allowed"),
+        ({"k\ud800": [1]}, InvalidInputError, "k\\ud800", "not valid Unicode"),
     ],
 )
 def test_encode_errors(

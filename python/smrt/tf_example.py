@@ -80,8 +80,17 @@ def _numeric_feature(field: int, packed: bytes) -> bytes:
     return _field(field, _field(1, packed) if packed else b"")
 
 
-def _bytes_feature(values: Iterable[bytes | str]) -> bytes:
-    items = (v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values)
+def _utf8(text: str, key: str) -> bytes:
+    """`text` in UTF-8; a lone surrogate (which UTF-8 cannot hold) names feature `key`."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidInputError(f"feature {key!r}: {text!r} is not valid Unicode ({e.reason} "
+                                f"at index {e.start}); pass bytes for binary data") from e
+
+
+def _bytes_feature(key: str, values: Iterable[bytes | str]) -> bytes:
+    items = (_utf8(v, key) if isinstance(v, str) else bytes(v) for v in values)
     return _field(_BYTES, b"".join(_field(1, v) for v in items))
 
 
@@ -94,7 +103,7 @@ def _array_feature(key: str, arr: np.ndarray) -> bytes:
             raise InvalidInputError(f"feature {key!r}: {int(arr.max())} is out of int64 range")
         return _numeric_feature(_INT, _packed_varints(arr))
     if kind in "SU":
-        return _bytes_feature(arr.ravel().tolist())
+        return _bytes_feature(key, arr.ravel().tolist())
     if kind == "O":
         return _list_feature(key, _flatten(arr.ravel().tolist(), []))
     raise InputTypeError(f"feature {key!r}: unsupported dtype {arr.dtype} (shape {arr.shape})")
@@ -141,7 +150,7 @@ def _list_feature(key: str, values: list[Any]) -> bytes:
         if len(kinds) > 1:
             types = ", ".join(sorted({type(v).__name__ for v in values}))
             raise InputTypeError(f"feature {key!r}: mixes bytes/str and numbers ({types})")
-        return _bytes_feature(values)
+        return _bytes_feature(key, values)
     if _FLOAT in kinds:
         try:
             return _array_feature(key, np.array(values, dtype=np.float64))
@@ -185,11 +194,12 @@ def encode(features: Mapping[str, FeatureValue]) -> bytes:
     Raises:
         InputTypeError: ``features`` is not a mapping, or a value has an unsupported,
             mixed or (empty list) unknown type.
-        InvalidInputError: a key is not a ``str``, or an integer is outside the int64 range.
+        InvalidInputError: a key is not a ``str``, a key or string is not valid Unicode (a
+            lone surrogate), or an integer is outside the int64 range.
     """
     _check_keys(features, "features")
     entries = b"".join(
-        _field(1, _field(1, key.encode("utf-8")) + _field(2, _feature(key, features[key])))
+        _field(1, _field(1, _utf8(key, key)) + _field(2, _feature(key, features[key])))
         for key in sorted(features)
     )
     return _field(1, entries)  # Example.features holding the Features.feature map entries
