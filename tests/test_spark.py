@@ -183,3 +183,15 @@ def test_integers_out_of_an_input_s_range_are_refused_not_wrapped() -> None:
         _to_input(np.array([1, 2**31 + 5], np.int64), spec)
     with pytest.raises(smrt.InvalidInputError, match="the value -1099511627776 "):
         _to_input(np.array([1, -2**40], np.int64), spec)
+
+
+def test_an_output_without_a_row_per_input_row_is_a_clear_error() -> None:
+    from smrt.spark import _to_spark
+
+    np.testing.assert_array_equal(_to_spark("y", np.ones((2, 3)), ArrayType(FloatType()), 2),
+                                  np.ones((2, 3)))
+    for array in (np.float32(1.0), np.ones((1, 6), np.float32)):  # a reduction over the batch
+        with pytest.raises(smrt.InvalidInputError,
+                           match=r"output 'y' has shape \(.*\), not one row for each of the "
+                                 r"batch's 2 rows"):
+            _to_spark("y", np.asarray(array), ArrayType(FloatType()), 2)

@@ -109,9 +109,10 @@ def predict_batch_udf(
             outputs = sig(**inputs)
             rows = len(columns[0])
             if isinstance(return_type, StructType):
-                return {f.name: _to_spark(outputs[f.name], f.dataType, rows)
+                return {f.name: _to_spark(f.name, outputs[f.name], f.dataType, rows)
                         for f in return_type.fields}
-            return _to_spark(outputs[_single_output(info, output_key)], return_type, rows)
+            key = _single_output(info, output_key)
+            return _to_spark(key, outputs[key], return_type, rows)
 
         # pyspark counts the predict function's parameters to match columns to inputs.
         predict.__signature__ = pyinspect.Signature([  # type: ignore[attr-defined]
@@ -229,8 +230,12 @@ def _to_input(column: np.ndarray, spec: TensorSpec) -> Any:
     return column.astype(dtype)
 
 
-def _to_spark(array: np.ndarray, data_type: DataType, rows: int) -> Any:
-    """An output batch in the form pyspark's predict_batch_udf takes for ``data_type``."""
+def _to_spark(key: str, array: np.ndarray, data_type: DataType, rows: int) -> Any:
+    """Output `key` of a batch in the form pyspark's predict_batch_udf takes for ``data_type``."""
+    if array.ndim == 0 or array.shape[0] != rows:
+        raise InvalidInputError(
+            f"output {key!r} has shape {array.shape}, not one row for each of the batch's "
+            f"{rows} rows; predict_batch_udf needs an output per row")
     if isinstance(data_type, ArrayType):
         flat = array.reshape(rows, -1)
         return _strings(flat, data_type.elementType) if flat.dtype == object else flat
