@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,3 +193,15 @@ def test_a_copy_is_readable_by_other_users_of_the_cache(
     _upload(memfs, Path(zoo.path("add_one")), "/smrt-tests/a")
     path = model_uri.fetch("memory://smrt-tests/a", cache_dir=tmp_path)
     assert path.stat().st_mode & 0o777 == model_uri.CACHE_MODE
+
+
+def test_copies_left_by_killed_workers_are_removed_once_stale(
+        zoo: Zoo, memfs: object, tmp_path: Path) -> None:
+    _upload(memfs, Path(zoo.path("add_one")), "/smrt-tests/a")
+    stale, live = tmp_path / ".x-1.abc.partial", tmp_path / ".x-2.def.partial"
+    for partial in (stale, live):
+        (partial / "variables").mkdir(parents=True)
+    old = time.time() - model_uri.STALE_PARTIAL_SECONDS - 60
+    os.utime(stale, (old, old))
+    path = model_uri.fetch("memory://smrt-tests/a", cache_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, path.name])

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,9 @@ FETCH_ATTEMPTS = 3
 CACHE_MODE = 0o755
 """A finished copy is readable by every user sharing the cache (mkdtemp makes it 0700)."""
 
+STALE_PARTIAL_SECONDS = 24 * 3600
+"""A copy in progress this much older than now was left by a killed worker: removed."""
+
 
 def _listing(fs: Any, root: str, uri: str) -> dict[str, dict[str, Any]]:
     """The model's files, by their safe path under `root`, with their listing details."""
@@ -219,6 +223,7 @@ def _copy(fs: Any, root: str, uri: str, files: dict[str, dict[str, Any]], final:
     cache_dir = final.parent
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(cache_dir)
         partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial",
                                         dir=cache_dir))
     except OSError as e:
@@ -240,6 +245,17 @@ def _copy(fs: Any, root: str, uri: str, files: dict[str, dict[str, Any]], final:
             # Another worker renamed its copy first; it has the same files.
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _remove_stale_partials(cache_dir: Path) -> None:
+    """Removes copies in progress that no live worker can still be writing."""
+    now = time.time()
+    for entry in cache_dir.glob(".*.partial"):
+        try:
+            if now - entry.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:  # gone already, or another user's
+            pass
 
 
 def _safe_relative(uri: str, relative: str) -> str:
