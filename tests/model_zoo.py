@@ -844,6 +844,27 @@ def build_tf_serving_half_plus_two(path: Path) -> list[Case]:
     return [("serving_default", {"x": np.array([[2.0], [3.0], [4.0]], np.float32)})]
 
 
+def build_guarded_outputs(path: Path) -> list[Case]:
+    """Two outputs of one input, TF1-style, so each is its own graph tensor and a run that
+    fetches one computes only that one's ops: ``y = 2 * x`` for any x, and ``checked = x``,
+    whose Assert fails the run unless every x is positive. A Predict that filters its outputs
+    to ``y`` succeeds for x <= 0 only if the server fetches ``y`` alone."""
+    v1 = tf.compat.v1
+    sigs = v1.saved_model
+    with tf.Graph().as_default(), v1.Session() as sess:
+        x = v1.placeholder(F32, [None], name="x")
+        y = tf.identity(2.0 * x, name="y")
+        positive = tf.debugging.assert_positive(x, message="checked needs a positive x")
+        with tf.control_dependencies([positive]):
+            checked = tf.identity(x, name="checked")
+        builder = sigs.Builder(str(path))
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+            "serving_default": sigs.predict_signature_def({"x": x}, {"y": y, "checked": checked}),
+        })
+        builder.save()
+    return [("serving_default", {"x": np.array([1.0, 2.5], np.float32)})]
+
+
 def build_path_output_keys(path: Path) -> list[Case]:
     """Output keys that are paths: `smrt run --outdir` must not write outside its directory."""
 
@@ -957,6 +978,7 @@ MODELS: dict[str, Builder] = {
     "half_plus_two": build_half_plus_two,
     "half_plus_three": build_half_plus_three,
     "tf_serving_half_plus_two": build_tf_serving_half_plus_two,
+    "guarded_outputs": build_guarded_outputs,
     "add_one_big": build_add_one_big,
     "path_output_keys": build_path_output_keys,
     "text_tokenizers": build_text_tokenizers,
