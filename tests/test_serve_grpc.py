@@ -2,7 +2,8 @@
 (tensorflow-serving-api, in its own process: tests/tf_serving_client.py). The cases follow TF
 Serving's own tensorflow_model_server_test.py (VerifyPredictRequest, testClassify,
 testRegress, testMultiInference, testGetModelStatus, testGetModelMetadata) on TF Serving's
-half_plus_two as version 123, with a TF2 export beside it, and its error codes."""
+half_plus_two as version 123, with a TF2 export beside it, and its error codes;
+output_filter on a model whose unfiltered output fails the run."""
 
 from __future__ import annotations
 
@@ -28,12 +29,13 @@ def client() -> Iterator[Client]:
 @pytest.fixture(scope="module")
 def server(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("grpc")
-    version_dir(root / "default", 123, zoo.path("tf_serving_half_plus_two"))
-    version_dir(root / "tf2", 1, zoo.path("add_one"))
+    models = {"default": (123, "tf_serving_half_plus_two"), "tf2": (1, "add_one"),
+              "guarded": (1, "guarded_outputs")}
+    for name, (version, source) in models.items():
+        version_dir(root / name, version, zoo.path(source))
     config = root / "models.config"
     config.write_text("model_config_list { " + " ".join(
-        f'config {{ name: "{name}" base_path: "{root / name}" }}'
-        for name in ("default", "tf2")) + " }")
+        f'config {{ name: "{name}" base_path: "{root / name}" }}' for name in models) + " }")
     process = ServerProcess(f"--model_config_file={config}", "--rest_api_timeout_in_ms=5000")
     yield process
     assert process.stop() == 0
@@ -166,6 +168,67 @@ def test_multi_inference(server: ServerProcess, client: Client) -> None:
                                  ["default", "classify_x_to_y", 123]]]
 
 
+FILTERED = """
+request = predict_pb2.PredictRequest()
+request.model_spec.name = 'guarded'
+request.inputs['x'].CopyFrom(tf.make_tensor_proto(np.array(x, np.float32)))
+request.output_filter.extend(output_filter)
+stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+reply = stub.Predict(request, 10.0)
+result = {key: tf.make_ndarray(value).tolist() for key, value in reply.outputs.items()}
+"""
+
+
+def test_output_filter_computes_only_the_outputs_asked_for(server: ServerProcess,
+                                                         client: Client) -> None:
+    # guarded_outputs: `checked` fails the run unless every x is positive (an Assert), `y`
+    # never does. Filtering after a full run would fail the first request too.
+    assert client.run(FILTERED, target=server.grpc_target, x=[-1.0, 3.0],
+                      output_filter=["y"]) == {"y": [-2.0, 6.0]}
+    for output_filter in ([], ["checked"], ["y", "checked"]):
+        with pytest.raises(RpcError) as error:
+            client.run(FILTERED, target=server.grpc_target, x=[-1.0, 3.0],
+                       output_filter=output_filter)
+        assert error.value.code == "INVALID_ARGUMENT", error.value.details
+        assert "checked needs a positive x" in error.value.details
+    assert client.run(FILTERED, target=server.grpc_target, x=[1.0],
+                      output_filter=["checked", "y"]) == {"checked": [1.0], "y": [2.0]}
+
+
+def test_output_filter_through_the_batching_queue(zoo: Zoo, tmp_path: Path,
+                                                  client: Client) -> None:
+    """Batched requests fetch what each asked for: requests with the same filter share a run,
+    and one that filters out `checked` never shares a run that computes it."""
+    version_dir(tmp_path / "guarded", 1, zoo.path("guarded_outputs"))
+    params = tmp_path / "batching.config"
+    params.write_text("max_batch_size { value: 8 } batch_timeout_micros { value: 300000 }")
+    server = ServerProcess(f"--model_base_path={tmp_path / 'guarded'}", "--model_name=guarded",
+                           "--enable_batching", f"--batching_parameters_file={params}")
+    try:
+        result = client.run("""
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+        futures = []
+        for x, output_filter in cases:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = 'guarded'
+            request.inputs['x'].CopyFrom(tf.make_tensor_proto(np.array(x, np.float32)))
+            request.output_filter.extend(output_filter)
+            futures.append(stub.Predict.future(request, 20.0))
+        result = [{k: tf.make_ndarray(v).tolist() for k, v in f.result().outputs.items()}
+                  for f in futures]
+        """, target=server.grpc_target, cases=[
+            ([-1.0], ["y"]), ([2.0], []), ([-3.0], ["y"]), ([4.0], [])])
+        assert result == [{"y": [-2.0]}, {"y": [4.0], "checked": [2.0]}, {"y": [-6.0]},
+                          {"y": [8.0], "checked": [4.0]}]
+        metrics = server.get("/metrics").text
+        batched = re.search(r'smrt_batched_requests_total\{model="guarded",version="1",'
+                            r'signature="serving_default"\} (\d+)', metrics)
+        assert batched is not None, metrics
+        assert int(batched.group(1)) >= 2, metrics  # a run shared by two requests or more
+    finally:
+        assert server.stop() == 0
+
+
 BAD_PREDICT = """
 request = predict_pb2.PredictRequest()
 request.model_spec.name = name
@@ -184,7 +247,9 @@ stub.Predict(request, 5.0)
     ({"version": 7}, "NOT_FOUND", "Servable not found for request: Specific(default, 7)"),
     ({"signature": "nope"}, "FAILED_PRECONDITION", 'Serving signature key "nope" not found.'),
     ({"key": "z"}, "INVALID_ARGUMENT", "input tensor alias not found in signature: z."),
-    ({"output_filter": ["q"]}, "INVALID_ARGUMENT", "output tensor alias not found in signature: q"),
+    ({"output_filter": ["q"]}, "INVALID_ARGUMENT",
+     "output tensor alias not found in signature: q Outputs expected to be in the set {y}."),
+    ({"output_filter": ["y", "y"]}, "INVALID_ARGUMENT", "duplicate output tensor alias: y"),
     ({"name": ""}, "INVALID_ARGUMENT", "Missing ModelSpec"),
 ])
 def test_errors_carry_tf_servings_codes(server: ServerProcess, client: Client,

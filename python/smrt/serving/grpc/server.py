@@ -123,13 +123,8 @@ class GrpcApi:
         with self._served(spec, "Predict") as (name, served, measure):
             signature = self._signature(served, spec[3], predict=True)
             _check_inputs(signature, inputs)
-            for key in output_filter:
-                if key not in signature.outputs:
-                    raise _Abort(3, f"output tensor alias not found in signature: {key} Outputs "
-                                    f"expected to be in the set {_set(signature.outputs)}.")
-            outputs = self._run(served, signature, inputs, context, batch=True)
-            if output_filter:
-                outputs = {k: outputs[k] for k in output_filter}
+            fetch = api.output_fetch(signature, output_filter)
+            outputs = self._run(served, signature, inputs, context, batch=True, fetch=fetch)
             measure.ok()
             return _core.encode_predict_response(outputs, name, served.version, signature.key,
                                                  self._tensor_content)
@@ -261,14 +256,16 @@ class GrpcApi:
 
     @staticmethod
     def _run(served: ServedVersion, signature: Signature, inputs: dict[str, np.ndarray],
-             context: grpc.ServicerContext, batch: bool) -> dict[str, np.ndarray]:
+             context: grpc.ServicerContext, batch: bool, fetch: list[str] | None = None,
+             ) -> dict[str, np.ndarray]:
+        """Runs the signature, computing only the outputs in ``fetch`` (None: all)."""
         remaining = context.time_remaining()  # the client's deadline reaches TensorFlow
         timeout = None if remaining is None or remaining > 1e8 else max(remaining, 1e-3)
         batcher = served.batchers.get(signature.key) if batch else None
         if batcher is not None:
             deadline = None if timeout is None else time.monotonic() + timeout
-            return batcher.submit(inputs, deadline).result()
-        return signature.run(inputs, timeout=timeout)
+            return batcher.submit(inputs, deadline, fetch).result()
+        return signature.run(inputs, timeout=timeout, fetch=fetch)
 
 
 class _Request:
