@@ -57,6 +57,17 @@ def output_fetch(signature: Signature, output_filter: Sequence[str]) -> list[str
     return list(output_filter) or None
 
 
+def check_examples_method(signature: Signature, api: str) -> None:
+    """``--enable_signature_method_name_check`` for classify/regress: the signature's
+    method_name must be the API's, else BadRequestError (INVALID_ARGUMENT) in TF Serving's
+    words (classifier.cc, regressor.cc)."""
+    method, what = ((CLASSIFY_METHOD, "classification") if api == "classify"
+                    else (REGRESS_METHOD, "regression"))
+    if signature.method_name != method:
+        raise BadRequestError(f"Expected {what} signature method_name to be {method}. "
+                              f"Was: {signature.method_name}")
+
+
 def check_examples_signature(signature: Signature, api: str) -> str:
     """Checks the signature has the structure TF Serving's classifier/regressor needs (one
     string input named ``inputs``; outputs by API); returns the input's key."""

@@ -177,10 +177,7 @@ class GrpcApi:
                        ) -> tuple[Signature, bytes]:
         signature = self._signature(served, signature_name, predict=False)
         if self._check_method_name:
-            wanted = api.CLASSIFY_METHOD if api_name == "classify" else api.REGRESS_METHOD
-            if signature.method_name != wanted:
-                raise _Abort(3, f"Expected {api_name} signature method_name to be {wanted}. "
-                                f"Was: {signature.method_name}")
+            api.check_examples_method(signature, api_name)
         key = api.check_examples_signature(signature, api_name)
         outputs = self._run(served, signature, {key: examples}, context, batch=False)
         if api_name == "classify":
