@@ -316,8 +316,7 @@ def _check_inputs(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
 
 def _config_field(request: bytes) -> list[bytes]:
     """ReloadConfigRequest's config (field 1) occurrences, merged by concatenation."""
-    fields = message_fields(request, "ReloadConfigRequest")
-    return [v for v in fields.get(1) if isinstance(v, bytes)]
+    return message_fields(request, "ReloadConfigRequest").payloads(1)
 
 
 def _set(keys: Any) -> str:
@@ -347,12 +346,10 @@ def health_handler() -> grpc.GenericRpcHandler:
 
 
 def _health_service(request: bytes) -> str:
-    """HealthCheckRequest's service (field 1), the last occurrence winning."""
-    values = message_fields(request, "HealthCheckRequest").get(1)
-    service = values[-1] if values else b""
-    if not isinstance(service, bytes):
-        raise smrt_errors.InvalidArgumentError("service is not a string")
-    return service.decode("utf-8")
+    """HealthCheckRequest's service (field 1, a string), the last occurrence winning; one
+    with another wire type is an unknown field, skipped."""
+    values = message_fields(request, "HealthCheckRequest").payloads(1)
+    return values[-1].decode("utf-8") if values else ""
 
 
 def credentials(ssl: SSLConfig | None) -> grpc.ServerCredentials | None:
