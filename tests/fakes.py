@@ -16,6 +16,7 @@ class FakeSignature:
         self.outputs = {"y": TensorSpec("y", "float32", (None, 2), "y:0")}
         self.calls: list[int] = []
         self.timeouts: list[float | None] = []
+        self.fetches: list[list[str] | None] = []
         self.batch_outputs = batch_outputs
         self.key = "serving_default"
 
@@ -28,7 +29,8 @@ class FakeSignature:
             return {"y": x.sum().reshape(1)}  # one value whatever the batch
         return {"y": 2 * x}
 
-    def run(self, inputs: dict[str, np.ndarray],
-            timeout: float | None = None) -> dict[str, np.ndarray]:
+    def run(self, inputs: dict[str, np.ndarray], timeout: float | None = None,
+            fetch: list[str] | None = None) -> dict[str, np.ndarray]:
         self.timeouts.append(timeout)
+        self.fetches.append(fetch)
         return self(**inputs)

@@ -844,6 +844,82 @@ def build_tf_serving_half_plus_two(path: Path) -> list[Case]:
     return [("serving_default", {"x": np.array([[2.0], [3.0], [4.0]], np.float32)})]
 
 
+class ExamplesModule(tf.Module):
+    """half_plus_two's classify and regress signatures written the TF2 way: y = 0.5 * x + 2
+    from serialized tf.Examples with feature x, in functions of a tf.Module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = tf.Variable(0.5)
+        self.b = tf.Variable(2.0)
+
+    def _y(self, inputs: tf.Tensor) -> tf.Tensor:
+        parsed = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], F32)})
+        return self.a * parsed["x"] + self.b
+
+    @tf.function(input_signature=[_spec([None], F32, "x")])
+    def predict(self, x):
+        return {"y": self.a * x + self.b}
+
+    @tf.function(input_signature=[_spec([None], tf.string, "inputs")])
+    def classify(self, inputs):
+        y = self._y(inputs)
+        classes = tf.tile(tf.constant([["low", "high"]]), [tf.shape(y)[0], 1])
+        return {"classes": classes, "scores": tf.concat([y, 1.0 - y], axis=1)}
+
+    @tf.function(input_signature=[_spec([None], tf.string, "inputs")])
+    def regress(self, inputs):
+        return {"outputs": self._y(inputs)}
+
+
+def build_tf2_classify_regress(path: Path) -> list[Case]:
+    """A TF2 export (tf.saved_model.save) served to TF Serving's Classify, Regress and
+    MultiInference APIs: ``serving_default`` (x float32 [None] -> y), ``classify_x`` (classes
+    and scores) and ``regress_x`` (outputs [None, 1]) with TF Serving's method names, and
+    ``regress_as_saved`` (the regress function again, with the predict method name
+    tf.saved_model.save writes for every signature). tf.saved_model.save has no way to name
+    another method, so the two method names are set afterwards in saved_model.pb with
+    TensorFlow's own protos."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    module = ExamplesModule()
+    _save(path, {"serving_default": module.predict, "classify_x": module.classify,
+                 "regress_x": module.regress, "regress_as_saved": module.regress}, module)
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    signatures = saved.meta_graphs[0].signature_def
+    signatures["classify_x"].method_name = "tensorflow/serving/classify"
+    signatures["regress_x"].method_name = "tensorflow/serving/regress"
+    (path / "saved_model.pb").write_bytes(saved.SerializeToString())
+    batch = _strings(_example_x(1.0), _example_x(-4.0))
+    return [
+        ("serving_default", {"x": np.array([1.0, -4.0], np.float32)}),
+        ("classify_x", {"inputs": batch}),
+        ("regress_x", {"inputs": batch}),
+        ("regress_as_saved", {"inputs": batch}),
+    ]
+
+
+def build_guarded_outputs(path: Path) -> list[Case]:
+    """Two outputs of one input, TF1-style, so each is its own graph tensor and a run that
+    fetches one computes only that one's ops: ``y = 2 * x`` for any x, and ``checked = x``,
+    whose Assert fails the run unless every x is positive. A Predict that filters its outputs
+    to ``y`` succeeds for x <= 0 only if the server fetches ``y`` alone."""
+    v1 = tf.compat.v1
+    sigs = v1.saved_model
+    with tf.Graph().as_default(), v1.Session() as sess:
+        x = v1.placeholder(F32, [None], name="x")
+        y = tf.identity(2.0 * x, name="y")
+        positive = tf.debugging.assert_positive(x, message="checked needs a positive x")
+        with tf.control_dependencies([positive]):
+            checked = tf.identity(x, name="checked")
+        builder = sigs.Builder(str(path))
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+            "serving_default": sigs.predict_signature_def({"x": x}, {"y": y, "checked": checked}),
+        })
+        builder.save()
+    return [("serving_default", {"x": np.array([1.0, 2.5], np.float32)})]
+
+
 def build_path_output_keys(path: Path) -> list[Case]:
     """Output keys that are paths: `smrt run --outdir` must not write outside its directory."""
 
@@ -957,6 +1033,8 @@ MODELS: dict[str, Builder] = {
     "half_plus_two": build_half_plus_two,
     "half_plus_three": build_half_plus_three,
     "tf_serving_half_plus_two": build_tf_serving_half_plus_two,
+    "tf2_classify_regress": build_tf2_classify_regress,
+    "guarded_outputs": build_guarded_outputs,
     "add_one_big": build_add_one_big,
     "path_output_keys": build_path_output_keys,
     "text_tokenizers": build_text_tokenizers,

@@ -64,6 +64,23 @@ def test_batcher_errors_reach_every_request_of_the_batch() -> None:
         batcher.stop()
 
 
+def test_batcher_runs_requests_with_the_outputs_they_fetch() -> None:
+    """Only requests that fetch the same outputs share a run, and it fetches those."""
+    signature = FakeSignature()
+    batcher = Batcher(signature, BatchingOptions(max_batch_size=8, batch_timeout_micros=200_000),
+                      "m")  # type: ignore[arg-type]
+    try:
+        futures = [batcher.submit({"x": np.ones((n, 2), np.float32)}, None, fetch)
+                   for n, fetch in ((1, ["y"]), (2, None), (3, ["y"]), (4, None))]
+        for future in futures:
+            future.result(5)
+        runs = sorted(zip(signature.calls, signature.fetches, strict=True),
+                      key=lambda run: run[0])
+        assert runs == [(4, ["y"]), (6, None)]
+    finally:
+        batcher.stop()
+
+
 def test_batcher_switches_off_when_outputs_do_not_follow_the_batch() -> None:
     signature = FakeSignature(batch_outputs=False)
     batcher = Batcher(signature, BatchingOptions(batch_timeout_micros=100_000),

@@ -19,7 +19,7 @@ from smrt.serving.core.config import (
 )
 from smrt.serving.core.config_wire import read_model_server_config
 
-from .protowire import field
+from .protowire import field, varint
 
 
 def test_textproto_parses_tf_serving_config_syntax() -> None:
@@ -136,6 +136,46 @@ def test_model_server_config_oneof(tmp_path: Path) -> None:
                            match="only legal to transition from one ModelConfigList to another"):
             read_model_server_config(data)
     assert read_model_server_config(field(1, b"")) == []  # an empty list: serve no model
+
+
+def _tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
+def test_model_server_config_skips_fields_of_another_wire_type(tmp_path: Path) -> None:
+    """A known field that comes with another wire type than its declared type's is an unknown
+    field, skipped as protobuf's parsers skip it (it was refused), and so is a group."""
+    (tmp_path / "a").mkdir()
+    group = _tag(9, 3) + _tag(1, 0) + varint(1) + _tag(2, 3) + _tag(2, 4) + _tag(9, 4)
+    policy = _tag(100, 0) + varint(1) + field(100, _tag(1, 5) + b"\0\0\0\0")
+    labels = field(8, _tag(1, 0) + varint(3) + field(1, b"stable") + _tag(2, 1) + b"\0" * 8
+                   + _tag(2, 0) + varint(4))
+    config = (_tag(1, 0) + varint(7) + field(1, b"a") + _tag(2, 5) + b"abcd"
+              + field(2, str(tmp_path / "a").encode()) + field(7, policy) + labels + group)
+    data = _tag(1, 0) + varint(1) + _tag(2, 1) + b"\0" * 8 + field(1, field(1, config)) + group
+    (model,) = read_model_server_config(data)
+    assert (model.name, model.base_path) == ("a", str(tmp_path / "a"))
+    assert model.policy == VersionPolicy("latest", num_versions=1)  # fixed32: the default
+    assert model.labels == {"stable": 4}
+    # A custom_model_config (2) given as a varint is no oneof member: the list still counts.
+    assert len(read_model_server_config(field(1, field(1, config)) + _tag(2, 0) + varint(1))) == 1
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (field(1, b"") + _tag(3, 6), "ModelServerConfig: field 3: invalid wire type 6"),
+    (field(1, field(1, field(1, b"a") + _tag(4, 7))), "ModelConfig: field 4: invalid wire type 7"),
+    (field(1, b"") + _tag(3, 4), "ModelServerConfig: field 3: end of a group that was not"),
+    (field(1, b"") + _tag(3, 3) + _tag(1, 0), "ModelServerConfig: field 3: truncated"),
+    (field(1, b"") + _tag(3, 3) + _tag(1, 4), "field 3: a group ends with another field's"),
+    (field(1, b"") + _tag(3, 3) * 70, "field 3: groups nested too deeply"),
+    (field(1, b"") + _tag(3, 2) + varint(5) + b"ab", "field 3 runs past the end of the message"),
+    (field(1, b"") + _tag(3, 1) + b"\0" * 4, "field 3: truncated fixed-size field"),
+    (field(1, b"") + _tag(3, 0) + b"\x80", "field 3: truncated or overlong varint"),
+], ids=["wire-type-6", "wire-type-7", "stray-end-group", "open-group", "other-end-group",
+        "deep-groups", "long-length", "short-fixed64", "short-varint"])
+def test_malformed_model_server_configs_are_refused(data: bytes, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read_model_server_config(data)
 
 
 def test_a_config_is_not_applied_once_stopping() -> None:

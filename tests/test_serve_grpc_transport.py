@@ -126,6 +126,13 @@ def test_health_check(base: Path, client: Client) -> None:
         with pytest.raises(RpcError) as error:
             client.run(HEALTH, target=server.grpc_target, request="\n\x05ab")
         assert error.value.code == "INVALID_ARGUMENT"
+        # service (a string) as a varint is an unknown field, skipped as protobuf skips it
+        # (it was refused): the server's own status. A wire type that does not exist is not.
+        assert client.run(HEALTH, target=server.grpc_target, request="\x08\x05") == "\x08\x01"
+        with pytest.raises(RpcError) as error:
+            client.run(HEALTH, target=server.grpc_target, request="\x0f")
+        assert error.value.code == "INVALID_ARGUMENT"
+        assert "field 1: invalid wire type 7" in error.value.details
     finally:
         assert server.stop() == 0
     plain = ServerProcess(f"--model_base_path={base}")  # not asked for: not served

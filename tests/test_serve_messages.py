@@ -219,3 +219,38 @@ def test_classify_outputs_are_checked_alike_by_both_front_ends(
         with pytest.raises(BadRequestError, match=message) as error:
             encode(outputs, 2)
         assert status_code(error.value) == 3  # INVALID_ARGUMENT
+
+
+def _tag(number: int, wire_type: int) -> bytes:
+    return varint(number << 3 | wire_type)
+
+
+def test_known_fields_with_another_wire_type_are_skipped() -> None:
+    # Protobuf parses a known field that comes with another wire type than its declared type's
+    # as an unknown field: skipped, not refused. A map entry's key as a varint, a model_spec
+    # name as fixed32, a dtype as fixed64, output_filter as a varint, and a group (wire type
+    # 3) where a message is declared, each before the real value.
+    group = _tag(5, 3) + _tag(1, 0) + varint(1) + _tag(5, 4)
+    entry = (_tag(1, 0) + varint(5) + field(1, b"x") + _tag(2, 0) + varint(1)
+             + field(2, _tag(1, 1) + b"\0" * 8 + _tensor(1, 1, _tag(5, 5) + b"\0\0\x80\x3f")))
+    spec = _tag(1, 5) + b"abcd" + field(1, b"m") + _tag(3, 0) + varint(9)
+    data = (_tag(1, 3) + _tag(1, 4) + field(1, spec) + _tag(2, 1) + b"\0" * 8 + field(2, entry)
+            + _tag(3, 0) + varint(1) + field(3, b"y") + group)
+    spec_tuple, inputs, output_filter = _core.decode_predict_request(data, LIMIT)
+    assert spec_tuple == ("m", None, "", "")
+    assert inputs["x"].tolist() == [1.0]
+    assert output_filter == ["y"]
+
+
+@pytest.mark.parametrize("data", [
+    field(1, field(1, b"m")) + _tag(7, 6),  # wire types 6 and 7 do not exist
+    field(1, field(1, b"m")) + _tag(7, 7) + b"\0",
+    field(1, field(1, b"m")) + _tag(3, 4),  # the end of a group never started
+    field(1, field(1, b"m")) + _tag(3, 3) + _tag(1, 0) + varint(1),  # a group never ended
+    field(1, field(1, b"m")) + field(2, _tag(1, 2) + varint(9) + b"x"),  # a key cut short
+    field(1, field(1, b"m")) + _tag(4, 1) + b"\0" * 7,  # a fixed64 cut short
+], ids=["wire-type-6", "wire-type-7", "stray-end-group", "open-group", "short-key",
+        "short-fixed64"])
+def test_malformed_messages_are_still_refused(data: bytes) -> None:
+    with pytest.raises(smrt.InvalidArgumentError, match="the PredictRequest could not be parsed"):
+        _core.decode_predict_request(data, LIMIT)

@@ -127,3 +127,21 @@ def test_warmup_can_be_turned_off(zoo: Zoo, tf_protos: Path, tmp_path: Path) -> 
         assert "warmup records replayed" not in server.log
     finally:
         assert server.stop() == 0
+
+
+def test_warmup_computes_only_the_filtered_outputs(zoo: Zoo, tf_protos: Path,
+                                                  tmp_path: Path) -> None:
+    """A predict record's output_filter is a fetch, as in a request: guarded_outputs'
+    `checked` fails any run for x <= 0, so the record with x = -1 filtered to `y` loads only
+    if `checked` is not computed, and the same record unfiltered fails the load."""
+    warmed_version(tmp_path / "m", 1, zoo.path("guarded_outputs"),
+                   _warmup_file(tf_protos, "guarded_filtered"))
+    server = ServerProcess(f"--model_base_path={tmp_path / 'm'}")
+    try:
+        assert "1 warmup records replayed" in server.log
+    finally:
+        assert server.stop() == 0
+    warmed_version(tmp_path / "n", 1, zoo.path("guarded_outputs"),
+                   _warmup_file(tf_protos, "guarded_unfiltered"))
+    with pytest.raises(RuntimeError, match=r"warmup record 0 of \S+: .*checked needs a positive x"):
+        ServerProcess(f"--model_base_path={tmp_path / 'n'}", "--max_num_load_retries=0")

@@ -172,7 +172,8 @@ def examples_cases() -> dict[str, tuple[str, bytes, Any]]:
 
 
 def write_warmup(outdir: Path) -> None:
-    """Warmup files for tf_serving_half_plus_two (x float32; classify/regress signatures)."""
+    """Warmup files for tf_serving_half_plus_two (x float32; classify/regress signatures),
+    and guarded_* ones for guarded_outputs."""
     x = tf.make_tensor_proto(np.array([[1.0], [2.0]], np.float32))
     predict = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(
         request=_predict({"x": x}, name="default", signature_name="serving_default")))
@@ -195,10 +196,19 @@ def write_warmup(outdir: Path) -> None:
             ], input=examples)))
     bad_input = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(
         request=_predict({"nope": x})))
+    # For guarded_outputs (tests/model_zoo.py): its `checked` output fails a run for x <= 0.
+    negative = _predict({"x": tf.make_tensor_proto(np.array([-1.0], np.float32))})
+    filtered = predict_pb2.PredictRequest()
+    filtered.CopyFrom(negative)
+    filtered.output_filter.append("y")
     files = {
         "good": [predict, classify, regress, multi],
         "bad_input": [predict, bad_input],
         "too_many": [predict] * 1001,
+        "guarded_filtered": [prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=filtered))],
+        "guarded_unfiltered": [prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=negative))],
     }
     for name, logs in files.items():
         path = outdir / "warmup" / name / "tf_serving_warmup_requests"

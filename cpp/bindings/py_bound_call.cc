@@ -19,16 +19,7 @@ BoundCall::BoundCall(py::object model, const Signature& sig, const RunOptions& o
       throw InvalidInputError("output names of signature '" + sig.key() + "' must be str, got " +
                               std::string(Py_TYPE(key.ptr())->tp_name));
     }
-    const std::string name = py::str(key);
-    std::size_t index = sig.outputs().size();
-    for (std::size_t j = 0; j < sig.outputs().size(); ++j) {
-      if (sig.outputs()[j].key == name) index = j;
-    }
-    if (index == sig.outputs().size()) {
-      std::string keys;
-      for (const auto& [k, spec] : sig.outputs()) keys += (keys.empty() ? "" : ", ") + k;
-      throw InvalidInputError("signature '" + sig.key() + "' has no output '" + name + "'; its outputs are: " + keys);
-    }
+    const std::size_t index = sig.output_position(py::str(key).cast<std::string>());
     check_output_array(array.ptr(), sig, index, options.check_shapes);
     fetch_.push_back(index);
     output_arrays_.push_back(py::reinterpret_borrow<py::object>(array));

@@ -93,17 +93,21 @@ class PySignature {
     return invoke(values, options);
   }
 
-  // sig.run(inputs, timeout=seconds, check_shapes=...): inputs as one dict, and a deadline
-  // TensorFlow enforces by cancelling the step (DeadlineExceededError); None: no deadline.
-  // check_shapes None: as the signature was made (smrt.load's check_shapes).
-  py::dict run(const py::dict& inputs, std::optional<double> timeout, std::optional<bool> check_shapes) const {
+  // sig.run(inputs, timeout=seconds, check_shapes=..., fetch=keys): inputs as one dict, and a
+  // deadline TensorFlow enforces by cancelling the step (DeadlineExceededError); None: no
+  // deadline. check_shapes None: as the signature was made (smrt.load's check_shapes). fetch:
+  // the output keys to return (TensorFlow runs only the ops they need); None: every output.
+  py::dict run(const py::dict& inputs, std::optional<double> timeout, std::optional<bool> check_shapes,
+               const py::object& fetch) const {
     CallValues values(input_names_.size());
     assign_named(inputs, values);
     check_missing(values);
     RunOptions options;
     options.check_shapes = check_shapes.value_or(check_shapes_);
     if (timeout) options.timeout = timeout_ms(*timeout);
-    return py::reinterpret_steal<py::dict>(invoke(values, options));
+    if (fetch.is_none()) return py::reinterpret_steal<py::dict>(invoke(values, options));
+    const std::vector<std::size_t> positions = fetch_positions(fetch);
+    return py::reinterpret_steal<py::dict>(invoke(values, options, positions.data(), positions.size()));
   }
 
   // sig.bind(inputs, outputs): a BoundCall over these arrays (py_bound_call.h).
@@ -145,9 +149,33 @@ class PySignature {
     return std::chrono::milliseconds(static_cast<int64_t>(ms));
   }
 
-  // A new reference to the outputs dict.
-  PyObject* invoke(const CallValues& values, const RunOptions& options) const {
-    const std::size_t n_in = values.size(), n_out = output_keys_.size();
+  // Positions in outputs() of run()'s `fetch` keys: one or more, each once.
+  std::vector<std::size_t> fetch_positions(const py::object& fetch) const {
+    if (py::isinstance<py::str>(fetch) || py::isinstance<py::bytes>(fetch) || !py::isinstance<py::sequence>(fetch)) {
+      throw InvalidInputError("fetch of signature '" + sig_.key() + "' must be a list of output keys, not " +
+                              std::string(Py_TYPE(fetch.ptr())->tp_name));
+    }
+    std::vector<std::size_t> positions;
+    for (const py::handle key : fetch) {
+      if (!PyUnicode_Check(key.ptr())) {
+        throw InvalidInputError("output names of signature '" + sig_.key() + "' must be str, got " +
+                                std::string(Py_TYPE(key.ptr())->tp_name));
+      }
+      const std::string name = py::str(key);
+      const std::size_t position = sig_.output_position(name);
+      if (std::find(positions.begin(), positions.end(), position) != positions.end()) {
+        throw InvalidInputError("output '" + name + "' of signature '" + sig_.key() + "' is fetched twice");
+      }
+      positions.push_back(position);
+    }
+    if (positions.empty()) throw InvalidInputError("fetch of signature '" + sig_.key() + "' names no output");
+    return positions;
+  }
+
+  // A new reference to the outputs dict: every output, or the `n_fetch` at positions `fetch`.
+  PyObject* invoke(const CallValues& values, const RunOptions& options, const std::size_t* fetch = nullptr,
+                   std::size_t n_fetch = 0) const {
+    const std::size_t n_in = values.size(), n_out = fetch ? n_fetch : output_keys_.size();
     py::object result;
     Loans loans;  // declared before the inputs: it must outlive them
     {
@@ -157,22 +185,29 @@ class PySignature {
       SmallArray<Tensor> outputs(n_out);
       if (release_gil_) {
         WithoutGil release;
-        sig_.run(inputs.data(), outputs.data(), options);
+        run_native(inputs.data(), fetch, n_out, outputs.data(), options);
       } else {
-        sig_.run(inputs.data(), outputs.data(), options);
+        run_native(inputs.data(), fetch, n_out, outputs.data(), options);
       }
       result = py::reinterpret_steal<py::object>(PyDict_New());
       if (!result) throw py::error_already_set();
       for (std::size_t i = 0; i < n_out; ++i) {
-        PyObject* array = to_numpy(std::move(outputs[i]), sig_.outputs()[i].key);
+        const std::size_t position = fetch ? fetch[i] : i;
+        PyObject* array = to_numpy(std::move(outputs[i]), sig_.outputs()[position].key);
         if (!array) throw py::error_already_set();
-        const int failed = PyDict_SetItem(result.ptr(), output_keys_[i].ptr(), array);
+        const int failed = PyDict_SetItem(result.ptr(), output_keys_[position].ptr(), array);
         Py_DECREF(array);
         if (failed) throw py::error_already_set();
       }
     }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
     if (!loans.all_returned()) stop_lending();
     return result.release().ptr();
+  }
+
+  void run_native(const Tensor* inputs, const std::size_t* fetch, std::size_t n_out, Tensor* outputs,
+                  const RunOptions& options) const {
+    if (fetch) sig_.run(inputs, fetch, n_out, outputs, options);
+    else sig_.run(inputs, outputs, options);
   }
 
   // TensorFlow kept an input buffer past the call (say, a signature assigned it to a variable):
@@ -330,7 +365,7 @@ void register_model(py::module_& m) {
       .def_property_readonly("backend", [](const PySignature& s) { return s.signature().backend(); })
       .def_property_readonly("backend_note", [](const PySignature& s) { return s.signature().backend_note(); })
       .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none(),
-           py::arg("check_shapes") = py::none())
+           py::arg("check_shapes") = py::none(), py::arg("fetch") = py::none())
       .def("bind", &PySignature::bind, py::arg("inputs"), py::arg("outputs"), py::kw_only(),
            py::arg("timeout") = py::none(), py::arg("check_shapes") = py::none());
   // `sig(...)` on a Python subclass (smrt.Signature) takes the same vectorcall entry.

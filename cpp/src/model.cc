@@ -166,6 +166,16 @@ int Signature::input_index(std::string_view key) const noexcept {
   return -1;
 }
 
+std::size_t Signature::output_position(std::string_view key) const {
+  for (std::size_t j = 0; j < info_.outputs.size(); ++j) {
+    if (info_.outputs[j].key == key) return j;
+  }
+  std::string keys;
+  for (const auto& spec : info_.outputs) keys += (keys.empty() ? "" : ", ") + spec.key;
+  throw InvalidInputError("signature '" + info_.key + "' has no output '" + std::string(key) +
+                          "'; its outputs are: " + (keys.empty() ? "none" : keys));
+}
+
 void Signature::throw_no_such_input(std::string_view key) const {
   std::string keys;
   for (const auto& spec : info_.inputs) keys += (keys.empty() ? "" : ", ") + spec.key;

@@ -25,11 +25,8 @@ constexpr int kMaxRank = 254;  // TensorShape's limit
   throw StatusError(ErrorCode::kInvalidArgument, message);
 }
 
-// Protobuf treats a known field arriving with another wire type as an unknown field.
-bool is(const Reader& r, WireType type) { return r.type() == type; }
-
 std::string utf8_or_skip(Reader& r) {
-  if (!is(r, wire::kLengthDelimited)) {
+  if (!r.is(wire::kLengthDelimited)) {
     r.skip();
     return {};
   }
@@ -126,18 +123,18 @@ ModelSpec read_model_spec(std::string_view message) {
       case 1: spec.name = utf8_or_skip(r); break;
       // version (2) and version_label (4) are one oneof: the last member set wins.
       case 2:
-        if (!is(r, wire::kLengthDelimited)) { r.skip(); break; }
+        if (!r.is(wire::kLengthDelimited)) { r.skip(); break; }
         // Int64Value{value = 1}: present even when empty (a set wrapper means version 0).
         if (!spec.version) spec.version = 0;
         spec.version_label.clear();
         for_each_field(r.bytes(), [&](Reader& v) {
-          if (v.field() == 1 && is(v, wire::kVarint)) spec.version = static_cast<int64_t>(v.varint());
+          if (v.field() == 1 && v.is(wire::kVarint)) spec.version = static_cast<int64_t>(v.varint());
           else v.skip();
         });
         break;
       case 3: spec.signature_name = utf8_or_skip(r); break;
       case 4:
-        if (!is(r, wire::kLengthDelimited)) { r.skip(); break; }
+        if (!r.is(wire::kLengthDelimited)) { r.skip(); break; }
         spec.version_label = std::string(r.utf8());
         spec.version.reset();
         break;
@@ -153,7 +150,7 @@ void read_input(std::string_view message, ExamplesRequest& out) {
   int kind = 0;
   auto& member = *out.storage.emplace_back(std::make_unique<Merged>());
   for_each_field(message, [&](Reader& r) {
-    if ((r.field() == 1 || r.field() == 2) && is(r, wire::kLengthDelimited)) {
+    if ((r.field() == 1 || r.field() == 2) && r.is(wire::kLengthDelimited)) {
       if (kind != static_cast<int>(r.field())) member.clear();
       kind = static_cast<int>(r.field());
       member.add(r.bytes());
@@ -164,8 +161,8 @@ void read_input(std::string_view message, ExamplesRequest& out) {
   if (!kind) invalid("Input is empty.");  // TF Serving's words (util.cc)
   auto& context = *out.storage.emplace_back(std::make_unique<Merged>());
   for_each_field(member.view(), [&](Reader& r) {
-    if (r.field() == 1 && is(r, wire::kLengthDelimited)) out.examples.push_back(r.bytes());
-    else if (r.field() == 2 && kind == 2 && is(r, wire::kLengthDelimited)) context.add(r.bytes());
+    if (r.field() == 1 && r.is(wire::kLengthDelimited)) out.examples.push_back(r.bytes());
+    else if (r.field() == 2 && kind == 2 && r.is(wire::kLengthDelimited)) context.add(r.bytes());
     else r.skip();
   });
   if (out.examples.empty()) invalid("Input is empty.");  // no examples: TF Serving's words (util.cc)
@@ -179,19 +176,19 @@ TensorProto::TensorProto(std::string_view message, const std::string& what) : wh
   try {
     for_each_field(message, [&](Reader& r) {
       const uint32_t f = r.field();
-      if (f == kDtype && is(r, wire::kVarint)) {
+      if (f == kDtype && r.is(wire::kVarint)) {
         dtype_ = static_cast<DType>(static_cast<int32_t>(r.varint()));
-      } else if (f == kShape && is(r, wire::kLengthDelimited)) {
+      } else if (f == kShape && r.is(wire::kLengthDelimited)) {
         shape.add(r.bytes());
-      } else if (f == kContent && is(r, wire::kLengthDelimited)) {
+      } else if (f == kContent && r.is(wire::kLengthDelimited)) {
         content_ = r.bytes();
-      } else if (f == kString && is(r, wire::kLengthDelimited)) {
+      } else if (f == kString && r.is(wire::kLengthDelimited)) {
         strings_.push_back(r.bytes());
       } else if (f >= kFloat && f <= kUInt64 && f != kString && f != 14 && f != 15) {
-        if (is(r, wire::kLengthDelimited)) {
+        if (r.is(wire::kLengthDelimited)) {
           typed_[f].push_back({wire::kLengthDelimited, r.bytes(), 0});
-        } else if (is(r, scalar_type(f))) {
-          typed_[f].push_back({r.type(), {}, is(r, wire::kVarint) ? r.varint() : r.fixed_bits(scalar_type(f) == wire::kFixed32 ? 4 : 8)});
+        } else if (r.is(scalar_type(f))) {
+          typed_[f].push_back({r.type(), {}, r.is(wire::kVarint) ? r.varint() : r.fixed_bits(scalar_type(f) == wire::kFixed32 ? 4 : 8)});
         } else {
           r.skip();
         }
@@ -201,14 +198,14 @@ TensorProto::TensorProto(std::string_view message, const std::string& what) : wh
     });
     bool unknown_rank = false;
     for_each_field(shape.view(), [&](Reader& r) {
-      if (r.field() == 2 && is(r, wire::kLengthDelimited)) {
+      if (r.field() == 2 && r.is(wire::kLengthDelimited)) {
         int64_t size = 0;
         for_each_field(r.bytes(), [&](Reader& d) {
-          if (d.field() == 1 && is(d, wire::kVarint)) size = static_cast<int64_t>(d.varint());
+          if (d.field() == 1 && d.is(wire::kVarint)) size = static_cast<int64_t>(d.varint());
           else d.skip();
         });
         shape_.push_back(size);
-      } else if (r.field() == 3 && is(r, wire::kVarint)) {
+      } else if (r.field() == 3 && r.is(wire::kVarint)) {
         unknown_rank = r.varint() != 0;
       } else {
         r.skip();
@@ -330,7 +327,7 @@ PredictRequest parse_predict_request(std::string_view message) {
     Merged spec;
     std::map<std::string, Merged> inputs;
     for_each_field(message, [&](Reader& r) {
-      const bool bytes = is(r, wire::kLengthDelimited);
+      const bool bytes = r.is(wire::kLengthDelimited);
       if (r.field() == 1 && bytes) spec.add(r.bytes());
       else if (r.field() == 2 && bytes) wire::add_map_entry(r.bytes(), inputs);
       else if (r.field() == 3 && bytes) request.output_filter.emplace_back(r.utf8());
@@ -350,7 +347,7 @@ ExamplesRequest parse_examples_request(std::string_view message, bool multi_infe
     Merged spec, input;
     std::vector<std::string_view> tasks;
     for_each_field(message, [&](Reader& r) {
-      const bool bytes = is(r, wire::kLengthDelimited);
+      const bool bytes = r.is(wire::kLengthDelimited);
       if (r.field() == 1 && bytes) {
         if (multi_inference) tasks.push_back(r.bytes());
         else spec.add(r.bytes());
@@ -365,7 +362,7 @@ ExamplesRequest parse_examples_request(std::string_view message, bool multi_infe
         Merged task_spec;
         std::string method;
         for_each_field(task, [&](Reader& r) {
-          if (r.field() == 1 && is(r, wire::kLengthDelimited)) task_spec.add(r.bytes());
+          if (r.field() == 1 && r.is(wire::kLengthDelimited)) task_spec.add(r.bytes());
           else if (r.field() == 2) method = utf8_or_skip(r);
           else r.skip();
         });
@@ -387,7 +384,7 @@ std::pair<ModelSpec, std::vector<std::string>> parse_spec_request(std::string_vi
   try {
     Merged spec;
     for_each_field(message, [&](Reader& r) {
-      const bool bytes = is(r, wire::kLengthDelimited);
+      const bool bytes = r.is(wire::kLengthDelimited);
       if (r.field() == 1 && bytes) spec.add(r.bytes());
       else if (r.field() == 2 && bytes) out.second.emplace_back(r.utf8());
       else r.skip();
@@ -407,7 +404,7 @@ std::pair<std::string, std::string> parse_prediction_log(std::string_view messag
   try {
     for_each_field(message, [&](Reader& r) {
       const uint32_t f = r.field();
-      if (f >= 2 && f <= 7 && is(r, wire::kLengthDelimited)) {  // the log_type oneof
+      if (f >= 2 && f <= 7 && r.is(wire::kLengthDelimited)) {  // the log_type oneof
         if (kind != static_cast<int>(f)) log.clear();
         kind = static_cast<int>(f);
         log.add(r.bytes());
@@ -418,7 +415,7 @@ std::pair<std::string, std::string> parse_prediction_log(std::string_view messag
     if (!kind) return {"", ""};
     Merged request;
     for_each_field(log.view(), [&](Reader& r) {
-      if (r.field() == 1 && is(r, wire::kLengthDelimited)) request.add(r.bytes());
+      if (r.field() == 1 && r.is(wire::kLengthDelimited)) request.add(r.bytes());
       else r.skip();
     });
     return {kKinds[kind], std::string(request.view())};

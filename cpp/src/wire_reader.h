@@ -35,6 +35,9 @@ class Reader {
   bool at_end() const { return p_ == end_; }
   uint32_t field() const { return field_; }
   WireType type() const { return type_; }
+  // Whether the current field came with wire type `type`. Protobuf treats a known field that
+  // comes with another wire type than its declared type's as an unknown field: skip() it.
+  bool is(WireType type) const { return type_ == type; }
 
   uint64_t varint() {
     uint64_t value = 0;
@@ -191,8 +194,8 @@ inline void add_map_entry(std::string_view entry, std::map<std::string, Merged>&
   std::string key;
   Merged value;
   for_each_field(entry, [&](Reader& r) {
-    if (r.field() == 1) key = std::string(r.utf8());
-    else if (r.field() == 2) value.add(r.bytes());
+    if (r.field() == 1 && r.is(kLengthDelimited)) key = std::string(r.utf8());
+    else if (r.field() == 2 && r.is(kLengthDelimited)) value.add(r.bytes());
     else r.skip();
   });
   into[key] = std::move(value);
@@ -202,14 +205,14 @@ inline void add_map_entry(std::string_view entry, std::map<std::string, Merged>&
 // as protobuf's MergeFrom would: dims append, unknown_rank is overwritten when present.
 inline void merge_tensor_shape(std::string_view message, std::vector<int64_t>& dims, bool& unknown_rank) {
   for_each_field(message, [&](Reader& r) {
-    if (r.field() == 2) {
+    if (r.field() == 2 && r.is(kLengthDelimited)) {
       int64_t size = 0;
       for_each_field(r.bytes(), [&](Reader& d) {
-        if (d.field() == 1) size = d.int64();
+        if (d.field() == 1 && d.is(kVarint)) size = d.int64();
         else d.skip();
       });
       dims.push_back(size);
-    } else if (r.field() == 3) {
+    } else if (r.field() == 3 && r.is(kVarint)) {
       unknown_rank = r.boolean();
     } else {
       r.skip();

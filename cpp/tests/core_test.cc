@@ -180,6 +180,9 @@ void test_run_fetching() {
   CHECK(two[1].data<float>()[0] == 2.0f && two[1].data<float>()[1] == 3.0f);
   const std::size_t bad[] = {2};
   CHECK_THROWS(smrt::InvalidInputError, sig.run(&x, bad, 1, out), "no output 2");
+  // Keys resolve to those positions once, before any run.
+  CHECK(sig.output_position("/abs") == 1);
+  CHECK_THROWS(smrt::InvalidInputError, sig.output_position("nope"), "has no output 'nope'; its outputs are: ../escape, /abs");
 }
 
 // A deadline reaches TensorFlow: a while loop of hours is cancelled, the session stays usable.

@@ -73,7 +73,7 @@ class NativeSignature:
     def __call__(self, *args: Any, **kwargs: Any) -> dict[str, np.ndarray]: ...
     def run(
         self, inputs: dict[str, Any], *, timeout: float | None = None,
-        check_shapes: bool | None = None,
+        check_shapes: bool | None = None, fetch: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]: ...
     def bind(
         self, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray], *,

@@ -32,7 +32,11 @@ class Signature(_core.NativeSignature):
     deadline: TensorFlow cancels the step when it passes (freeing its thread) and the call
     raises :class:`~smrt.errors.DeadlineExceededError`; ``timeout=None`` means no limit.
     ``sig.run(inputs, check_shapes=False)`` leaves input shapes to TensorFlow for that call
-    (see :func:`smrt.load`'s ``check_shapes``).
+    (see :func:`smrt.load`'s ``check_shapes``). ``sig.run(inputs, fetch=["y"])`` returns only
+    the outputs named (one or more, each once; an unknown key raises
+    :class:`~smrt.errors.InvalidInputError`), and TensorFlow runs only the ops they need: in a
+    TF1 graph that skips the other outputs' ops, while a TF2 export's signature is one
+    function call, which computes all its outputs whichever are fetched.
 
     ``sig.bind(inputs, outputs)`` prepares a call over preallocated arrays that runs without
     allocating (see :meth:`bind`). ``sig.release_gil = False`` keeps the GIL while TensorFlow

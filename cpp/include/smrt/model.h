@@ -121,6 +121,9 @@ class Signature {
   TensorSpecs outputs() const noexcept { return TensorSpecs(info_.outputs); }
   // Position of the input with this key in inputs(), or -1.
   int input_index(std::string_view key) const noexcept;
+  // Position of the output with this key in outputs(), for run()'s `fetch`; throws
+  // InvalidInputError naming the outputs there are when none has that key.
+  std::size_t output_position(std::string_view key) const;
   // The runtime that runs this signature: "tensorflow" or "openvino".
   const std::string& backend() const noexcept { return backend_; }
   // Why TensorFlow runs it though another backend was asked for; empty otherwise.

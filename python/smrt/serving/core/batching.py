@@ -3,10 +3,11 @@
 Requests queue up; a batch thread takes the oldest, waits up to ``batch_timeout_micros`` for
 more (until ``max_batch_size`` rows), concatenates the inputs along the first dimension, runs
 the signature once and hands each request its rows of the outputs. Only requests whose
-inputs agree on every dimension but the first share a batch. A request with more rows than
-``max_batch_size`` runs alone. Signatures qualify when every input and output has a leading
-unknown (batch) dimension; if a batch's outputs turn out not to follow the batch size, its
-requests are rerun one by one and batching is switched off for that signature.
+inputs agree on every dimension but the first, and that fetch the same outputs, share a batch.
+A request with more rows than ``max_batch_size`` runs alone. Signatures qualify when every
+input and output has a leading unknown (batch) dimension; if a batch's outputs turn out not to
+follow the batch size, its requests are rerun one by one and batching is switched off for that
+signature.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def _timeout(deadline: float | None) -> float | None:
 class _Task:
     inputs: Arrays
     rows: int
-    key: tuple[object, ...]  # inputs' dtypes and trailing shapes: tasks that can be concatenated
+    key: tuple[object, ...]  # inputs' dtypes and trailing shapes, outputs fetched: who may share
     deadline: float | None  # time.monotonic() by which TensorFlow must be done, if any
+    fetch: list[str] | None  # the outputs to compute (None: all)
     future: Future[Arrays] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
 
@@ -76,15 +78,18 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, inputs: Arrays, deadline: float | None = None) -> Future[Arrays]:
-        """Queues one request's inputs (each with the batch as first dimension). TensorFlow
-        cancels a run still going at ``deadline`` (``time.monotonic()``); a batch runs until
-        the latest deadline of its requests."""
+    def submit(self, inputs: Arrays, deadline: float | None = None,
+               fetch: list[str] | None = None) -> Future[Arrays]:
+        """Queues one request's inputs (each with the batch as first dimension); its run
+        computes only the outputs in ``fetch`` (None: all). TensorFlow cancels a run still
+        going at ``deadline`` (``time.monotonic()``); a batch runs until the latest deadline
+        of its requests."""
         rows = {a.shape[0] if a.ndim else -1 for a in inputs.values()}
         if len(rows) != 1 or -1 in rows or not self.enabled:
-            return self._run_alone(inputs, deadline)
-        key = tuple((k, a.dtype.str, a.shape[1:]) for k, a in sorted(inputs.items()))
-        task = _Task(inputs, rows.pop(), key, deadline)
+            return self._run_alone(inputs, deadline, fetch)
+        key = (*((k, a.dtype.str, a.shape[1:]) for k, a in sorted(inputs.items())),
+               None if fetch is None else tuple(fetch))
+        task = _Task(inputs, rows.pop(), key, deadline, fetch)
         with self._cond:
             if self._stopping:  # its version has no request left: a caller's bug
                 raise UnavailableError(f"model {self.name} is being unloaded")
@@ -95,15 +100,18 @@ class Batcher:
             self._cond.notify()
         return task.future
 
-    def _run_alone(self, inputs: Arrays, deadline: float | None) -> Future[Arrays]:
+    def _run_alone(self, inputs: Arrays, deadline: float | None,
+                   fetch: list[str] | None) -> Future[Arrays]:
         future: Future[Arrays] = Future()
-        self._deliver(future, inputs, deadline)
+        self._deliver(future, inputs, deadline, fetch)
         return future
 
-    def _deliver(self, future: Future[Arrays], inputs: Arrays, deadline: float | None) -> None:
+    def _deliver(self, future: Future[Arrays], inputs: Arrays, deadline: float | None,
+                 fetch: list[str] | None) -> None:
         """Runs one request's inputs alone; the outputs or the error go to its future."""
         try:
-            future.set_result(self.signature.run(inputs, timeout=_timeout(deadline)))
+            future.set_result(self.signature.run(inputs, timeout=_timeout(deadline),
+                                                 fetch=fetch))
         except Exception as e:  # delivered to the request
             future.set_exception(e)
 
@@ -155,13 +163,14 @@ class Batcher:
         if not live:
             return
         if len(live) == 1:
-            self._deliver(live[0].future, live[0].inputs, live[0].deadline)
+            self._deliver(live[0].future, live[0].inputs, live[0].deadline, live[0].fetch)
             return
         deadlines = [t.deadline for t in live]
         deadline = None if None in deadlines else max(d for d in deadlines if d is not None)
         try:
             inputs = {k: np.concatenate([t.inputs[k] for t in live]) for k in live[0].inputs}
-            outputs = self.signature.run(inputs, timeout=_timeout(deadline))
+            outputs = self.signature.run(inputs, timeout=_timeout(deadline),
+                                         fetch=live[0].fetch)  # the same for the batch
         except Exception as e:  # a failing batch fails its requests
             for task in live:
                 task.future.set_exception(e)
@@ -172,7 +181,7 @@ class Batcher:
                         self.name)
             self.enabled = False
             for task in live:
-                self._deliver(task.future, task.inputs, task.deadline)
+                self._deliver(task.future, task.inputs, task.deadline, task.fetch)
             return
         self.batches += 1
         self.batched_requests += len(live)

@@ -7,7 +7,8 @@ Field numbers (tensorflow_serving/config/model_server_config.proto): ModelServer
 base_path = 2, model_type = 3, model_platform = 4, logging_config = 6, model_version_policy = 7
 {latest = 100 {num_versions = 1}, all = 101, specific = 102 {versions = 1}}, version_labels = 8
 (map<string, int64>)}. Parsed as protobuf parses: the last scalar wins, embedded messages
-merge, repeated fields concatenate (packed or not)."""
+merge, repeated fields concatenate (packed or not), and a field that comes with another wire
+type than its declared type's is an unknown field, skipped."""
 
 from __future__ import annotations
 
@@ -17,20 +18,36 @@ from smrt.errors import FailedPreconditionError
 
 from .config import ConfigError, ModelConfig, VersionPolicy, check_base_path, check_name
 
+VARINT, FIXED64, LENGTH_DELIMITED, START_GROUP, END_GROUP, FIXED32 = range(6)
+"""Protobuf's wire types."""
+
 
 @dataclass
 class Fields:
-    """One message's fields: number -> values in order (varints and fixed-size as int,
-    length-delimited as bytes), and the order the field numbers came in."""
+    """One message's fields in the order they came: (field number, wire type, value), varints
+    and fixed-size values as int, length-delimited ones as bytes. A reader asks for a field
+    with the wire type its declared type uses: an occurrence with another wire type is an
+    unknown field to it and is skipped, as protobuf's parsers skip it."""
 
-    values: dict[int, list[int | bytes]] = field(default_factory=dict)
-    order: list[int] = field(default_factory=list)
+    entries: list[tuple[int, int, int | bytes]] = field(default_factory=list)
 
-    def get(self, number: int, default: list[int | bytes] | None = None) -> list[int | bytes]:
-        return self.values.get(number, default if default is not None else [])
+    def payloads(self, number: int) -> list[bytes]:
+        """Field ``number``'s length-delimited occurrences (a string, bytes or a message)."""
+        return [v for n, w, v in self.entries
+                if n == number and w == LENGTH_DELIMITED and isinstance(v, bytes)]
+
+    def varints(self, number: int) -> list[int]:
+        """Field ``number``'s varint occurrences (an integer, bool or enum)."""
+        return [v for n, w, v in self.entries if n == number and w == VARINT and isinstance(v, int)]
+
+    def last_position(self, number: int) -> int:
+        """Where field ``number`` last occurred as a message (-1: never), for a oneof of
+        messages, whose last member set wins."""
+        return max((i for i, (n, w, _) in enumerate(self.entries)
+                    if n == number and w == LENGTH_DELIMITED), default=-1)
 
     def __bool__(self) -> bool:
-        return bool(self.values)
+        return bool(self.entries)
 
 
 def read_model_server_config(data: bytes,
@@ -41,17 +58,18 @@ def read_model_server_config(data: bytes,
     models; none set, or a custom_model_config, is FailedPreconditionError with TF Serving's
     words (ServerCore::ReloadConfig from a model_config_list), and changes nothing."""
     top = message_fields(data, "ModelServerConfig")
-    if _last_position(top, 1) <= _last_position(top, 2):  # -1 for a member never set
+    last_custom = top.last_position(2)
+    if top.last_position(1) <= last_custom:  # -1 for a member never set
         raise FailedPreconditionError(
             "Cannot transition to requested config. It is only legal to transition from one "
             "ModelConfigList to another.")
     # Switching oneof members clears the old one: lists before the last custom one are dropped.
-    dropped = top.order[:_last_position(top, 2) + 1].count(1)
-    lists = Fields({1: top.get(1)[dropped:]})
+    lists = [v for i, (n, w, v) in enumerate(top.entries)
+             if n == 1 and w == LENGTH_DELIMITED and i > last_custom and isinstance(v, bytes)]
     configs: list[ModelConfig] = []
-    for config_list in _messages(lists, 1, "model_config_list"):
-        for raw in _repeated(message_fields(config_list, "model_config_list"), 1, "config"):
-            configs.append(_model_config(raw, tags))
+    config_list = message_fields(b"".join(lists), "model_config_list")  # singular: merged
+    for raw in config_list.payloads(1):
+        configs.append(_model_config(raw, tags))
     names = [c.name for c in configs]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -72,8 +90,8 @@ def _model_config(raw: bytes, tags: tuple[str, ...]) -> ModelConfig:
     policy = VersionPolicy()
     policy_fields = _merged(fields, 7, f"{where}: model_version_policy")
     if policy_fields:
-        choice = max((n for n in (100, 101, 102) if policy_fields.get(n)), default=None,
-                     key=lambda n: _last_position(policy_fields, n))
+        choice = max((n for n in (100, 101, 102) if policy_fields.payloads(n)), default=None,
+                     key=policy_fields.last_position)
         if choice == 100:
             latest = _merged(policy_fields, 100, f"{where}: latest")
             n = _int(latest, 1, 1)
@@ -89,7 +107,7 @@ def _model_config(raw: bytes, tags: tuple[str, ...]) -> ModelConfig:
                 raise ConfigError(f"{where}: specific needs one or more versions")
             policy = VersionPolicy("specific", versions=tuple(versions))
     labels: dict[str, int] = {}
-    for entry in _repeated(fields, 8, f"{where}: version_labels"):
+    for entry in fields.payloads(8):
         pair = message_fields(entry, f"{where}: version_labels")
         key = _string(pair, 1, f"{where}: version_labels key")
         if not key:
@@ -102,7 +120,9 @@ def _model_config(raw: bytes, tags: tuple[str, ...]) -> ModelConfig:
 
 
 def message_fields(data: bytes, what: str) -> Fields:
-    """The fields of message ``data`` (``what`` names it in errors)."""
+    """The fields of message ``data`` (``what`` names it in errors). Groups (a deprecated
+    encoding no field here uses) are skipped whole, as protobuf skips unknown ones; wire types
+    6 and 7, a stray end of group and data cut short are ConfigError naming the field."""
     out = Fields()
     i, n = 0, len(data)
     while i < n:
@@ -110,30 +130,55 @@ def message_fields(data: bytes, what: str) -> Fields:
         number, kind = tag >> 3, tag & 7
         if number == 0:
             raise ConfigError(f"{what}: invalid field number 0")
-        if kind == 0:
-            value, i = _varint(data, i, what)
-            out.values.setdefault(number, []).append(value)
-        elif kind == 2:
-            size, i = _varint(data, i, what)
+        where = f"{what}: field {number}"
+        if kind == VARINT:
+            value, i = _varint(data, i, where)
+            out.entries.append((number, kind, value))
+        elif kind == LENGTH_DELIMITED:
+            size, i = _varint(data, i, where)
             if i + size > n:
-                raise ConfigError(f"{what}: a field runs past the end of the message")
-            out.values.setdefault(number, []).append(data[i:i + size])
+                raise ConfigError(f"{where} runs past the end of the message")
+            out.entries.append((number, kind, data[i:i + size]))
             i += size
-        elif kind in (1, 5):
-            width = 8 if kind == 1 else 4
+        elif kind in (FIXED64, FIXED32):
+            width = 8 if kind == FIXED64 else 4
             if i + width > n:
-                raise ConfigError(f"{what}: truncated fixed-size field")
-            out.values.setdefault(number, []).append(int.from_bytes(data[i:i + width], "little"))
+                raise ConfigError(f"{where}: truncated fixed-size field")
+            out.entries.append((number, kind, int.from_bytes(data[i:i + width], "little")))
             i += width
+        elif kind == START_GROUP:
+            i = _skip_group(data, i, number, where)
+        elif kind == END_GROUP:
+            raise ConfigError(f"{where}: end of a group that was not started")
         else:
-            raise ConfigError(f"{what}: unsupported wire type {kind}")
-        out.order.append(number)
+            raise ConfigError(f"{where}: invalid wire type {kind}")
     return out
 
 
-def _last_position(fields: Fields, number: int) -> int:
-    """Where ``number`` last occurred (for a oneof: the last member set wins)."""
-    return max((i for i, n in enumerate(fields.order) if n == number), default=-1)
+def _skip_group(data: bytes, i: int, number: int, where: str, depth: int = 0) -> int:
+    """Where the group of field ``number`` whose fields start at ``i`` ends (past its end
+    tag); nested groups are skipped the same way, up to protobuf's nesting limit."""
+    if depth > 64:
+        raise ConfigError(f"{where}: groups nested too deeply")
+    while i < len(data):
+        tag, i = _varint(data, i, where)
+        kind = tag & 7
+        if kind == VARINT:
+            _, i = _varint(data, i, where)
+        elif kind == LENGTH_DELIMITED:
+            size, i = _varint(data, i, where)
+            i += size
+        elif kind in (FIXED64, FIXED32):
+            i += 8 if kind == FIXED64 else 4
+        elif kind == START_GROUP:
+            i = _skip_group(data, i, tag >> 3, where, depth + 1)
+        elif kind == END_GROUP:
+            if tag >> 3 != number:
+                raise ConfigError(f"{where}: a group ends with another field's end tag")
+            return i
+        else:
+            raise ConfigError(f"{where}: invalid wire type {kind} inside a group")
+    raise ConfigError(f"{where}: truncated group")
 
 
 def _varint(data: bytes, i: int, what: str) -> tuple[int, int]:
@@ -149,40 +194,23 @@ def _varint(data: bytes, i: int, what: str) -> tuple[int, int]:
             return value, i
 
 
-def _messages(fields: Fields, number: int, what: str) -> list[bytes]:
-    values = fields.get(number, [])
-    if not all(isinstance(v, bytes) for v in values):
-        raise ConfigError(f"{what} must be a message")
-    return [b"".join(values)] if values else []  # type: ignore[arg-type]  # singular: merged
-
-
-def _repeated(fields: Fields, number: int, what: str) -> list[bytes]:
-    values = fields.get(number, [])
-    if not all(isinstance(v, bytes) for v in values):
-        raise ConfigError(f"{what} must be a message")
-    return values  # type: ignore[return-value]
-
-
 def _merged(fields: Fields, number: int, what: str) -> Fields:
-    merged = _messages(fields, number, what)
-    return message_fields(merged[0], what) if merged else Fields()
+    """A singular message field: its occurrences merged, as protobuf merges them."""
+    return message_fields(b"".join(fields.payloads(number)), what)
 
 
 def _string(fields: Fields, number: int, what: str) -> str:
-    values = fields.get(number, [])
+    values = fields.payloads(number)
     if not values:
         return ""
-    value = values[-1]
-    if not isinstance(value, bytes):
-        raise ConfigError(f"{what} must be a string")
     try:
-        return value.decode("utf-8")
+        return values[-1].decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{what} is not valid UTF-8") from None
 
 
 def _int(fields: Fields, number: int, default: int) -> int:
-    values = [v for v in fields.get(number, []) if isinstance(v, int)]
+    values = fields.varints(number)
     if not values:
         return default
     value = values[-1]
@@ -190,11 +218,14 @@ def _int(fields: Fields, number: int, default: int) -> int:
 
 
 def _ints(fields: Fields, number: int, what: str) -> list[int]:
+    """A repeated int64 field: single varints and packed runs, in the order they came."""
     out: list[int] = []
-    for value in fields.get(number, []):
-        if isinstance(value, int):
+    for n, kind, value in fields.entries:
+        if n != number:
+            continue
+        if kind == VARINT and isinstance(value, int):
             out.append(value - (1 << 64) if value >= 1 << 63 else value)
-        else:  # packed
+        elif kind == LENGTH_DELIMITED and isinstance(value, bytes):  # packed
             i = 0
             while i < len(value):
                 v, i = _varint(value, i, what)

@@ -5,7 +5,7 @@ classify/regress signature must look like. REST (:mod:`smrt.serving.rest`) and g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -38,6 +38,34 @@ def signature_for(served: ServedVersion, name: str, check_method_name: bool = Fa
             f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
             f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}")
     return signature
+
+
+def output_fetch(signature: Signature, output_filter: Sequence[str]) -> list[str] | None:
+    """The outputs a Predict request's ``output_filter`` asks the run to compute (None: every
+    output, for an empty filter), checked as TF Serving checks it, in its words
+    (predict_util.cc, PreProcessPrediction): each key an output of the signature, none twice.
+    The run fetches only these, so TensorFlow runs only the ops they need, as in TF Serving."""
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            raise BadRequestError(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                f"in the set {{{','.join(sorted(signature.outputs))}}}.")
+        if alias in seen:
+            raise BadRequestError(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return list(output_filter) or None
+
+
+def check_examples_method(signature: Signature, api: str) -> None:
+    """``--enable_signature_method_name_check`` for classify/regress: the signature's
+    method_name must be the API's, else BadRequestError (INVALID_ARGUMENT) in TF Serving's
+    words (classifier.cc, regressor.cc)."""
+    method, what = ((CLASSIFY_METHOD, "classification") if api == "classify"
+                    else (REGRESS_METHOD, "regression"))
+    if signature.method_name != method:
+        raise BadRequestError(f"Expected {what} signature method_name to be {method}. "
+                              f"Was: {signature.method_name}")
 
 
 def check_examples_signature(signature: Signature, api: str) -> str:

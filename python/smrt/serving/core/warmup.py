@@ -28,6 +28,7 @@ from .inference import (
     CLASSIFY_METHOD,
     REGRESS_METHOD,
     check_examples_signature,
+    output_fetch,
     signature_for,
 )
 from .versions import ServedVersion
@@ -108,11 +109,7 @@ def _replay(served: ServedVersion, record: bytes) -> None:
     if kind == "predict":
         spec, inputs, output_filter = _core.decode_predict_request(request, MAX_DECODED_BYTES)
         signature = signature_for(served, spec[3])
-        outputs = signature.run(inputs)
-        unknown = sorted(set(output_filter) - set(outputs))
-        if unknown:
-            raise smrt_errors.InvalidArgumentError(
-                f"output tensor alias not found in signature: {unknown[0]}")
+        signature.run(inputs, fetch=output_fetch(signature, output_filter))
     elif kind in ("classify", "regress", "multi_inference"):
         tasks, examples = _core.decode_examples_request(request, kind == "multi_inference",
                                                         MAX_DECODED_BYTES)

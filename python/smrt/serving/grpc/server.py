@@ -123,13 +123,8 @@ class GrpcApi:
         with self._served(spec, "Predict") as (name, served, measure):
             signature = self._signature(served, spec[3], predict=True)
             _check_inputs(signature, inputs)
-            for key in output_filter:
-                if key not in signature.outputs:
-                    raise _Abort(3, f"output tensor alias not found in signature: {key} Outputs "
-                                    f"expected to be in the set {_set(signature.outputs)}.")
-            outputs = self._run(served, signature, inputs, context, batch=True)
-            if output_filter:
-                outputs = {k: outputs[k] for k in output_filter}
+            fetch = api.output_fetch(signature, output_filter)
+            outputs = self._run(served, signature, inputs, context, batch=True, fetch=fetch)
             measure.ok()
             return _core.encode_predict_response(outputs, name, served.version, signature.key,
                                                  self._tensor_content)
@@ -182,10 +177,7 @@ class GrpcApi:
                        ) -> tuple[Signature, bytes]:
         signature = self._signature(served, signature_name, predict=False)
         if self._check_method_name:
-            wanted = api.CLASSIFY_METHOD if api_name == "classify" else api.REGRESS_METHOD
-            if signature.method_name != wanted:
-                raise _Abort(3, f"Expected {api_name} signature method_name to be {wanted}. "
-                                f"Was: {signature.method_name}")
+            api.check_examples_method(signature, api_name)
         key = api.check_examples_signature(signature, api_name)
         outputs = self._run(served, signature, {key: examples}, context, batch=False)
         if api_name == "classify":
@@ -261,14 +253,16 @@ class GrpcApi:
 
     @staticmethod
     def _run(served: ServedVersion, signature: Signature, inputs: dict[str, np.ndarray],
-             context: grpc.ServicerContext, batch: bool) -> dict[str, np.ndarray]:
+             context: grpc.ServicerContext, batch: bool, fetch: list[str] | None = None,
+             ) -> dict[str, np.ndarray]:
+        """Runs the signature, computing only the outputs in ``fetch`` (None: all)."""
         remaining = context.time_remaining()  # the client's deadline reaches TensorFlow
         timeout = None if remaining is None or remaining > 1e8 else max(remaining, 1e-3)
         batcher = served.batchers.get(signature.key) if batch else None
         if batcher is not None:
             deadline = None if timeout is None else time.monotonic() + timeout
-            return batcher.submit(inputs, deadline).result()
-        return signature.run(inputs, timeout=timeout)
+            return batcher.submit(inputs, deadline, fetch).result()
+        return signature.run(inputs, timeout=timeout, fetch=fetch)
 
 
 class _Request:
@@ -322,8 +316,7 @@ def _check_inputs(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
 
 def _config_field(request: bytes) -> list[bytes]:
     """ReloadConfigRequest's config (field 1) occurrences, merged by concatenation."""
-    fields = message_fields(request, "ReloadConfigRequest")
-    return [v for v in fields.get(1) if isinstance(v, bytes)]
+    return message_fields(request, "ReloadConfigRequest").payloads(1)
 
 
 def _set(keys: Any) -> str:
@@ -353,12 +346,10 @@ def health_handler() -> grpc.GenericRpcHandler:
 
 
 def _health_service(request: bytes) -> str:
-    """HealthCheckRequest's service (field 1), the last occurrence winning."""
-    values = message_fields(request, "HealthCheckRequest").get(1)
-    service = values[-1] if values else b""
-    if not isinstance(service, bytes):
-        raise smrt_errors.InvalidArgumentError("service is not a string")
-    return service.decode("utf-8")
+    """HealthCheckRequest's service (field 1, a string), the last occurrence winning; one
+    with another wire type is an unknown field, skipped."""
+    values = message_fields(request, "HealthCheckRequest").payloads(1)
+    return values[-1].decode("utf-8") if values else ""
 
 
 def credentials(ssl: SSLConfig | None) -> grpc.ServerCredentials | None:

@@ -20,9 +20,8 @@ from smrt.model import Signature
 from smrt.saved_model import TensorSpec, tf_dims
 from smrt.serving.core.errors import BadRequestError, RequestTooLargeError
 from smrt.serving.core.inference import (
-    CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
-    REGRESS_METHOD,
+    check_examples_method,
     check_examples_signature,
     classification_outputs,
     signature_for,
@@ -100,11 +99,7 @@ def examples_call(served: ServedVersion, request: dict[str, Json], api: str,
         raise BadRequestError(f"unknown field(s) in the request: {', '.join(unknown)}")
     signature = request_signature(served, request)
     if check_method_name:
-        method, what = ((CLASSIFY_METHOD, "classification") if api == "classify"
-                        else (REGRESS_METHOD, "regression"))
-        if signature.method_name != method:
-            raise BadRequestError(f"Expected {what} signature method_name to be {method}. "
-                                  f"Was: {signature.method_name}")
+        check_examples_method(signature, api)
     input_key = check_examples_signature(signature, api)
     serialized = serialize_examples(request, examples_limit(body_bytes))
     return ExamplesCall(api, signature, {input_key: serialized}, len(serialized))
