@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -207,6 +208,17 @@ def test_missing_openvino_names_the_extra(zoo: Zoo, tmp_path: os.PathLike[str]) 
     assert out.startswith("RAISED")
     assert f"pip install {smrt.library.DISTRIBUTION}[openvino]" in out
     assert str(tmp_path) in out
+
+
+def test_a_library_that_is_not_openvino_names_what_it_lacks(zoo: Zoo, run_python: Any) -> None:
+    out = run_python(f"""
+import smrt
+try:
+    smrt.load({zoo.path('add_one')!r}, backend='openvino')
+except smrt.LibraryNotFoundError as e:
+    print(str(e).splitlines()[-1].strip())
+""", env={"SMRT_LIBOPENVINO": "libm.so.6"})
+    assert out.strip() == "'libm.so.6' is not a usable libopenvino_c: it lacks ov_get_last_err_msg"
 
 
 def test_serve_with_the_openvino_backend(zoo: Zoo, tmp_path: Path) -> None:

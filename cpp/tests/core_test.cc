@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "../src/library_loading.h"
+
 namespace {
 
 int g_failures = 0;
@@ -235,6 +237,31 @@ void test_threads() {
   }
   for (auto& thread : threads) thread.join();
   CHECK(wrong == 0);
+}
+
+// What the two loaders share (library_loading.h): ':'-separated path lists, and a table of
+// functions resolved by name that reports the first one the library lacks.
+void test_library_loading() {
+  using smrt::detail::split_path_list;
+  CHECK(split_path_list("").empty());
+  CHECK(split_path_list("/a") == (std::vector<std::string>{"/a"}));
+  CHECK(split_path_list("::/a::b:") == (std::vector<std::string>{"/a", "b"}));
+  const smrt::detail::OpenedLibrary absent("/nonexistent/libsmrt_absent.so");
+  CHECK(!absent.opened());
+  CHECK(absent.error().find("libsmrt_absent.so") != std::string::npos);
+#define SMRT_TEST_FUNCTIONS(X) X(double, cos, (double)) X(int, smrt_no_such_function, (void)) X(double, sin, (double))
+  struct {
+    double (*cos)(double) = nullptr;
+    int (*smrt_no_such_function)(void) = nullptr;
+    double (*sin)(double) = nullptr;
+  } api;
+  smrt::detail::OpenedLibrary library("libm.so.6");
+  CHECK(library.opened());
+  SMRT_TEST_FUNCTIONS(SMRT_RESOLVE_FROM_LIBRARY)
+#undef SMRT_TEST_FUNCTIONS
+  CHECK(api.cos && api.cos(0.0) == 1.0);
+  CHECK(api.sin && api.sin(0.0) == 0.0);
+  CHECK(library.missing() && std::string(library.missing()) == "smrt_no_such_function");
 }
 
 // The OpenVINO backend from C++ (when SMRT_LIBOPENVINO names one): the same Signature surface,
@@ -476,6 +503,7 @@ int main() {
   test_deadline();
   test_caller_memory_and_strings();
   test_threads();
+  test_library_loading();
   test_object_tree();
   test_op_libraries();
   test_object_paths();
