@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,56 @@ def test_concurrent_calls(zoo: Zoo) -> None:
         t.join()
     assert failures == []
     model.close()
+
+
+def _longest_stall(call: Callable[[], object]) -> float:
+    """Runs `call` in another thread while this one spins, and returns the longest stretch of
+    the call during which this thread ran no Python, as a fraction of the call."""
+    window: list[float] = []
+
+    def run() -> None:
+        window.append(time.perf_counter())
+        call()
+        window.append(time.perf_counter())
+
+    gaps: list[tuple[float, float]] = []  # this thread's stalls over 1 ms
+    thread = threading.Thread(target=run)
+    last = time.perf_counter()
+    thread.start()  # returns once `run` has started: while the GIL is held, only after the call
+    while thread.is_alive():
+        now = time.perf_counter()
+        if now - last > 1e-3:
+            gaps.append((last, now))
+        last = now
+    thread.join()
+    gaps.append((last, time.perf_counter()))
+    start, end = window
+    blind = max(max(0.0, min(b, end) - max(a, start)) for a, b in gaps)
+    return blind / (end - start)
+
+
+def test_the_gil_is_released_while_openvino_runs(zoo: Zoo) -> None:
+    """While one thread runs a signature on OpenVINO (a call, a bound call), another runs
+    Python throughout; with ``release_gil = False`` it waits out the call, which answers the
+    same."""
+    with smrt.load(zoo.path("keras_mobilenet"), backend="openvino", inference_threads=1) as model:
+        sig = model.signatures["serving_default"]
+        (key,) = sig.inputs
+        x = smrt.aligned(np.random.default_rng(2).random((48, 224, 224, 3), dtype=np.float32))
+        y = smrt.empty((48, 1000), np.float32)
+        want = sig(**{key: x})["output_0"]
+        bound = sig.bind({key: x}, {"output_0": y})
+        # The fewest (most) of a few: another process may take this thread's core a while.
+        for call in (lambda: sig(**{key: x}), bound):
+            assert min(_longest_stall(call) for _ in range(3)) < 0.3
+        np.testing.assert_array_equal(y, want)
+        sig.release_gil = False
+        got: list[np.ndarray] = []
+        # Only the GIL's hand-overs before and after the call let this thread in.
+        assert max(_longest_stall(lambda: got.append(sig(**{key: x})["output_0"]))
+                   for _ in range(2)) > 0.6
+        for output in got:
+            np.testing.assert_array_equal(output, want)
 
 
 def test_bound_outputs_subset_answers_as_tensorflow(zoo: Zoo,
