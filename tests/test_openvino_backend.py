@@ -9,8 +9,10 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -140,9 +142,52 @@ def test_errors_are_the_same_as_on_tensorflow(zoo: Zoo,
         sig(x=np.zeros((1, 5), np.float32))
     with pytest.raises(smrt.InvalidInputError, match="has no input 'z'"):
         sig(z=np.zeros((1, 4), np.float32))
-    # Left to the backend, a shape the compiled model cannot take is its InvalidArgument.
-    with pytest.raises(smrt.InvalidArgumentError, match="OpenVINO"):
+    # Left to the backend, a shape the compiled model cannot take is the caller's
+    # InvalidArgument, named before OpenVINO runs: the input, its shape, the shape it takes.
+    with pytest.raises(smrt.InvalidArgumentError,
+                       match=r"signature 'serving_default' on OpenVINO: input 'x' has shape "
+                             r"\(1, 5\), which .* does not take \(it takes \(1, 4\)\)"):
         sig.run({"x": np.zeros((1, 5), np.float32)}, check_shapes=False)
+    # A rank that differs by ones passes smrt's own check, not the compiled model's.
+    with pytest.raises(smrt.InvalidArgumentError, match=r"input 'x' has shape \(4,\)"):
+        sig.run({"x": np.zeros(4, np.float32)}, check_shapes=False)
+    # A dimension the converted model leaves open takes any size.
+    add_one = openvino_model("add_one").signatures["serving_default"]
+    np.testing.assert_array_equal(add_one(x=np.zeros((2, 9), np.float32))["y"], np.ones((2, 9)))
+
+
+def test_a_failure_inside_openvino_is_internal_with_its_message(zoo: Zoo, run_python: Any) -> None:
+    """A run that fails inside OpenVINO is an InternalError with OpenVINO's own message (taken
+    before the request is cancelled and waited for), not the caller's InvalidArgument; the
+    request serves the next call. The failure: an output OpenVINO cannot allocate under an
+    address-space limit (a run with a deadline allocates on OpenVINO's own thread, where the
+    limit applies)."""
+    out = run_python(f"""
+import resource, numpy as np, smrt
+sig = smrt.load({zoo.path("add_one")!r}, backend="openvino",
+               inference_threads=1).signatures["serving_default"]
+assert sig.backend == "openvino"
+small = np.ones((1, 2), np.float32)
+sig(x=small)
+big = smrt.empty((64, 1 << 20), np.float32)  # 256 MiB, read in place; as much comes out
+big.fill(1.0)
+vm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:"))
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, ((vm << 10) + (64 << 20), hard))
+try:
+    sig.run({{"x": big}}, timeout=60)
+    print("no error")
+except smrt.Error as e:
+    print(type(e).__name__, str(e).replace("\\n", " "))
+finally:
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+print(sig(x=small)["y"].tolist())
+""")
+    error, again = out.splitlines()
+    assert error.startswith("InternalError running signature 'serving_default' on OpenVINO: "
+                            "OpenVINO: "), out
+    assert "Failed to allocate 268435456 bytes" in error, out
+    assert again == "[[2.0, 2.0]]"
 
 
 def test_deadline_and_close(zoo: Zoo) -> None:
@@ -184,6 +229,117 @@ def test_concurrent_calls(zoo: Zoo) -> None:
     model.close()
 
 
+def _longest_stall(call: Callable[[], object]) -> float:
+    """Runs `call` in another thread while this one spins, and returns the longest stretch of
+    the call during which this thread ran no Python, as a fraction of the call."""
+    window: list[float] = []
+
+    def run() -> None:
+        window.append(time.perf_counter())
+        call()
+        window.append(time.perf_counter())
+
+    gaps: list[tuple[float, float]] = []  # this thread's stalls over 1 ms
+    thread = threading.Thread(target=run)
+    last = time.perf_counter()
+    thread.start()  # returns once `run` has started: while the GIL is held, only after the call
+    while thread.is_alive():
+        now = time.perf_counter()
+        if now - last > 1e-3:
+            gaps.append((last, now))
+        last = now
+    thread.join()
+    gaps.append((last, time.perf_counter()))
+    start, end = window
+    blind = max(max(0.0, min(b, end) - max(a, start)) for a, b in gaps)
+    return blind / (end - start)
+
+
+def test_the_gil_is_released_while_openvino_runs(zoo: Zoo) -> None:
+    """While one thread runs a signature on OpenVINO (a call, a bound call), another runs
+    Python throughout; with ``release_gil = False`` it waits out the call, which answers the
+    same."""
+    with smrt.load(zoo.path("keras_mobilenet"), backend="openvino", inference_threads=1) as model:
+        sig = model.signatures["serving_default"]
+        (key,) = sig.inputs
+        x = smrt.aligned(np.random.default_rng(2).random((48, 224, 224, 3), dtype=np.float32))
+        y = smrt.empty((48, 1000), np.float32)
+        want = sig(**{key: x})["output_0"]
+        bound = sig.bind({key: x}, {"output_0": y})
+        # The fewest (most) of a few: another process may take this thread's core a while.
+        for call in (lambda: sig(**{key: x}), bound):
+            assert min(_longest_stall(call) for _ in range(3)) < 0.3
+        np.testing.assert_array_equal(y, want)
+        sig.release_gil = False
+        got: list[np.ndarray] = []
+        # Only the GIL's hand-overs before and after the call let this thread in.
+        assert max(_longest_stall(lambda: got.append(sig(**{key: x})["output_0"]))
+                   for _ in range(2)) > 0.6
+        for output in got:
+            np.testing.assert_array_equal(output, want)
+
+
+def test_bound_outputs_subset_answers_as_tensorflow(zoo: Zoo,
+                                                      openvino_model: Callable[[str], smrt.Model]
+                                                      ) -> None:
+    """sig.bind with some of the outputs (OpenVINO then copies only those out of the infer
+    request) writes what TensorFlow's bound call writes."""
+    tf_sig = smrt.load(zoo.path("path_output_keys")).signatures["serving_default"]
+    sig = openvino_model("path_output_keys").signatures["serving_default"]
+    assert sig.backend == "openvino", sig.backend_note
+    x = smrt.aligned(np.array([1.0, -2.5, 3.0], np.float32))
+    for keys in (["/abs"], ["../escape"], ["/abs", "../escape"]):
+        got = {k: np.zeros(3, np.float32) for k in keys}
+        want = {k: np.zeros(3, np.float32) for k in keys}
+        sig.bind({"x": x}, got)()
+        tf_sig.bind({"x": x}, want)()
+        for k in keys:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-6, err_msg=k)
+    np.testing.assert_array_equal(want["/abs"], x * 2)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_a_bound_run_makes_only_the_outputs_it_fetches(zoo: Zoo, tmp_path: Path,
+                                                         run_python: Any) -> None:
+    """Counted with malloc interposed (tests/native/count_malloc.c): a bound run of one of two
+    outputs allocates fewer times than a bound run of both, as the backend makes only the
+    fetched output (not every output, then a vector to pick from)."""
+    counter = tmp_path / "count_malloc.so"
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC",
+                    str(ROOT / "tests" / "native" / "count_malloc.c"), "-o", str(counter)],
+                   check=True)
+    out = run_python(f"""
+import ctypes, itertools, numpy as np, smrt
+count = ctypes.CDLL(None).smrt_test_allocations
+count.restype = ctypes.c_long
+sig = smrt.load({zoo.path("path_output_keys")!r}, backend="openvino",
+               inference_threads=1).signatures["serving_default"]
+assert sig.backend == "openvino"
+x = smrt.aligned(np.arange(3, dtype=np.float32))
+out = {{key: np.zeros(3, np.float32) for key in ("../escape", "/abs")}}
+both = sig.bind({{"x": x}}, out)
+one = sig.bind({{"x": x}}, {{"/abs": out["/abs"]}})
+def per_call(call):  # the fewest of three windows: the process's rare one-off mallocs aside
+    counts = []
+    for _ in range(3):
+        calls = itertools.repeat(None, 1000)
+        before = count()
+        for _ in calls:
+            call()
+        counts.append((count() - before) / 1000)
+    return min(counts)
+for call in (both, one):
+    for _ in range(100):
+        call()
+    print(per_call(call))
+""", env={"LD_PRELOAD": str(counter)})
+    both, one = map(float, out.split())
+    assert one <= both - 0.9, (one, both)
+
+
 def test_bad_backend_options_are_refused(zoo: Zoo) -> None:
     with pytest.raises(smrt.InvalidInputError, match="backend must be"):
         smrt.load(zoo.path("add_one"), backend="onnx")
@@ -207,6 +363,17 @@ def test_missing_openvino_names_the_extra(zoo: Zoo, tmp_path: os.PathLike[str]) 
     assert out.startswith("RAISED")
     assert f"pip install {smrt.library.DISTRIBUTION}[openvino]" in out
     assert str(tmp_path) in out
+
+
+def test_a_library_that_is_not_openvino_names_what_it_lacks(zoo: Zoo, run_python: Any) -> None:
+    out = run_python(f"""
+import smrt
+try:
+    smrt.load({zoo.path('add_one')!r}, backend='openvino')
+except smrt.LibraryNotFoundError as e:
+    print(str(e).splitlines()[-1].strip())
+""", env={"SMRT_LIBOPENVINO": "libm.so.6"})
+    assert out.strip() == "'libm.so.6' is not a usable libopenvino_c: it lacks ov_get_last_err_msg"
 
 
 def test_serve_with_the_openvino_backend(zoo: Zoo, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 // inputs against the SignatureDef, then hands them here instead of to TF_SessionRun.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -14,8 +15,12 @@ class SignatureBackend {
  public:
   virtual ~SignatureBackend() = default;
   // Inputs are in inputs() order, already checked (dtype, and shape as options ask); fills
-  // `outputs` in outputs() order. Thread-safe. Throws a StatusError for a failed run.
-  virtual void run(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const = 0;
+  // outputs[j] with output fetch[j] for j < n_fetch, or, when fetch is null, every output in
+  // outputs() order (n_fetch is then their number). Only those are made: a bound call that
+  // fetches some outputs costs no others. Thread-safe. Throws a StatusError for a failed run:
+  // InvalidArgument for an input the backend cannot take, another code for its own failure.
+  virtual void run(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+                   const RunOptions& options) const = 0;
   // Frees the native resources; called once, by Model::close, with no run in flight.
   virtual void close() = 0;
 };

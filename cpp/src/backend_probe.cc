@@ -101,7 +101,7 @@ std::string probe_disagreement(const Signature& tensorflow, const SignatureBacke
     return std::string("the probe input failed on TensorFlow, so OpenVINO could not be checked: ") + e.what();
   }
   try {
-    other.run(pointers.data(), got.data(), RunOptions{});
+    other.run(pointers.data(), nullptr, n_out, got.data(), RunOptions{});
   } catch (const Error& e) {
     return std::string("the probe input failed on OpenVINO: ") + e.what();
   }

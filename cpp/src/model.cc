@@ -293,11 +293,7 @@ void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fet
   if (native_) {  // another backend runs this signature, under the same close rules
     std::shared_lock<std::shared_mutex> lock(session_->mutex());
     if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
-    if (!fetch) return native_->run(inputs, outputs, options);
-    std::vector<Tensor> all(info_.outputs.size());  // the backend computes every output
-    native_->run(inputs, all.data(), options);
-    for (std::size_t j = 0; j < n_out; ++j) outputs[j] = std::move(all[fetch[j]]);
-    return;
+    return native_->run(inputs, fetch, n_out, outputs, options);
   }
   // The fetched endpoints: all of them as resolved at load, or the chosen ones copied here.
   const TF_Output* fetched = endpoints_->outputs.data();

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 
+#include "library_loading.h"
 #include "op_packages.h"
 #include "smrt/errors.h"
 #include "smrt/runtime.h"
@@ -151,13 +152,7 @@ void load_environment_op_libraries() {
   const char* env = std::getenv(kEnvVar);
   if (!env || !*env) return;
   std::lock_guard<std::mutex> lock(g_mutex);
-  const std::string paths = env;
-  for (std::size_t start = 0; start <= paths.size();) {
-    std::size_t end = paths.find(':', start);
-    if (end == std::string::npos) end = paths.size();
-    if (end > start) load_locked(paths.substr(start, end - start), std::string("$") + kEnvVar);
-    start = end + 1;
-  }
+  for (const std::string& path : split_path_list(env)) load_locked(path, std::string("$") + kEnvVar);
 }
 
 void require_ops(const std::map<std::string, std::vector<std::string>>& needed, const std::string& dir) {

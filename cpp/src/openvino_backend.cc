@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <mutex>
 
+#include "idle_pool.h"
 #include "openvino_c_api.h"
+#include "small_array.h"
 
 namespace smrt::detail {
 namespace {
@@ -51,11 +52,20 @@ std::string first_writer(const std::vector<std::string>& ops) {
   return "";
 }
 
-// OpenVINO's last error on this thread, trimmed to its first lines (its reports are long).
+// OpenVINO's words for a failed call, trimmed to their first lines (its reports are long). Take
+// them at once: the C API keeps one last message for the whole process, which the next failure
+// on any thread replaces, and sets it only when it caught an exception (for a status of its
+// own, an argument it refuses, the message would be an older failure's).
 std::string last_error(ov_status_e status) {
   const auto& api = ov::api();
-  const char* last = api.ov_get_last_err_msg();
-  std::string message = last ? last : "";
+  std::string message;
+  if (status == ov::kGeneralError || status == ov::kNotImplemented || status == ov::kRequestBusy ||
+      status == ov::kInferCancelled || status == ov::kUnknownException) {
+    if (const char* last = api.ov_get_last_err_msg()) {  // a copy, ours to free
+      message = last;
+      api.ov_free(last);
+    }
+  }
   if (message.empty()) {
     const char* info = api.ov_get_error_info(status);
     message = info ? info : "status " + std::to_string(status);
@@ -68,6 +78,12 @@ std::string last_error(ov_status_e status) {
 
 void check(ov_status_e status, const std::string& context, ErrorCode code = ErrorCode::kInternal) {
   if (status != ov::kOk) throw StatusError(code, context + ": OpenVINO: " + last_error(status));
+}
+
+// A run that fails inside OpenVINO is OpenVINO's failure, not the caller's: inputs it cannot
+// take are refused before it runs (OpenVinoSignature::check_input).
+ErrorCode run_failure(ov_status_e status) {
+  return status == ov::kNotImplemented ? ErrorCode::kUnimplemented : ErrorCode::kInternal;
 }
 
 struct CoreFree {
@@ -92,10 +108,54 @@ using CompiledPtr = std::unique_ptr<ov_compiled_model, CompiledFree>;
 using TensorPtr = std::unique_ptr<ov_tensor, TensorFree>;
 using RequestPtr = std::unique_ptr<ov_infer_request, RequestFree>;
 
-// A port's name and element type.
+// What a compiled input takes: each dimension's bounds (max -1: no bound), or any rank.
+class PortShape {
+ public:
+  PortShape() = default;
+  explicit PortShape(const ov_partial_shape_t& shape) : any_rank_(shape.rank.min != shape.rank.max) {
+    if (!any_rank_) dims_.assign(shape.dims, shape.dims + shape.rank.min);
+  }
+
+  bool fits(const Tensor& t) const {
+    if (any_rank_) return true;
+    if (static_cast<std::size_t>(t.rank()) != dims_.size()) return false;
+    for (int d = 0; d < t.rank(); ++d) {
+      const ov_dimension_t& bounds = dims_[static_cast<std::size_t>(d)];
+      if (t.dim(d) < bounds.min || (bounds.max >= 0 && t.dim(d) > bounds.max)) return false;
+    }
+    return true;
+  }
+
+  // "(1, None, 3)" as smrt writes shapes; a bounded dimension as "1..8".
+  std::string str() const {
+    if (any_rank_) return "any shape";
+    std::string s = "(";
+    for (std::size_t d = 0; d < dims_.size(); ++d) {
+      const ov_dimension_t& b = dims_[d];
+      s += d ? ", " : "";
+      if (b.min == b.max) s += std::to_string(b.min);
+      else if (b.max < 0 && b.min == 0) s += "None";
+      else s += std::to_string(b.min) + ".." + (b.max < 0 ? std::string("") : std::to_string(b.max));
+    }
+    return s + (dims_.size() == 1 ? ",)" : ")");
+  }
+
+ private:
+  bool any_rank_ = true;
+  std::vector<ov_dimension_t> dims_;
+};
+
+std::string shape_string(const Tensor& t) {
+  std::string s = "(";
+  for (int d = 0; d < t.rank(); ++d) s += (d ? ", " : "") + std::to_string(t.dim(d));
+  return s + (t.rank() == 1 ? ",)" : ")");
+}
+
+// A port's name, element type and shape.
 struct Port {
   std::string name;
   int type = ov::kDynamic;
+  PortShape shape;
 };
 
 std::vector<Port> ports(const ov_compiled_model* compiled, bool inputs) {
@@ -115,6 +175,15 @@ std::vector<Port> ports(const ov_compiled_model* compiled, bool inputs) {
       api.ov_free(name);
     }
     check(api.ov_port_get_element_type(port.get(), &out[i].type), "reading a port's element type");
+    ov_partial_shape_t shape{};
+    check(api.ov_port_get_partial_shape(port.get(), &shape), "reading a port's shape");
+    try {
+      out[i].shape = PortShape(shape);
+    } catch (...) {
+      api.ov_partial_shape_free(&shape);
+      throw;
+    }
+    api.ov_partial_shape_free(&shape);
   }
   return out;
 }
@@ -144,13 +213,17 @@ std::string match_ports(const std::vector<TensorSpec>& specs, const std::vector<
 class OpenVinoSignature final : public SignatureBackend {
  public:
   OpenVinoSignature(std::shared_ptr<ov_core> core, CompiledPtr compiled, const SignatureInfo& info,
-                    std::vector<std::size_t> in_ports, std::vector<std::size_t> out_ports)
+                    std::vector<std::size_t> in_ports, std::vector<PortShape> in_shapes,
+                    std::vector<std::size_t> out_ports)
       : core_(std::move(core)), compiled_(std::move(compiled)), info_(info), in_ports_(std::move(in_ports)),
-        out_ports_(std::move(out_ports)), context_("running signature '" + info.key + "' on OpenVINO") {
+        in_shapes_(std::move(in_shapes)), out_ports_(std::move(out_ports)),
+        context_("running signature '" + info.key + "' on OpenVINO") {
     for (const TensorSpec& spec : info_.inputs) in_types_.push_back(element_type(spec.dtype));
   }
 
-  void run(const Tensor* const* inputs, Tensor* outputs, const RunOptions& options) const override {
+  void run(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch, Tensor* outputs,
+           const RunOptions& options) const override {
+    for (std::size_t i = 0; i < in_ports_.size(); ++i) check_input(i, *inputs[i]);
     Lease lease(*this);
     ov_infer_request* request = lease.get();
     const auto& api = ov::api();
@@ -158,79 +231,81 @@ class OpenVinoSignature final : public SignatureBackend {
     for (std::size_t i = 0; i < in_ports_.size(); ++i) {
       const Tensor& t = *inputs[i];
       const int rank = t.rank();
-      int64_t small[8];
-      std::vector<int64_t> large(rank > 8 ? static_cast<std::size_t>(rank) : 0);
-      int64_t* dims = rank > 8 ? large.data() : small;
-      for (int d = 0; d < rank; ++d) dims[d] = t.dim(d);
+      SmallArray<int64_t, 8> dims(static_cast<std::size_t>(rank));
+      for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
       // The input's own memory (NumPy's, when it was lent to the Tensor): no copy. An empty
       // tensor may have no buffer; OpenVINO wants a pointer all the same.
       alignas(64) static unsigned char empty[64];
       void* data = t.raw_data() ? t.raw_data() : empty;
       ov_tensor* raw = nullptr;
-      check(api.ov_tensor_create_from_host_ptr(in_types_[i], ov_shape_t{rank, dims}, data, &raw), context);
+      check(api.ov_tensor_create_from_host_ptr(in_types_[i], ov_shape_t{rank, dims.data()}, data, &raw), context);
       TensorPtr tensor(raw);
-      check(api.ov_infer_request_set_input_tensor_by_index(request, in_ports_[i], tensor.get()), context,
-            ErrorCode::kInvalidArgument);
+      check(api.ov_infer_request_set_input_tensor_by_index(request, in_ports_[i], tensor.get()), context);
     }
     infer(request, options, context);
-    for (std::size_t j = 0; j < out_ports_.size(); ++j) {
-      ov_tensor* raw = nullptr;
-      check(api.ov_infer_request_get_output_tensor_by_index(request, out_ports_[j], &raw), context);
-      TensorPtr tensor(raw);
-      std::size_t bytes = 0;
-      void* data = nullptr;
-      check(api.ov_tensor_get_byte_size(tensor.get(), &bytes), context);
-      const DType dtype = info_.outputs[j].dtype;
-      ov_shape_t shape{};
-      Tensor out;
-      if (api.ov_tensor_get_shape(tensor.get(), &shape) != ov::kOk) {
-        // The C API cannot express a rank-0 shape (ov_shape_create wants rank > 0): a scalar.
-        if (bytes != dtype_size(dtype)) check(api.ov_tensor_get_shape(tensor.get(), &shape), context);
-        out = Tensor::allocate(dtype, nullptr, 0);
-      } else {
-        try {
-          out = Tensor::allocate(dtype, shape.dims, static_cast<int>(shape.rank));
-        } catch (...) {
-          api.ov_shape_free(&shape);
-          throw;
-        }
-        api.ov_shape_free(&shape);
-      }
-      check(api.ov_tensor_data(tensor.get(), &data), context);
-      // The one copy of the OpenVINO path: the request reuses its output buffers next call.
-      if (bytes != out.byte_size()) throw StatusError(ErrorCode::kInternal, context + ": output size mismatch");
-      if (bytes) std::memcpy(out.raw_data(), data, bytes);
-      outputs[j] = std::move(out);
-    }
+    for (std::size_t j = 0; j < n_fetch; ++j) outputs[j] = output(request, fetch ? fetch[j] : j);
   }
 
   void close() override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    idle_.clear();
+    pool_.close();
     compiled_.reset();
   }
 
  private:
-  // An infer request for one call, back to the pool afterwards.
+  // The caller's fault, told before OpenVINO runs: a shape the compiled model does not take
+  // (smrt's own check against the SignatureDef lets one through with check_shapes=False).
+  void check_input(std::size_t i, const Tensor& t) const {
+    if (in_shapes_[i].fits(t)) return;
+    throw StatusError(ErrorCode::kInvalidArgument,
+                      context_ + ": input '" + info_.inputs[i].key + "' has shape " + shape_string(t) +
+                          ", which OpenVINO's compiled model does not take (it takes " + in_shapes_[i].str() + ")");
+  }
+
+  // Output k of the finished request, copied out: the request reuses its buffers next call.
+  Tensor output(ov_infer_request* request, std::size_t k) const {
+    const auto& api = ov::api();
+    const std::string& context = context_;
+    ov_tensor* raw = nullptr;
+    check(api.ov_infer_request_get_output_tensor_by_index(request, out_ports_[k], &raw), context);
+    TensorPtr tensor(raw);
+    std::size_t bytes = 0;
+    void* data = nullptr;
+    check(api.ov_tensor_get_byte_size(tensor.get(), &bytes), context);
+    const DType dtype = info_.outputs[k].dtype;
+    ov_shape_t shape{};
+    Tensor out;
+    if (api.ov_tensor_get_shape(tensor.get(), &shape) != ov::kOk) {
+      // The C API cannot express a rank-0 shape (ov_shape_create wants rank > 0): a scalar.
+      if (bytes != dtype_size(dtype)) check(api.ov_tensor_get_shape(tensor.get(), &shape), context);
+      out = Tensor::allocate(dtype, nullptr, 0);
+    } else {
+      try {
+        out = Tensor::allocate(dtype, shape.dims, static_cast<int>(shape.rank));
+      } catch (...) {
+        api.ov_shape_free(&shape);
+        throw;
+      }
+      api.ov_shape_free(&shape);
+    }
+    check(api.ov_tensor_data(tensor.get(), &data), context);
+    if (bytes != out.byte_size()) throw StatusError(ErrorCode::kInternal, context + ": output size mismatch");
+    if (bytes) std::memcpy(out.raw_data(), data, bytes);
+    return out;
+  }
+
+  // An infer request for one call, back to the pool afterwards (without allocating: IdlePool).
   class Lease {
    public:
     explicit Lease(const OpenVinoSignature& owner) : owner_(owner) {
-      std::lock_guard<std::mutex> lock(owner_.mutex_);
-      if (!owner_.compiled_) throw ModelClosedError("the model of signature '" + owner_.info_.key + "' is closed");
-      if (!owner_.idle_.empty()) {
-        request_ = std::move(owner_.idle_.back());
-        owner_.idle_.pop_back();
-        return;
-      }
-      ov_infer_request* raw = nullptr;
-      check(ov::api().ov_compiled_model_create_infer_request(owner_.compiled_.get(), &raw),
-            "creating an OpenVINO infer request");
-      request_.reset(raw);
+      request_ = owner_.pool_.take([&owner] {
+        ov_infer_request* raw = nullptr;
+        check(ov::api().ov_compiled_model_create_infer_request(owner.compiled_.get(), &raw),
+              "creating an OpenVINO infer request");
+        return RequestPtr(raw);
+      });
+      if (!request_) throw ModelClosedError("the model of signature '" + owner_.info_.key + "' is closed");
     }
-    ~Lease() {
-      std::lock_guard<std::mutex> lock(owner_.mutex_);
-      if (owner_.compiled_) owner_.idle_.push_back(std::move(request_));
-    }
+    ~Lease() { owner_.pool_.give_back(std::move(request_)); }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     ov_infer_request* get() const { return request_.get(); }
@@ -245,29 +320,34 @@ class OpenVinoSignature final : public SignatureBackend {
   static void infer(ov_infer_request* request, const RunOptions& options, const std::string& context) {
     const auto& api = ov::api();
     if (options.timeout.count() <= 0) {
-      check(api.ov_infer_request_infer(request), context, ErrorCode::kInvalidArgument);
+      if (const ov_status_e status = api.ov_infer_request_infer(request); status != ov::kOk) {
+        throw StatusError(run_failure(status), context + ": OpenVINO: " + last_error(status));
+      }
       return;
     }
-    check(api.ov_infer_request_start_async(request), context, ErrorCode::kInvalidArgument);
+    check(api.ov_infer_request_start_async(request), context);
     const ov_status_e waited = api.ov_infer_request_wait_for(request, options.timeout.count());
     if (waited == ov::kOk) return;
+    // OpenVINO's words for a failed run, taken before cancel and wait replace them.
+    const std::string why = waited == ov::kResultNotReady ? "" : last_error(waited);
     api.ov_infer_request_cancel(request);
     api.ov_infer_request_wait(request);  // returns INFER_CANCELLED or the finished run's status
     if (waited == ov::kResultNotReady) {
       throw StatusError(ErrorCode::kDeadlineExceeded,
                         context + ": the run took longer than " + std::to_string(options.timeout.count()) + " ms");
     }
-    check(waited, context, ErrorCode::kInvalidArgument);
+    throw StatusError(run_failure(waited), context + ": OpenVINO: " + why);
   }
 
   std::shared_ptr<ov_core> core_;
   CompiledPtr compiled_;
   SignatureInfo info_;
-  std::vector<std::size_t> in_ports_, out_ports_;
+  std::vector<std::size_t> in_ports_;
+  std::vector<PortShape> in_shapes_;  // what the compiled model takes, in inputs() order
+  std::vector<std::size_t> out_ports_;
   std::vector<int> in_types_;
   const std::string context_;  // for error messages, made once
-  mutable std::mutex mutex_;
-  mutable std::vector<RequestPtr> idle_;
+  mutable IdlePool<RequestPtr> pool_;
 };
 
 std::string upper(std::string s) {
@@ -373,13 +453,17 @@ std::map<std::string, BackendChoice> openvino_signatures(const std::string& dir,
   }
   CompiledPtr compiled(raw_compiled);
   std::vector<std::size_t> in_ports, out_ports;
-  std::string why = match_ports(sig.inputs, ports(compiled.get(), true), "input", in_ports);
+  const std::vector<Port> compiled_inputs = ports(compiled.get(), true);
+  std::string why = match_ports(sig.inputs, compiled_inputs, "input", in_ports);
   if (why.empty()) why = match_ports(sig.outputs, ports(compiled.get(), false), "output", out_ports);
   if (!why.empty()) {
     choice.why_not = why;
     return choices;
   }
-  choice.runner = std::make_shared<OpenVinoSignature>(core, std::move(compiled), sig, std::move(in_ports), std::move(out_ports));
+  std::vector<PortShape> in_shapes;
+  for (std::size_t port : in_ports) in_shapes.push_back(compiled_inputs[port].shape);
+  choice.runner = std::make_shared<OpenVinoSignature>(core, std::move(compiled), sig, std::move(in_ports),
+                                                      std::move(in_shapes), std::move(out_ports));
   return choices;
 }
 

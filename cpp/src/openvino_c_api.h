@@ -1,7 +1,8 @@
 // The part of OpenVINO's C API (libopenvino_c, in the `openvino` wheel) smrt uses, declared here
 // because smrt loads it with dlopen at run time instead of linking it, as it loads libtensorflow.
 // These declarations match openvino/c/ov_common.h, ov_core.h, ov_compiled_model.h,
-// ov_infer_request.h, ov_tensor.h, ov_shape.h and ov_node.h (the C API is ABI-stable).
+// ov_infer_request.h, ov_tensor.h, ov_shape.h, ov_dimension.h, ov_partial_shape.h and ov_node.h
+// (the C API is ABI-stable).
 #pragma once
 
 #include <atomic>
@@ -27,12 +28,26 @@ typedef struct {
   int64_t rank;
   int64_t* dims;
 } ov_shape_t;
+typedef struct {
+  int64_t min;
+  int64_t max;  // -1: no upper bound
+} ov_dimension_t;
+typedef struct {
+  ov_dimension_t rank;   // min != max: any rank (dims is then null)
+  ov_dimension_t* dims;  // rank.min of them
+} ov_partial_shape_t;
 }
 
 namespace smrt::ov {
 
+// ov_status_e values (ov_common.h) smrt tells apart.
 constexpr ov_status_e kOk = 0;
+constexpr ov_status_e kGeneralError = -1;     // an ov::Exception: its message is the last error
+constexpr ov_status_e kNotImplemented = -2;   // an ov::NotImplemented: likewise
+constexpr ov_status_e kRequestBusy = -8;      // an ov::Busy: likewise
 constexpr ov_status_e kResultNotReady = -9;
+constexpr ov_status_e kInferCancelled = -13;  // an ov::Cancelled: likewise
+constexpr ov_status_e kUnknownException = -17;  // any other exception; a message of its own
 
 // ov_element_type_e values (ov_common.h), the ones smrt maps to DTypes.
 enum ElementType : int {
@@ -64,6 +79,8 @@ struct Api {
   X(void, ov_compiled_model_free, (ov_compiled_model*))                                           \
   X(ov_status_e, ov_port_get_any_name, (const ov_output_const_port*, char**))                     \
   X(ov_status_e, ov_port_get_element_type, (const ov_output_const_port*, int*))                   \
+  X(ov_status_e, ov_port_get_partial_shape, (const ov_output_const_port*, ov_partial_shape_t*))   \
+  X(void, ov_partial_shape_free, (ov_partial_shape_t*))                                           \
   X(void, ov_output_const_port_free, (ov_output_const_port*))                                     \
   X(ov_status_e, ov_infer_request_set_input_tensor_by_index, (ov_infer_request*, size_t, const ov_tensor*)) \
   X(ov_status_e, ov_infer_request_get_output_tensor_by_index,                                     \

@@ -2,13 +2,12 @@
 // once per process, for the "openvino" backend. Found the way libtensorflow is (runtime.cc):
 // an explicit path or $SMRT_LIBOPENVINO, the `openvino` wheel Python points at, the wheel
 // installed beside libsmrt, then the loader's search path.
-#include <dlfcn.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 
 #include "install_location.h"
+#include "library_loading.h"
 #include "openvino_c_api.h"
 #include "smrt/errors.h"
 #include "smrt/runtime.h"
@@ -56,24 +55,16 @@ void load_locked(const std::string& given, const std::string& source) {
     if (path == g_info.path) return;
     throw LibraryNotFoundError("cannot load OpenVINO from '" + path + "': '" + g_info.path + "' is already loaded");
   }
-  // RTLD_LOCAL: OpenVINO's symbols stay out of the global namespace (its frontends link their
-  // protobuf statically and export none of it, so it never meets libtensorflow's).
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) {
-    const char* why = dlerror();
-    throw LibraryNotFoundError("cannot load OpenVINO from '" + path + "': " + (why ? why : "unknown error"));
-  }
+  // RTLD_LOCAL (library_loading.h): OpenVINO's frontends link their protobuf statically and
+  // export none of it, so it never meets libtensorflow's.
+  detail::OpenedLibrary library(path);
+  if (!library.opened()) throw LibraryNotFoundError("cannot load OpenVINO from '" + path + "': " + library.error());
   ov::Api api;
-  const char* missing = nullptr;
-#define SMRT_RESOLVE(ret, name, args)                              \
-  api.name = reinterpret_cast<ret(*) args>(dlsym(handle, #name)); \
-  if (!api.name && !missing) missing = #name;
-  SMRT_OV_FUNCTIONS(SMRT_RESOLVE)
-#undef SMRT_RESOLVE
-  if (missing) {
-    dlclose(handle);
-    throw LibraryNotFoundError("'" + path + "' is not a usable libopenvino_c: it lacks " + missing);
+  SMRT_OV_FUNCTIONS(SMRT_RESOLVE_FROM_LIBRARY)
+  if (library.missing()) {
+    throw LibraryNotFoundError("'" + path + "' is not a usable libopenvino_c: it lacks " + library.missing());
   }
+  library.keep();
   g_api = api;
   ov_version_t version{};
   std::string number = "unknown";

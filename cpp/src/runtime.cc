@@ -1,7 +1,7 @@
 // Loads libtensorflow with dlopen and resolves the C API table (tf_c_api.h) once per process.
 #include "smrt/runtime.h"
 
-#include <dlfcn.h>
+#include <dlfcn.h>  // dladdr
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 
 #include "smrt/errors.h"
 #include "install_location.h"
+#include "library_loading.h"
 #include "tf_c_api.h"
 
 namespace smrt {
@@ -116,23 +117,18 @@ class StderrSilencer {
   int saved_ = -1;
 };
 
-// Opens `path` with fd 2 silenced (unless TF_CPP_MIN_LOG_LEVEL=0), and reports a failure only
-// after stderr is back, so an uncaught error still prints its message.
-void* open_quietly(const std::string& path, std::string& error) {
+// Opens `path` with fd 2 silenced (unless TF_CPP_MIN_LOG_LEVEL=0); a failure is reported by
+// the caller, after stderr is back, so an uncaught error still prints its message.
+detail::OpenedLibrary open_quietly(const std::string& path) {
   // Quiet by default: TensorFlow logs INFO lines to stderr as it loads. TF_CPP_MIN_LOG_LEVEL=0
   // asks for everything; any other value the user set is kept.
   const char* level = std::getenv("TF_CPP_MIN_LOG_LEVEL");
   const bool quiet = !level || std::atoi(level) > 0;
   setenv("TF_CPP_MIN_LOG_LEVEL", "2", /*overwrite=*/0);
   StderrSilencer silencer(quiet);
-  // RTLD_LOCAL keeps TensorFlow's many symbols (its protobuf among them) out of the global
-  // namespace; if TensorFlow's Python package loads the same file later, the loader reuses it.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) {
-    const char* why = dlerror();
-    error = why ? why : "unknown error";
-  }
-  return handle;
+  // Opened RTLD_LOCAL (library_loading.h): if TensorFlow's Python package loads the same file
+  // later, the loader reuses it.
+  return detail::OpenedLibrary(path);
 }
 
 void load_locked(const std::string& given, const std::string& source) {
@@ -142,21 +138,17 @@ void load_locked(const std::string& given, const std::string& source) {
     throw LibraryNotFoundError("cannot load libtensorflow from '" + path + "': '" + g_info.path +
                                "' is already loaded, and one process can hold only one");
   }
-  std::string error;
-  void* handle = open_quietly(path, error);
-  if (!handle) throw LibraryNotFoundError("cannot load libtensorflow from '" + path + "': " + error);
-  tf::Api api;
-  const char* missing = nullptr;
-#define SMRT_RESOLVE(ret, name, args)                                   \
-  api.name = reinterpret_cast<ret(*) args>(dlsym(handle, #name));      \
-  if (!api.name && !missing) missing = #name;
-  SMRT_TF_FUNCTIONS(SMRT_RESOLVE)
-#undef SMRT_RESOLVE
-  if (missing) {
-    dlclose(handle);
-    throw LibraryNotFoundError("'" + path + "' is not a usable libtensorflow: it lacks " +
-                               missing + " of the TensorFlow C API");
+  detail::OpenedLibrary library = open_quietly(path);
+  if (!library.opened()) {
+    throw LibraryNotFoundError("cannot load libtensorflow from '" + path + "': " + library.error());
   }
+  tf::Api api;
+  SMRT_TF_FUNCTIONS(SMRT_RESOLVE_FROM_LIBRARY)
+  if (library.missing()) {
+    throw LibraryNotFoundError("'" + path + "' is not a usable libtensorflow: it lacks " +
+                               library.missing() + " of the TensorFlow C API");
+  }
+  library.keep();
   g_api = api;
   g_info = {path, g_api.TF_Version(), source};
   tf::g_loaded_api.store(&g_api, std::memory_order_release);
@@ -194,14 +186,8 @@ std::vector<std::pair<std::string, std::string>> candidates(
 // then the usual system ones; the ld.so cache is not read), or "".
 std::string on_loader_path(const std::string& name) {
   std::vector<fs::path> dirs;
-  if (const char* env = std::getenv("LD_LIBRARY_PATH"); env && *env) {
-    const std::string paths = env;
-    for (std::size_t start = 0; start <= paths.size();) {
-      std::size_t end = paths.find(':', start);
-      if (end == std::string::npos) end = paths.size();
-      if (end > start) dirs.emplace_back(paths.substr(start, end - start));
-      start = end + 1;
-    }
+  if (const char* env = std::getenv("LD_LIBRARY_PATH"); env) {
+    for (const std::string& dir : detail::split_path_list(env)) dirs.emplace_back(dir);
   }
   for (const char* dir : {"/usr/local/lib", "/usr/lib", "/usr/lib64", "/lib", "/usr/lib/x86_64-linux-gnu",
                           "/usr/lib/aarch64-linux-gnu"}) {

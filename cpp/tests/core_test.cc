@@ -11,11 +11,15 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "../src/idle_pool.h"
+#include "../src/library_loading.h"
 
 namespace {
 
@@ -240,6 +244,53 @@ void test_threads() {
   CHECK(wrong == 0);
 }
 
+// What the two loaders share (library_loading.h): ':'-separated path lists, and a table of
+// functions resolved by name that reports the first one the library lacks.
+void test_library_loading() {
+  using smrt::detail::split_path_list;
+  CHECK(split_path_list("").empty());
+  CHECK(split_path_list("/a") == (std::vector<std::string>{"/a"}));
+  CHECK(split_path_list("::/a::b:") == (std::vector<std::string>{"/a", "b"}));
+  const smrt::detail::OpenedLibrary absent("/nonexistent/libsmrt_absent.so");
+  CHECK(!absent.opened());
+  CHECK(absent.error().find("libsmrt_absent.so") != std::string::npos);
+#define SMRT_TEST_FUNCTIONS(X) X(double, cos, (double)) X(int, smrt_no_such_function, (void)) X(double, sin, (double))
+  struct {
+    double (*cos)(double) = nullptr;
+    int (*smrt_no_such_function)(void) = nullptr;
+    double (*sin)(double) = nullptr;
+  } api;
+  smrt::detail::OpenedLibrary library("libm.so.6");
+  CHECK(library.opened());
+  SMRT_TEST_FUNCTIONS(SMRT_RESOLVE_FROM_LIBRARY)
+#undef SMRT_TEST_FUNCTIONS
+  CHECK(api.cos && api.cos(0.0) == 1.0);
+  CHECK(api.sin && api.sin(0.0) == 0.0);
+  CHECK(library.missing() && std::string(library.missing()) == "smrt_no_such_function");
+}
+
+// The pool of OpenVINO infer requests (idle_pool.h): giving one back runs in a destructor, so it
+// must not allocate. Room for every object is reserved when it is made.
+void test_idle_pool() {
+  smrt::detail::IdlePool<std::unique_ptr<int>> pool;
+  static_assert(noexcept(pool.give_back(nullptr)), "give_back runs in destructors");
+  int made = 0;
+  const auto make = [&made] { return std::make_unique<int>(++made); };
+  std::vector<std::unique_ptr<int>> out;
+  for (int i = 0; i < 5; ++i) {
+    out.push_back(pool.take(make));  // all five out at once: five made
+    CHECK(pool.capacity() >= pool.made());
+  }
+  CHECK(pool.made() == 5);
+  for (auto& item : out) pool.give_back(std::move(item));
+  std::unique_ptr<int> again = pool.take(make);
+  CHECK(again && made == 5);  // an idle one, not a new one
+  pool.close();
+  pool.give_back(std::move(again));  // dropped: the pool is closed
+  CHECK(!pool.take(make));
+  CHECK(made == 5);
+}
+
 // The OpenVINO backend from C++ (when SMRT_LIBOPENVINO names one): the same Signature surface,
 // answers as TensorFlow's, fallback with a reason, threads, close.
 void test_openvino_backend() {
@@ -271,6 +322,18 @@ void test_openvino_backend() {
   CHECK(wrong == 0);
   model.close();
   CHECK_THROWS(smrt::ModelClosedError, sig.run({{"x", smrt::Tensor::from_vector<float>({1, 1}, {1})}}), "closed");
+
+  // Fetching some outputs, as a bound call does: outputs[j] is output fetch[j], as on TensorFlow.
+  smrt::Model keys_model = smrt::Model::load(zoo("path_output_keys"), {"serve"}, {}, options);
+  const smrt::Signature& keys = keys_model.signature("serving_default");
+  CHECK(keys.backend() == "openvino");
+  const smrt::Tensor x = smrt::Tensor::from_vector<float>({2}, {1, 2});
+  const std::size_t abs_only[] = {1}, both[] = {1, 0};
+  smrt::Tensor one[1], two[2];
+  keys.run(&x, abs_only, 1, one);
+  CHECK(one[0].data<float>()[1] == 4.0f);
+  keys.run(&x, both, 2, two);
+  CHECK(two[0].data<float>()[0] == 2.0f && two[1].data<float>()[1] == 3.0f);
 
   smrt::Model stateful = smrt::Model::load(zoo("stateful"), {"serve"}, {}, options);
   CHECK(stateful.signature("serving_default").backend() == "tensorflow");
@@ -479,6 +542,8 @@ int main() {
   test_deadline();
   test_caller_memory_and_strings();
   test_threads();
+  test_library_loading();
+  test_idle_pool();
   test_object_tree();
   test_op_libraries();
   test_object_paths();
