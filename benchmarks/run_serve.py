@@ -1,16 +1,18 @@
 """``smrt serve`` against a FastAPI server calling TensorFlow's Python API, under load.
 
-    python benchmarks/run_serve.py [--quick] [--check] [--json PATH]
+    python benchmarks/run_serve.py [--quick] [--check] [--backend tensorflow,openvino]
+                                   [--json PATH]
 
-For each model (TF Serving's half_plus_two, and MobileNet at batch 1), starts both servers on
-loopback (``smrt serve``, and ``tf_rest_server.py``: FastAPI + uvicorn + ``tf.saved_model.load``),
-checks they give the same predictions, then loads each in turn with ``loadgen.py`` (a separate
-process, keep-alive connections, fixed duration after a warm-up) at a few concurrency levels.
-Reports, as ratios side by side: latency p50 (TF server / smrt), throughput (smrt / TF server),
-and each server's peak memory. It also times the same request in-process without HTTP
-(smrt's signature call alone, and with smrt's JSON decoding and encoding) to show what the
-HTTP layer adds. No absolute time is a pass/fail criterion; ``--check`` fails only if smrt is
-slower than the TF server.
+For each model (TF Serving's half_plus_two, and MobileNet at batch 1), starts on loopback one
+``smrt serve`` per backend of ``--backend`` and ``tf_rest_server.py`` (FastAPI + uvicorn +
+``tf.saved_model.load``), checks they give the same predictions, then loads each in turn with
+``loadgen.py`` (a separate process, keep-alive connections, fixed duration after a warm-up) at a
+few concurrency levels. Reports, per backend, as ratios side by side: latency p50 (TF server /
+smrt), throughput (smrt / TF server), and each server's peak memory; each row names the
+backend asked for and the runtime that ran serving_default (the server's log says). It also
+times the same request in-process without HTTP (smrt's signature call alone, and with smrt's
+JSON decoding and encoding) to show what the HTTP layer adds. No absolute time is a pass/fail
+criterion; ``--check`` fails only if smrt, on any backend, is slower than the TF server.
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from harness import BENCH_DIR, CHILD_ENV, DEFAULT_CACHE, ensure_models
+from smrt_server import add_backend_option, backend_label, smrt_serve
 
 RESULTS = BENCH_DIR / "results"
+FIELDS = ("rps", "p50_ms", "p90_ms", "p99_ms")
+TF = "tf_server"  # the contenders are smrt serve's backends and this
 
 
 @dataclass
@@ -127,21 +132,23 @@ def load(url: str, body_file: str, connections: int, duration: float, warmup: fl
     return result
 
 
-def in_process(model_dir: Path, body_file: str, iterations: int) -> dict[str, float]:
+def in_process(model_dir: Path, backend: str, body_file: str, iterations: int,
+               ) -> dict[str, float]:
     """p50 (ms) of smrt's call alone, and with the server's JSON decode and encode, timed in
     a fresh child process (as the server is one: the same heap size for the collector)."""
-    out = subprocess.run([sys.executable, __file__, "--in-process", str(model_dir), body_file,
-                          str(iterations)], capture_output=True, text=True, check=True,
-                         env=CHILD_ENV, timeout=600)
+    out = subprocess.run([sys.executable, __file__, "--in-process", str(model_dir), backend,
+                          body_file, str(iterations)], capture_output=True, text=True,
+                         check=True, env=CHILD_ENV, timeout=600)
     timings: dict[str, float] = json.loads(out.stdout)
     return timings
 
 
-def _time_in_process(model_dir: Path, body: bytes, iterations: int) -> dict[str, float]:
-    import smrt
+def _time_in_process(model_dir: Path, backend: str, body: bytes, iterations: int,
+                     ) -> dict[str, float]:
+    from smrt.serving.core.versions import default_loader
     from smrt.serving.rest import tensor_json
 
-    model = smrt.load(model_dir)
+    model = default_loader(backend=backend)(str(model_dir), ("serve",))  # as the server loads
     signature = model.signatures["serving_default"]
     request = tensor_json.loads(body)
     inputs, rows = tensor_json.predict_inputs(request, signature.inputs)
@@ -164,69 +171,115 @@ def _time_in_process(model_dir: Path, body: bytes, iterations: int) -> dict[str,
     return timings
 
 
-def run_scenario(scenario: Scenario, model_dir: Path, duration: float, warmup: float,
-                 rounds: int, iterations: int) -> dict[str, Any]:
+@dataclass
+class Measured:
+    """Every server of one scenario under load: medians over rounds, by connections, then
+    by contender (a backend, or ``TF``), then by loadgen field; peak RSS by contender."""
+
+    medians: dict[int, dict[str, dict[str, float]]]
+    peak_rss_mb: dict[str, float]
+    served_by: dict[str, str]
+    runtimes: dict[str, str]
+
+
+def measure_servers(scenario: Scenario, model_dir: Path, backends: list[str], tmp: Path,
+                    body_file: str, duration: float, warmup: float, rounds: int) -> Measured:
+    """Starts one smrt serve per backend and the TF server, all at once; checks they answer
+    alike, then has them take turns under load, in a rotating order so drift hits all alike."""
+    base = tmp / scenario.name
+    base.mkdir()
+    (base / "1").symlink_to(model_dir, target_is_directory=True)
+    path = f"/v1/models/{scenario.name}:predict"
+    with ExitStack() as servers:
+        smrt = {b: servers.enter_context(smrt_serve(scenario.name, base, b,
+                                                    tmp / f"smrt-{b}.log"))
+                for b in backends}
+        urls = {b: s.rest_url + path for b, s in smrt.items()}
+        tf_port = _free_port()
+        urls[TF] = f"http://127.0.0.1:{tf_port}{path}"
+        tf_proc = servers.enter_context(server(
+            [sys.executable, str(BENCH_DIR / "tf_rest_server.py"), "--model_name",
+             scenario.name, "--model_dir", str(model_dir), "--port", str(tf_port)],
+            urls[TF], scenario.body))
+        answers = {k: np.array(json.loads(_post(u, scenario.body)[1])["predictions"])
+                   for k, u in urls.items()}
+        for b in backends:  # OpenVINO matches TensorFlow within 1e-3
+            tolerance = 1e-5 if smrt[b].served_by == "tensorflow" else 1e-3
+            np.testing.assert_allclose(answers[b], answers[TF], rtol=tolerance * 10,
+                                       atol=tolerance, err_msg=b)
+        contenders = list(urls)
+        medians: dict[int, dict[str, dict[str, float]]] = {}
+        for connections in scenario.connections:
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in contenders}
+            for turn in range(rounds):
+                shift = turn % len(contenders)
+                for key in contenders[shift:] + contenders[:shift]:
+                    runs[key].append(load(urls[key], body_file, connections, duration,
+                                          warmup))
+            medians[connections] = {k: {f: statistics.median(r[f] for r in results)
+                                        for f in FIELDS} for k, results in runs.items()}
+        peak = {b: peak_rss_mb(s.process.pid) for b, s in smrt.items()}
+        peak[TF] = peak_rss_mb(tf_proc.pid)
+        return Measured(medians, peak, {b: s.served_by for b, s in smrt.items()},
+                        {b: s.runtimes for b, s in smrt.items()})
+
+
+def run_scenario(scenario: Scenario, model_dir: Path, backends: list[str], duration: float,
+                 warmup: float, rounds: int, iterations: int) -> list[dict[str, Any]]:
+    """One result per backend: its smrt serve against the TF server, measured side by side,
+    and the same request timed in-process on that backend (the servers stopped by then)."""
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / scenario.name
-        base.mkdir()
-        (base / "1").symlink_to(model_dir, target_is_directory=True)
         body_file = str(Path(tmp) / "body.json")
         Path(body_file).write_bytes(scenario.body)
-        ports = {"smrt": _free_port(), "tf": _free_port()}
-        urls = {k: f"http://127.0.0.1:{p}/v1/models/{scenario.name}:predict"
-                for k, p in ports.items()}
-        smrt_argv = [sys.executable, "-m", "smrt", "serve", "--model_name", scenario.name,
-                     "--model_base_path", str(base), "--rest_api_port", str(ports["smrt"]),
-                     "--port", "0", "--access_log=false"]
-        tf_argv = [sys.executable, str(BENCH_DIR / "tf_rest_server.py"), "--model_name",
-                   scenario.name, "--model_dir", str(model_dir), "--port", str(ports["tf"])]
-        with server(smrt_argv, urls["smrt"], scenario.body) as smrt_proc, \
-                server(tf_argv, urls["tf"], scenario.body) as tf_proc:
-            answers = {k: json.loads(_post(u, scenario.body)[1])["predictions"]
-                       for k, u in urls.items()}
-            np.testing.assert_allclose(np.array(answers["smrt"]), np.array(answers["tf"]),
-                                       rtol=1e-4, atol=1e-5)
+        measured = measure_servers(scenario, model_dir, backends, Path(tmp), body_file,
+                                   duration, warmup, rounds)
+        results = []
+        for b in backends:
             levels = []
-            for connections in scenario.connections:
-                runs: dict[str, list[dict[str, Any]]] = {"smrt": [], "tf": []}
-                for _ in range(rounds):  # alternate, so drift hits both alike
-                    for key in ("smrt", "tf"):
-                        runs[key].append(load(urls[key], body_file, connections, duration,
-                                              warmup))
+            for connections, by_key in measured.medians.items():
                 level: dict[str, Any] = {"connections": connections}
-                for key, results in runs.items():
-                    for field in ("rps", "p50_ms", "p90_ms", "p99_ms"):
-                        level[f"{key}_{field}"] = statistics.median(r[field] for r in results)
+                level.update({f"smrt_{f}": v for f, v in by_key[b].items()})
+                level.update({f"tf_{f}": v for f, v in by_key[TF].items()})
                 level["p50_ratio_tf_over_smrt"] = level["tf_p50_ms"] / level["smrt_p50_ms"]
                 level["rps_ratio_smrt_over_tf"] = level["smrt_rps"] / level["tf_rps"]
+                if "tensorflow" in by_key:  # this backend against smrt's TensorFlow one
+                    level["p50_ratio_smrt_tensorflow_over_smrt"] = (
+                        by_key["tensorflow"]["p50_ms"] / level["smrt_p50_ms"])
                 levels.append(level)
-            memory = {"smrt_peak_rss_mb": peak_rss_mb(smrt_proc.pid),
-                      "tf_peak_rss_mb": peak_rss_mb(tf_proc.pid)}
-        direct = in_process(model_dir, body_file, iterations)
-    http_p50 = levels[0]["smrt_p50_ms"]
-    return {
-        "model": scenario.zoo_name, "body_bytes": len(scenario.body), "levels": levels,
-        **memory, "memory_ratio_tf_over_smrt": memory["tf_peak_rss_mb"] / memory[
-            "smrt_peak_rss_mb"],
-        **direct,
-        "http_overhead_ms": http_p50 - direct["json_and_call_p50_ms"],
-        "http_p50_over_call_p50": http_p50 / direct["call_p50_ms"],
-    }
+            direct = in_process(model_dir, b, body_file, iterations)
+            http_p50 = levels[0]["smrt_p50_ms"]
+            peak = measured.peak_rss_mb
+            results.append({
+                "model": scenario.zoo_name, "backend": b, "served_by": measured.served_by[b],
+                "runtimes": measured.runtimes[b], "body_bytes": len(scenario.body),
+                "levels": levels, "smrt_peak_rss_mb": peak[b], "tf_peak_rss_mb": peak[TF],
+                "memory_ratio_tf_over_smrt": peak[TF] / peak[b],
+                **direct,
+                "http_overhead_ms": http_p50 - direct["json_and_call_p50_ms"],
+                "http_p50_over_call_p50": http_p50 / direct["call_p50_ms"],
+            })
+    return results
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"\n{'model':<16} {'conns':>5} {'smrt p50 ms':>12} {'TF p50 ms':>10} {'TF/smrt':>8}"
-          f" {'smrt req/s':>11} {'TF req/s':>9} {'smrt/TF':>8}")
+    print(f"\n{'model':<16} {'backend':<26} {'conns':>5} {'smrt p50 ms':>12} {'TF p50 ms':>10}"
+          f" {'TF/smrt':>8} {'smrt req/s':>11} {'TF req/s':>9} {'smrt/TF':>8}"
+          f" {'smrt-tf/smrt':>13}")
     for r in results:
+        label = backend_label(r["backend"], r["served_by"])
         for lv in r["levels"]:
-            print(f"{r['model']:<16} {lv['connections']:>5} {lv['smrt_p50_ms']:>12.3f} "
-                  f"{lv['tf_p50_ms']:>10.3f} {lv['p50_ratio_tf_over_smrt']:>7.2f}x "
-                  f"{lv['smrt_rps']:>11.0f} {lv['tf_rps']:>9.0f} "
-                  f"{lv['rps_ratio_smrt_over_tf']:>7.2f}x")
-    print(f"\n{'model':<16} {'smrt peak MB':>12} {'TF peak MB':>11} {'TF/smrt':>8}   "
-          f"{'call ms':>8} {'+JSON ms':>9} {'HTTP c=1 ms':>12} {'HTTP adds ms':>13}")
+            versus = lv.get("p50_ratio_smrt_tensorflow_over_smrt")
+            print(f"{r['model']:<16} {label:<26} {lv['connections']:>5} "
+                  f"{lv['smrt_p50_ms']:>12.3f} {lv['tf_p50_ms']:>10.3f} "
+                  f"{lv['p50_ratio_tf_over_smrt']:>7.2f}x {lv['smrt_rps']:>11.0f} "
+                  f"{lv['tf_rps']:>9.0f} {lv['rps_ratio_smrt_over_tf']:>7.2f}x "
+                  f"{f'{versus:.2f}x' if versus else '-':>13}")
+    print(f"\n{'model':<16} {'backend':<26} {'smrt peak MB':>12} {'TF peak MB':>11} "
+          f"{'TF/smrt':>8}   {'call ms':>8} {'+JSON ms':>9} {'HTTP c=1 ms':>12} "
+          f"{'HTTP adds ms':>13}")
     for r in results:
-        print(f"{r['model']:<16} {r['smrt_peak_rss_mb']:>12.0f} {r['tf_peak_rss_mb']:>11.0f} "
+        print(f"{r['model']:<16} {backend_label(r['backend'], r['served_by']):<26} "
+              f"{r['smrt_peak_rss_mb']:>12.0f} {r['tf_peak_rss_mb']:>11.0f} "
               f"{r['memory_ratio_tf_over_smrt']:>7.2f}x   {r['call_p50_ms']:>8.3f} "
               f"{r['json_and_call_p50_ms']:>9.3f} {r['levels'][0]['smrt_p50_ms']:>12.3f} "
               f"{r['http_overhead_ms']:>13.3f}")
@@ -234,8 +287,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 def main() -> int:
     if sys.argv[1:2] == ["--in-process"]:  # the child of in_process()
-        model_dir, body_file, iterations = sys.argv[2:5]
-        json.dump(_time_in_process(Path(model_dir), Path(body_file).read_bytes(),
+        model_dir, backend, body_file, iterations = sys.argv[2:6]
+        json.dump(_time_in_process(Path(model_dir), backend, Path(body_file).read_bytes(),
                                    int(iterations)), sys.stdout)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -243,6 +296,7 @@ def main() -> int:
                         help="1 round of 2 s per level (default: 3 rounds of 5 s)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if smrt serve is slower than the TF server anywhere")
+    add_backend_option(parser)
     parser.add_argument("--json", type=Path, help="write the results here as JSON "
                         "(default: benchmarks/results/serve[-quick].json)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -251,21 +305,29 @@ def main() -> int:
                                                                                    500)
     chosen = scenarios()
     models = ensure_models(args.cache_dir, [s.zoo_name for s in chosen])
+    load_before = os.getloadavg()
     results = []
     for scenario in chosen:
-        print(f"{scenario.zoo_name}: {scenario.connections} connections ...", flush=True)
-        results.append(run_scenario(scenario, models[scenario.zoo_name], duration, warmup,
-                                    rounds, iterations))
+        print(f"{scenario.zoo_name}: {scenario.connections} connections, backends "
+              f"{', '.join(args.backend)} ...", flush=True)
+        results.extend(run_scenario(scenario, models[scenario.zoo_name], args.backend,
+                                    duration, warmup, rounds, iterations))
     print_table(results)
+    load_after = os.getloadavg()
+    print(f"\nload average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f}")
     out = args.json or RESULTS / f"serve{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"mode": "quick" if args.quick else "full", "cpus": os.cpu_count(),
-                               "results": results}, indent=1) + "\n")
-    print(f"\nwrote {out}")
-    slower = [(r["model"], lv["connections"]) for r in results for lv in r["levels"]
+    out.write_text(json.dumps({
+        "mode": "quick" if args.quick else "full", "cpus": os.cpu_count(),
+        "backends": args.backend, "loadavg_before": load_before, "loadavg_after": load_after,
+        "results": results}, indent=1) + "\n")
+    print(f"wrote {out}")
+    slower = [(r["model"], r["backend"], lv["connections"]) for r in results
+              for lv in r["levels"]
               if lv["p50_ratio_tf_over_smrt"] < 1 or lv["rps_ratio_smrt_over_tf"] < 1]
     if args.check and slower:
-        print(f"smrt serve is slower than the TF server at (model, connections): {slower}")
+        print(f"smrt serve is slower than the TF server at (model, backend, connections): "
+              f"{slower}")
         return 1
     return 0
 

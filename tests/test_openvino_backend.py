@@ -387,6 +387,10 @@ def test_serve_with_the_openvino_backend(zoo: Zoo, tmp_path: Path) -> None:
     config.write_text(f"model_config_list {{ {entries} }}")
     server = ServerProcess("--model_config_file", str(config), "--backend", "openvino")
     try:
+        # The log says which runtime runs each signature, and why TensorFlow runs one.
+        server.wait_for_log(r"model m: serving version 1 \(.*serving_default on openvino\)")
+        server.wait_for_log(r"model s: serving version 1 \(.*serving_default on tensorflow "
+                            r"\(.+\)")
         (case,) = zoo.cases("keras_mobilenet")
         (key,) = case.inputs
         reply = server.post("/v1/models/m:predict",

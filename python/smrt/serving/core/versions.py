@@ -299,7 +299,6 @@ class ServedModel:
                     self._status[version] = VersionStatus(version, "END", code, message)
                 return
         self._failed.pop(version, None)
-        log.info("model %s: serving version %d", self.name, version)
 
     def _give_up(self, version: int) -> None:
         """Stops retrying a version; its status keeps the last error."""
@@ -321,6 +320,7 @@ class ServedModel:
                 self._on_attempt(path, model is not None, time.perf_counter() - start)
             served = ServedVersion(version, model)
             self._on_load(served)
+            runtimes = _runtimes(served.model)
         except Exception as e:  # any failure is reported; serving goes on
             log.error("model %s: version %d failed to load: %s", self.name, version, e,
                       exc_info=not isinstance(e, (errors.Error, OSError)))
@@ -330,6 +330,7 @@ class ServedModel:
         with self._lock:
             self._serving[version] = served
             self._status[version] = VersionStatus(version, "AVAILABLE")
+        log.info("model %s: serving version %d (%s)", self.name, version, runtimes)
         return None
 
     def _unload(self, version: int) -> None:
@@ -357,6 +358,15 @@ def _status_name(error: BaseException) -> str:
     if isinstance(error, FileNotFoundError):
         return "NOT_FOUND"
     return "UNKNOWN"
+
+
+def _runtimes(model: Model) -> str:
+    """Which runtime runs each signature, for the log: ``--backend openvino`` leaves to
+    TensorFlow what OpenVINO cannot run, and the note says why ("serving_default on
+    openvino", "f on tensorflow (...)")."""
+    return ", ".join(f"{key} on {sig.backend}" + (f" ({sig.backend_note})" if sig.backend_note
+                                                  else "")
+                     for key, sig in model.signatures.items()) or "no callable signature"
 
 
 def default_loader(**load_options: object) -> Loader:
