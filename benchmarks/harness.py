@@ -134,6 +134,16 @@ def block_servers(commands: Mapping[str, Command]) -> Iterator[dict[str, BlockSe
         yield servers
 
 
+def stop(process: subprocess.Popen[Any], grace: float) -> None:
+    """Terminates a server the benchmark started; kills it if it has not gone in `grace` s."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wall_time(cmd: Command) -> float:
     """Seconds from starting `cmd` to its exit, as the parent sees it."""
     start = time.perf_counter()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from harness import BENCH_DIR, CHILD_ENV, DEFAULT_CACHE, ensure_models
+from harness import BENCH_DIR, CHILD_ENV, DEFAULT_CACHE, ensure_models, stop
 from smrt_server import add_backend_option, backend_label, smrt_serve
 
 RESULTS = BENCH_DIR / "results"
@@ -87,12 +87,7 @@ def server(argv: list[str], url: str, body: bytes) -> Iterator[subprocess.Popen[
             _wait_until_serving(process, url, body, log)
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, 30)
 
 
 def _wait_until_serving(process: subprocess.Popen[bytes], url: str, body: bytes,

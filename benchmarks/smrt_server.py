@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import CHILD_ENV
+from harness import CHILD_ENV, stop
 
 from smrt.cli.backend_flag import BACKENDS
 
@@ -93,12 +93,7 @@ def smrt_serve(name: str, base_path: Path, backend: str, log_path: Path,
         yield SmrtServer(process, backend, served.group(1) if served else "none",
                          found["runtimes"], found["rest_url"], found["grpc_target"])
     finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 60)
 
 
 def backend_label(server_backend: str, served_by: str) -> str:

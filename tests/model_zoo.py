@@ -796,6 +796,18 @@ def build_stateless_random(path: Path) -> list[Case]:
     return [("serving_default", {"x": np.array([0.0, 1.0, 2.0], np.float32)})]
 
 
+def build_pair_add(path: Path) -> list[Case]:
+    """z = x + y over rows of 3: each input alone fits (None, 3), together they must agree."""
+
+    @tf.function(input_signature=[_spec([None, 3], F32, "x"), _spec([None, 3], F32, "y")])
+    def serve(x, y):
+        return {"z": x + y}
+
+    _save(path, {"serving_default": serve})
+    return [("serving_default", {"x": np.ones((2, 3), np.float32),
+                                 "y": np.arange(6, dtype=np.float32).reshape(2, 3)})]
+
+
 def build_half_plus_two(path: Path) -> list[Case]:
     return _half_plus(path, 2.0)
 
@@ -1042,6 +1054,7 @@ MODELS: dict[str, Builder] = {
     "tabular": build_tabular,
     "wrapping_cast": build_wrapping_cast,
     "stateless_random": build_stateless_random,
+    "pair_add": build_pair_add,
 }
 DEFAULT_MODELS = [name for name in MODELS if name != "add_one_big"]
 

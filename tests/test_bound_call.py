@@ -16,6 +16,7 @@ import pytest
 import smrt
 
 from .conftest import Zoo, libtensorflow
+from .malloc_counting import PER_CALL, build_counter
 
 
 @pytest.fixture(scope="module")
@@ -214,10 +215,7 @@ def test_a_bound_run_makes_no_c_allocation_besides_tensorflows(
     """Counted with malloc interposed (tests/native/count_malloc.c): a bound run allocates on
     the C heap exactly as often as the raw C loop's TF_SessionRun + TF_DeleteTensor, i.e.
     only what TensorFlow allocates inside the run. A plain call adds its input tensor's."""
-    counter = tmp_path / "count_malloc.so"
-    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC",
-                    str(ROOT / "tests" / "native" / "count_malloc.c"), "-o", str(counter)],
-                   check=True)
+    counter = build_counter(tmp_path)
     raw = tmp_path / "raw_c_loop"
     subprocess.run([os.environ.get("CXX", "g++"), "-O2", "-std=c++17", "-I",
                     str(ROOT / "cpp" / "src"), str(ROOT / "benchmarks" / "raw_c_loop.cc"), "-ldl",
@@ -234,27 +232,14 @@ def test_a_bound_run_makes_no_c_allocation_besides_tensorflows(
         return int(out.read_text())
 
     raw_per_call = (raw_allocations(2000) - raw_allocations(1000)) / 1000
-    out = run_python(f"""
-import ctypes, itertools, numpy as np, smrt
-count = ctypes.CDLL(None).smrt_test_allocations
-count.restype = ctypes.c_long
+    out = run_python(PER_CALL + f"""
+import numpy as np, smrt
 sig = smrt.load({model!r}, inter_op_threads=-1).signatures["serving_default"]
 x = smrt.empty((1, 4), np.float32)
 x.fill(1.0)
 y = smrt.empty((1, 4), np.float32)
 bound = sig.bind({{"x": x}}, {{"y": y}})
-def per_call(call):  # the fewest of three windows: the process's rare one-off mallocs aside
-    counts = []
-    for _ in range(3):
-        calls = itertools.repeat(None, 1000)
-        before = count()
-        for _ in calls:
-            call()
-        counts.append((count() - before) / 1000)
-    return min(counts)
 for call in (bound, lambda: sig(x=x)):
-    for _ in range(100):
-        call()
     print(per_call(call))
 """, env={"LD_PRELOAD": str(counter)})
     bound_per_call, call_per_call = map(float, out.split())

@@ -96,24 +96,30 @@ def test_get_model_status(server: ServerProcess, client: Client) -> None:
     assert result == [[123, 30, 0, ""]]  # AVAILABLE, OK
 
 
+METADATA_AND_SAVED_MODEL = """
+from tensorflow.core.protobuf import saved_model_pb2
+request = get_model_metadata_pb2.GetModelMetadataRequest()
+request.model_spec.name = name
+request.metadata_field.append('signature_def')
+stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+reply = stub.GetModelMetadata(request, 10.0)
+signatures = get_model_metadata_pb2.SignatureDefMap()
+assert reply.metadata['signature_def'].Unpack(signatures)
+saved = saved_model_pb2.SavedModel.FromString(open(path, 'rb').read())
+expected = get_model_metadata_pb2.SignatureDefMap()
+for key, value in saved.meta_graphs[0].signature_def.items():
+    expected.signature_def[key].CopyFrom(value)
+result = {"equal": signatures == expected, "keys": sorted(signatures.signature_def),
+          "methods": {k: v.method_name for k, v in signatures.signature_def.items()},
+          "spec": [reply.model_spec.name, reply.model_spec.version.value]}
+"""
+"""GetModelMetadata of model `name`, and the SignatureDefs of its saved_model.pb at `path`."""
+
+
 def test_get_model_metadata(server: ServerProcess, client: Client, zoo: Zoo) -> None:
     # The signature defs, packed in Any(SignatureDefMap), equal the SavedModel's own.
-    result = client.run("""
-    from tensorflow.core.protobuf import saved_model_pb2
-    request = get_model_metadata_pb2.GetModelMetadataRequest()
-    request.model_spec.name = 'default'
-    request.metadata_field.append('signature_def')
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
-    reply = stub.GetModelMetadata(request, 5.0)
-    signatures = get_model_metadata_pb2.SignatureDefMap()
-    assert reply.metadata['signature_def'].Unpack(signatures)
-    saved = saved_model_pb2.SavedModel.FromString(open(path, 'rb').read())
-    expected = get_model_metadata_pb2.SignatureDefMap()
-    for key, value in saved.meta_graphs[0].signature_def.items():
-        expected.signature_def[key].CopyFrom(value)
-    result = {"equal": signatures == expected, "keys": sorted(signatures.signature_def),
-              "spec": [reply.model_spec.name, reply.model_spec.version.value]}
-    """, target=server.grpc_target, path=zoo.path("tf_serving_half_plus_two") + "/saved_model.pb")
+    result = client.run(METADATA_AND_SAVED_MODEL, target=server.grpc_target, name="default",
+                        path=zoo.path("tf_serving_half_plus_two") + "/saved_model.pb")
     assert result["equal"], result
     assert result["spec"] == ["default", 123]
     assert "serving_default" in result["keys"]
@@ -310,23 +316,8 @@ def test_get_model_metadata_of_a_tf2_export(server: ServerProcess, client: Clien
                                             zoo: Zoo) -> None:
     # The SignatureDefs of a tf.saved_model.save export (StatefulPartitionedCall outputs),
     # method names included, as saved_model.pb holds them.
-    result = client.run("""
-    from tensorflow.core.protobuf import saved_model_pb2
-    request = get_model_metadata_pb2.GetModelMetadataRequest()
-    request.model_spec.name = 'tf2_examples'
-    request.metadata_field.append('signature_def')
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
-    reply = stub.GetModelMetadata(request, 10.0)
-    signatures = get_model_metadata_pb2.SignatureDefMap()
-    assert reply.metadata['signature_def'].Unpack(signatures)
-    saved = saved_model_pb2.SavedModel.FromString(open(path, 'rb').read())
-    expected = get_model_metadata_pb2.SignatureDefMap()
-    for key, value in saved.meta_graphs[0].signature_def.items():
-        expected.signature_def[key].CopyFrom(value)
-    result = {"equal": signatures == expected,
-              "methods": {k: v.method_name for k, v in signatures.signature_def.items()},
-              "spec": [reply.model_spec.name, reply.model_spec.version.value]}
-    """, target=server.grpc_target, path=zoo.path("tf2_classify_regress") + "/saved_model.pb")
+    result = client.run(METADATA_AND_SAVED_MODEL, target=server.grpc_target, name="tf2_examples",
+                        path=zoo.path("tf2_classify_regress") + "/saved_model.pb")
     assert result["equal"], result
     assert result["spec"] == ["tf2_examples", 2]
     assert {k: v for k, v in result["methods"].items() if not k.startswith("__")} == {

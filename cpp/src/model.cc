@@ -293,7 +293,15 @@ void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fet
   if (native_) {  // another backend runs this signature, under the same close rules
     std::shared_lock<std::shared_mutex> lock(session_->mutex());
     if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
-    return native_->run(inputs, fetch, n_out, outputs, options);
+    try {
+      return native_->run(inputs, fetch, n_out, outputs, options);
+    } catch (const StatusError& e) {
+      // A run OpenVINO fails is run again on TensorFlow's session, loaded beside it: the
+      // caller gets TensorFlow's answer, or its error (a request that is the caller's mistake,
+      // say inputs whose sizes disagree, is then InvalidArgument as on the TensorFlow backend,
+      // not OpenVINO's general failure). A deadline that passed is final.
+      if (e.code() == ErrorCode::kDeadlineExceeded || e.code() == ErrorCode::kCancelled) throw;
+    }
   }
   // The fetched endpoints: all of them as resolved at load, or the chosen ones copied here.
   const TF_Output* fetched = endpoints_->outputs.data();
