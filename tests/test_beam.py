@@ -125,6 +125,9 @@ def test_a_batch_of_mixed_dtypes_is_refused_not_cast(zoo: Zoo) -> None:
     with pytest.raises(smrt.InputTypeError,
                        match=r"input 'features': batch element 1 is a NumPy float64 value"):
         _results(handler, batch)
+    text = ModelHandlerNumpy(zoo.path("bytes_echo"), output_key="echo")
+    with pytest.raises(smrt.InputTypeError, match=r"batch element 1 is a NumPy <U2 value"):
+        _results(text, [np.bytes_(b"ab"), np.str_("cd")])
     ragged = [{"features": np.zeros(4, np.float32)}, {"features": np.zeros(3, np.float32)}]
     with pytest.raises(smrt.InvalidInputError,
                        match=r"input 'features': batch element 1 has shape \(3,\)"):
@@ -218,3 +221,10 @@ def test_a_tag_set_given_as_a_string_is_comma_separated_tags(zoo: Zoo) -> None:
     (result,) = _results(handler, [np.array([1.0, 2.0], np.float32)])
     assert result.inference.tolist() == [2.0, 3.0]
     assert smrt.inspect(zoo.path("add_one")).meta_graph("serve").tags == ("serve",)
+
+
+def test_a_batch_of_strings_of_different_lengths_is_one_batch(zoo: Zoo) -> None:
+    # np.bytes_(b"a") is |S1 and np.bytes_(b"abc") |S3: one kind, stacked to the widest.
+    handler = ModelHandlerNumpy(zoo.path("bytes_echo"), output_key="echo")
+    batch = [np.bytes_(b"a"), np.bytes_(b"abc"), np.bytes_(b"")]
+    assert [r.inference for r in _results(handler, batch)] == [b"a", b"abc", b""]

@@ -81,8 +81,10 @@ def _stack(values: Sequence[Any], key: str) -> Any:
         return list(values)
     first = np.asarray(values[0])
     for i, value in enumerate(values):
-        # Stacking would cast to the first element's dtype, wrapping integers silently.
-        if value.dtype != first.dtype:
+        # Stacking would cast to the first element's dtype, wrapping integers silently;
+        # strings of other lengths (<U2, <U5) are one kind, which stacking widens.
+        if (value.dtype.kind != first.dtype.kind if first.dtype.kind in "SU"
+                else value.dtype != first.dtype):
             raise InputTypeError(
                 f"input {key!r}: batch element {i} is a NumPy {value.dtype} value, element 0 "
                 f"a {first.dtype} one; smrt casts no array behind your back, so give every "
