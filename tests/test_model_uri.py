@@ -177,10 +177,19 @@ def test_a_model_rewritten_during_the_copy_is_copied_again(
             _upload(memfs, Path(zoo.path("half_plus_three")), "/smrt-tests/m")
         return result
 
+    renames: list[str] = []
+    rename = os.rename
+
+    def recorded_rename(source: str, target: str) -> None:
+        renames.append(Path(target).name)
+        rename(source, target)
+
     monkeypatch.setattr(type(memfs), "get_file", get_file_while_rewritten)
+    monkeypatch.setattr(model_uri.os, "rename", recorded_rename)
     path = model_uri.fetch("memory://smrt-tests/m", cache_dir=tmp_path)
     assert rewritten
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # the mixed copy is gone
+    assert renames == [path.name]  # the mixed copy was never put where a worker could load it
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
     three = Path(zoo.path("half_plus_three"))
     assert {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()} == \
         {p.relative_to(three): p.read_bytes() for p in three.rglob("*") if p.is_file()}
@@ -191,8 +200,15 @@ def test_a_model_rewritten_during_the_copy_is_copied_again(
 def test_a_copy_is_readable_by_other_users_of_the_cache(
         zoo: Zoo, memfs: object, tmp_path: Path) -> None:
     _upload(memfs, Path(zoo.path("add_one")), "/smrt-tests/a")
-    path = model_uri.fetch("memory://smrt-tests/a", cache_dir=tmp_path)
+    umask = os.umask(0o077)  # this user's files private by default
+    try:
+        path = model_uri.fetch("memory://smrt-tests/a", cache_dir=tmp_path)
+    finally:
+        os.umask(umask)
+    modes = {p.relative_to(path).as_posix(): p.stat().st_mode & 0o777 for p in path.rglob("*")}
     assert path.stat().st_mode & 0o777 == model_uri.CACHE_MODE
+    assert modes["variables"] == model_uri.CACHE_MODE
+    assert modes["saved_model.pb"] == modes["variables/variables.index"] == model_uri.FILE_MODE
 
 
 def test_copies_left_by_killed_workers_are_removed_once_stale(

@@ -177,7 +177,11 @@ FETCH_ATTEMPTS = 3
 """Copies tried before giving up on a model that keeps changing while it is fetched."""
 
 CACHE_MODE = 0o755
-"""A finished copy is readable by every user sharing the cache (mkdtemp makes it 0700)."""
+"""A finished copy's directories, readable by every user sharing the cache (mkdtemp makes
+them 0700, and a umask may make subdirectories so)."""
+
+FILE_MODE = 0o644
+"""A finished copy's files, likewise."""
 
 STALE_PARTIAL_SECONDS = 24 * 3600
 """A copy in progress this much older than now was left by a killed worker: removed."""
@@ -200,14 +204,10 @@ def _cached_copy(fs: Any, resolved: ResolvedModel, cache_dir: Path) -> Path:
         final = cache_dir / _cache_key(resolved.uri, files)
         if _is_complete(final):
             return final
-        _copy(fs, root, resolved.uri, files, final)
-        # The key names the listing taken before the copy; a rewrite during the copy would
-        # leave a mix of old and new files under the old key, so list again and compare.
-        again = _listing(fs, root, resolved.uri)
-        if _cache_key(resolved.uri, again) == final.name:
+        changed = _copy(fs, root, resolved.uri, files, final)
+        if changed is None:
             return final
-        shutil.rmtree(final, ignore_errors=True)
-        files = again
+        files = changed
     raise ModelFetchError(f"model URI {resolved.uri!r} changed while it was being copied, "
                           f"{FETCH_ATTEMPTS} times in a row; try again once it is written")
 
@@ -219,7 +219,11 @@ def _is_complete(final: Path) -> bool:
         raise ModelFetchError(f"cannot read the model cache {str(final)!r}: {e}") from e
 
 
-def _copy(fs: Any, root: str, uri: str, files: dict[str, dict[str, Any]], final: Path) -> None:
+def _copy(fs: Any, root: str, uri: str, files: dict[str, dict[str, Any]],
+          final: Path) -> dict[str, dict[str, Any]] | None:
+    """Copies `files` and renames the copy to `final`, named after their listing; or, if the
+    listing taken after the copy differs (the model was rewritten meanwhile, so the copy may
+    mix old and new files), discards the copy and returns the new listing."""
     cache_dir = final.parent
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -236,8 +240,11 @@ def _copy(fs: Any, root: str, uri: str, files: dict[str, dict[str, Any]], final:
                 fs.get_file(_join(root, relative), str(target))
             except OSError as e:
                 raise ModelFetchError(f"cannot copy {uri}/{relative}: {e}") from e
+        again = _listing(fs, root, uri)
+        if _cache_key(uri, again) != final.name:
+            return again
         try:
-            os.chmod(partial, CACHE_MODE)
+            _make_readable(partial)
             os.rename(partial, final)  # atomic: the directory appears complete or not at all
         except OSError as e:
             if not _is_complete(final):
@@ -245,6 +252,18 @@ def _copy(fs: Any, root: str, uri: str, files: dict[str, dict[str, Any]], final:
             # Another worker renamed its copy first; it has the same files.
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    return None
+
+
+def _make_readable(copy: Path) -> None:
+    """Directories CACHE_MODE and files FILE_MODE, whatever the umask: other users of the
+    cache read the copy too."""
+    os.chmod(copy, CACHE_MODE)
+    for directory, subdirectories, names in os.walk(copy):
+        for name in subdirectories:
+            os.chmod(os.path.join(directory, name), CACHE_MODE)
+        for name in names:
+            os.chmod(os.path.join(directory, name), FILE_MODE)
 
 
 def _remove_stale_partials(cache_dir: Path) -> None:
