@@ -385,6 +385,16 @@ std::vector<PyObject*>& returned_arrays() {
 }
 std::atomic<bool> release_scheduled{false};
 
+// Whether this thread holds the GIL: its thread state is current only while it does.
+// (PyGILState_Check answers 1 on every thread once a subinterpreter exists.)
+bool holds_gil() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return PyThreadState_GetUnchecked() != nullptr;
+#else
+  return _PyThreadState_UncheckedGet() != nullptr;
+#endif
+}
+
 int release_returned(void*) {
   std::vector<PyObject*> arrays;
   {
@@ -402,7 +412,7 @@ void Loans::give_back(void*, std::size_t, void* arg) {
   auto* loan = static_cast<Loan*>(arg);
   // At interpreter exit there is nothing left to release into.
   if (Py_IsInitialized()) {
-    if (PyGILState_Check()) {  // the usual case: the call's own thread, deleting its inputs
+    if (holds_gil()) {  // the usual case: the call's own thread, deleting its inputs
       Py_DECREF(loan->array);
     } else {
       try {
@@ -410,7 +420,9 @@ void Loans::give_back(void*, std::size_t, void* arg) {
         returned_arrays().push_back(loan->array);
       } catch (...) {  // no memory: keep the array rather than risk a deadlock
       }
-      // Py_AddPendingCall needs no GIL; the interpreter runs it soon on the main thread.
+      // Py_AddPendingCall needs no GIL; the main thread runs it between bytecodes (so while
+      // it waits in C, the arrays wait too: at most the one input a variable kept, as lending
+      // stops after that).
       if (!release_scheduled.exchange(true) && Py_AddPendingCall(&release_returned, nullptr) != 0) {
         release_scheduled = false;  // the queue was full: the next hand-back schedules it
       }
