@@ -161,6 +161,24 @@ def test_model_server_config_skips_fields_of_another_wire_type(tmp_path: Path) -
     assert len(read_model_server_config(field(1, field(1, config)) + _tag(2, 0) + varint(1))) == 1
 
 
+@pytest.mark.parametrize(("policy", "expected"), [
+    (field(102, field(1, b"") + _tag(1, 0) + varint(1)) + field(101, b"")
+     + field(102, _tag(1, 0) + varint(2)), VersionPolicy("specific", versions=(2,))),
+    (field(100, _tag(1, 0) + varint(3)) + field(102, _tag(1, 0) + varint(1)) + field(100, b""),
+     VersionPolicy("latest", num_versions=1)),
+    (field(102, _tag(1, 0) + varint(1)) + field(102, _tag(1, 0) + varint(2)),
+     VersionPolicy("specific", versions=(1, 2))),
+], ids=["specific-all-specific", "latest-specific-latest", "specific-merged"])
+def test_a_version_policy_member_set_again_starts_afresh(
+        tmp_path: Path, policy: bytes, expected: VersionPolicy) -> None:
+    # A oneof: setting another member clears the first, so its earlier values are gone
+    # (specific{1} all{} specific{2} serves [2], as TF Serving's protobuf parser reads it).
+    (tmp_path / "a").mkdir()
+    config = field(1, b"a") + field(2, str(tmp_path / "a").encode()) + field(7, policy)
+    (model,) = read_model_server_config(field(1, field(1, config)))
+    assert model.policy == expected
+
+
 @pytest.mark.parametrize(("data", "message"), [
     (field(1, b"") + _tag(3, 6), "ModelServerConfig: field 3: invalid wire type 6"),
     (field(1, field(1, field(1, b"a") + _tag(4, 7))), "ModelConfig: field 4: invalid wire type 7"),

@@ -78,6 +78,10 @@ def read_model_server_config(data: bytes,
     return configs
 
 
+POLICY_MEMBERS = (100, 101, 102)
+"""FileSystemStoragePathSourceConfig.ServableVersionPolicy's oneof: latest, all, specific."""
+
+
 def _model_config(raw: bytes, tags: tuple[str, ...]) -> ModelConfig:
     fields = message_fields(raw, "ModelConfig")
     name = check_name(_string(fields, 1, "ModelConfig.name"), "ModelConfig name")
@@ -90,10 +94,10 @@ def _model_config(raw: bytes, tags: tuple[str, ...]) -> ModelConfig:
     policy = VersionPolicy()
     policy_fields = _merged(fields, 7, f"{where}: model_version_policy")
     if policy_fields:
-        choice = max((n for n in (100, 101, 102) if policy_fields.payloads(n)), default=None,
+        choice = max((n for n in POLICY_MEMBERS if policy_fields.payloads(n)), default=None,
                      key=policy_fields.last_position)
         if choice == 100:
-            latest = _merged(policy_fields, 100, f"{where}: latest")
+            latest = _oneof_member(policy_fields, 100, POLICY_MEMBERS, f"{where}: latest")
             n = _int(latest, 1, 1)
             if n < 1:
                 raise ConfigError(f"{where}: latest.num_versions must be a positive integer")
@@ -101,7 +105,7 @@ def _model_config(raw: bytes, tags: tuple[str, ...]) -> ModelConfig:
         elif choice == 101:
             policy = VersionPolicy("all")
         elif choice == 102:
-            specific = _merged(policy_fields, 102, f"{where}: specific")
+            specific = _oneof_member(policy_fields, 102, POLICY_MEMBERS, f"{where}: specific")
             versions = _ints(specific, 1, f"{where}: specific.versions")
             if not versions:
                 raise ConfigError(f"{where}: specific needs one or more versions")
@@ -197,6 +201,15 @@ def _varint(data: bytes, i: int, what: str) -> tuple[int, int]:
 def _merged(fields: Fields, number: int, what: str) -> Fields:
     """A singular message field: its occurrences merged, as protobuf merges them."""
     return message_fields(b"".join(fields.payloads(number)), what)
+
+
+def _oneof_member(fields: Fields, number: int, members: tuple[int, ...], what: str) -> Fields:
+    """Oneof member ``number`` (a message): setting another member clears it, so only its
+    occurrences after the last of any other member are merged."""
+    cleared = max((fields.last_position(m) for m in members if m != number), default=-1)
+    return message_fields(b"".join(
+        v for i, (n, w, v) in enumerate(fields.entries)
+        if n == number and w == LENGTH_DELIMITED and i > cleared and isinstance(v, bytes)), what)
 
 
 def _string(fields: Fields, number: int, what: str) -> str:
