@@ -385,13 +385,16 @@ std::vector<PyObject*>& returned_arrays() {
 }
 std::atomic<bool> release_scheduled{false};
 
-// Whether this thread holds the GIL: its thread state is current only while it does.
-// (PyGILState_Check answers 1 on every thread once a subinterpreter exists.)
+// Whether this thread holds the GIL: it has a thread state, and that state is the current one.
+// (PyGILState_Check answers 1 on every thread once a subinterpreter exists; before 3.12 the
+// current state is process-wide, so it alone would name another thread's.) A thread whose
+// state this cannot see (a subinterpreter's) takes the queue: slower, never unsafe.
 bool holds_gil() {
+  PyThreadState* mine = PyGILState_GetThisThreadState();
 #if PY_VERSION_HEX >= 0x030D0000
-  return PyThreadState_GetUnchecked() != nullptr;
+  return mine != nullptr && mine == PyThreadState_GetUnchecked();
 #else
-  return _PyThreadState_UncheckedGet() != nullptr;
+  return mine != nullptr && mine == _PyThreadState_UncheckedGet();
 #endif
 }
 
