@@ -244,5 +244,9 @@ for call in (bound, lambda: sig(x=x)):
 """, env={"LD_PRELOAD": str(counter)})
     bound_per_call, call_per_call = map(float, out.split())
     assert raw_per_call > 0
-    assert bound_per_call <= raw_per_call + 0.01, (bound_per_call, raw_per_call)
+    # A run allocates a whole number of times; the raw count, a difference of two processes,
+    # can come out a few hundredths under it (34.969 seen in CI for 35), so it is rounded:
+    # one allocation more per bound run still fails.
+    assert bound_per_call <= max(raw_per_call, round(raw_per_call)) + 0.01, \
+        (bound_per_call, raw_per_call)
     assert call_per_call <= raw_per_call + 5, (call_per_call, raw_per_call)
