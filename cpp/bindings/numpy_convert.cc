@@ -8,6 +8,7 @@
 #include <string>
 
 #include "numpy_api.h"
+#include "../src/shape_text.h"
 #include "../src/small_array.h"
 
 namespace py = pybind11;
@@ -512,10 +513,9 @@ void copy_output(const Tensor& tensor, PyObject* value, const Signature& sig, st
   bool same = rank == PyArray_NDIM(array) && PyArray_ISWRITEABLE(array);
   for (int i = 0; same && i < rank; ++i) same = tensor.dim(i) == PyArray_DIM(array, i);
   if (!same) {
-    std::string shape = "(";
-    for (int i = 0; i < rank; ++i) shape += (i ? ", " : "") + std::to_string(tensor.dim(i));
     throw InvalidInputError("output '" + sig.outputs()[index].key + "' of signature '" + sig.key() +
-                            "' has shape " + shape + (rank == 1 ? ",)" : ")") + " this run, which the writeable array " +
+                            "' has shape " + ::smrt::detail::shape_string(tensor.shape().data(), rank) +
+                            " this run, which the writeable array " +
                             "of shape " + std::string(py::str(py::handle(value).attr("shape"))) + " bound to it cannot take");
   }
   const std::size_t nbytes = tensor.byte_size();

@@ -11,6 +11,7 @@
 #include "op_libraries.h"
 #include "backend.h"
 #include "openvino_backend.h"
+#include "shape_text.h"
 #include "small_array.h"
 #include "smrt/runtime.h"
 #include "status.h"
@@ -18,6 +19,7 @@
 
 namespace smrt {
 
+using detail::shape_string;
 using detail::SmallArray;
 
 // The TF_Session and TF_Graph of one loaded model. Runs share the lock; close takes it whole,
@@ -96,14 +98,6 @@ class RunOptionsProto {
   std::size_t size_ = 0;
   TF_Buffer buffer_{};
 };
-
-std::string shape_string(const int64_t* dims, int rank) {
-  std::string s = "(";
-  for (int i = 0; i < rank; ++i) {
-    s += (i ? ", " : "") + (dims[i] < 0 ? std::string("None") : std::to_string(dims[i]));
-  }
-  return s + (rank == 1 ? ",)" : ")");
-}
 
 std::string spec_shape_string(const TensorSpec& spec) {
   return spec.unknown_rank ? "unknown rank" : shape_string(spec.shape.data(), static_cast<int>(spec.shape.size()));

@@ -6,6 +6,7 @@
 
 #include "idle_pool.h"
 #include "openvino_c_api.h"
+#include "shape_text.h"
 #include "small_array.h"
 
 namespace smrt::detail {
@@ -145,12 +146,6 @@ class PortShape {
   std::vector<ov_dimension_t> dims_;
 };
 
-std::string shape_string(const Tensor& t) {
-  std::string s = "(";
-  for (int d = 0; d < t.rank(); ++d) s += (d ? ", " : "") + std::to_string(t.dim(d));
-  return s + (t.rank() == 1 ? ",)" : ")");
-}
-
 // A port's name, element type and shape.
 struct Port {
   std::string name;
@@ -252,13 +247,15 @@ class OpenVinoSignature final : public SignatureBackend {
   }
 
  private:
-  // The caller's fault, told before OpenVINO runs: a shape the compiled model does not take
-  // (smrt's own check against the SignatureDef lets one through with check_shapes=False).
+  // A shape the compiled model does not take (smrt's own check against the SignatureDef lets
+  // one through with check_shapes=False), refused before OpenVINO runs; Signature::run_pointers
+  // then runs the call on TensorFlow, as the TensorFlow backend would.
   void check_input(std::size_t i, const Tensor& t) const {
     if (in_shapes_[i].fits(t)) return;
     throw StatusError(ErrorCode::kInvalidArgument,
-                      context_ + ": input '" + info_.inputs[i].key + "' has shape " + shape_string(t) +
-                          ", which OpenVINO's compiled model does not take (it takes " + in_shapes_[i].str() + ")");
+                      context_ + ": input '" + info_.inputs[i].key + "' has shape " +
+                          shape_string(t.shape().data(), t.rank()) + ", which OpenVINO's compiled model does not take " +
+                          "(it takes " + in_shapes_[i].str() + ")");
   }
 
   // Output k of the finished request, copied out: the request reuses its buffers next call.

@@ -50,6 +50,13 @@ class Fields:
         return bool(self.entries)
 
 
+CONFIG_MEMBERS = (1, 2)
+"""ModelServerConfig's oneof: model_config_list, custom_model_config."""
+
+POLICY_MEMBERS = (100, 101, 102)
+"""FileSystemStoragePathSourceConfig.ServableVersionPolicy's oneof: latest, all, specific."""
+
+
 def read_model_server_config(data: bytes,
                              tags: tuple[str, ...] = ("serve",)) -> list[ModelConfig]:
     """The models of a serialized ModelServerConfig; ConfigError for anything malformed.
@@ -58,16 +65,12 @@ def read_model_server_config(data: bytes,
     models; none set, or a custom_model_config, is FailedPreconditionError with TF Serving's
     words (ServerCore::ReloadConfig from a model_config_list), and changes nothing."""
     top = message_fields(data, "ModelServerConfig")
-    last_custom = top.last_position(2)
-    if top.last_position(1) <= last_custom:  # -1 for a member never set
+    if top.last_position(1) <= top.last_position(2):  # -1 for a member never set
         raise FailedPreconditionError(
             "Cannot transition to requested config. It is only legal to transition from one "
             "ModelConfigList to another.")
-    # Switching oneof members clears the old one: lists before the last custom one are dropped.
-    lists = [v for i, (n, w, v) in enumerate(top.entries)
-             if n == 1 and w == LENGTH_DELIMITED and i > last_custom and isinstance(v, bytes)]
     configs: list[ModelConfig] = []
-    config_list = message_fields(b"".join(lists), "model_config_list")  # singular: merged
+    config_list = _oneof_member(top, 1, CONFIG_MEMBERS, "model_config_list")
     for raw in config_list.payloads(1):
         configs.append(_model_config(raw, tags))
     names = [c.name for c in configs]
@@ -76,10 +79,6 @@ def read_model_server_config(data: bytes,
         raise ConfigError(f"ModelServerConfig: model name(s) configured twice: "
                           f"{', '.join(duplicated)}")
     return configs
-
-
-POLICY_MEMBERS = (100, 101, 102)
-"""FileSystemStoragePathSourceConfig.ServableVersionPolicy's oneof: latest, all, specific."""
 
 
 def _model_config(raw: bytes, tags: tuple[str, ...]) -> ModelConfig:

@@ -5,7 +5,7 @@ classify/regress signature must look like. REST (:mod:`smrt.serving.rest`) and g
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -40,6 +40,11 @@ def signature_for(served: ServedVersion, name: str, check_method_name: bool = Fa
     return signature
 
 
+def key_set(keys: Iterable[str]) -> str:
+    """Keys as TF Serving's messages write a set of them: ``{a,b}``, sorted."""
+    return "{" + ",".join(sorted(keys)) + "}"
+
+
 def output_fetch(signature: Signature, output_filter: Sequence[str]) -> list[str] | None:
     """The outputs a Predict request's ``output_filter`` asks the run to compute (None: every
     output, for an empty filter), checked as TF Serving checks it, in its words
@@ -50,7 +55,7 @@ def output_fetch(signature: Signature, output_filter: Sequence[str]) -> list[str
         if alias not in signature.outputs:
             raise BadRequestError(
                 f"output tensor alias not found in signature: {alias} Outputs expected to be "
-                f"in the set {{{','.join(sorted(signature.outputs))}}}.")
+                f"in the set {key_set(signature.outputs)}.")
         if alias in seen:
             raise BadRequestError(f"duplicate output tensor alias: {alias}")
         seen.add(alias)

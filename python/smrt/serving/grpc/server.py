@@ -305,22 +305,18 @@ def _check_inputs(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
     for key in inputs:
         if key not in signature.inputs:
             raise _Abort(3, f"input tensor alias not found in signature: {key}. Inputs "
-                            f"expected to be in the set {_set(signature.inputs)}.")
+                            f"expected to be in the set {api.key_set(signature.inputs)}.")
     missing = sorted(signature.inputs.keys() - inputs.keys())
     if missing:
         raise _Abort(3, f"input size does not match signature: {len(inputs)}!="
-                        f"{len(signature.inputs)} len({_set(inputs)}) != "
-                        f"len({_set(signature.inputs)}). Sent extra: {{}}. Missing but "
-                        f"required: {_set(missing)}.")
+                        f"{len(signature.inputs)} len({api.key_set(inputs)}) != "
+                        f"len({api.key_set(signature.inputs)}). Sent extra: {{}}. Missing but "
+                        f"required: {api.key_set(missing)}.")
 
 
 def _config_field(request: bytes) -> list[bytes]:
     """ReloadConfigRequest's config (field 1) occurrences, merged by concatenation."""
     return message_fields(request, "ReloadConfigRequest").payloads(1)
-
-
-def _set(keys: Any) -> str:
-    return "{" + ",".join(sorted(keys)) + "}"
 
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
