@@ -214,7 +214,7 @@ def test_a_bound_run_makes_no_c_allocation_besides_tensorflows(
 ) -> None:
     """Counted with malloc interposed (tests/native/count_malloc.c): a bound run allocates on
     the C heap exactly as often as the raw C loop's TF_SessionRun + TF_DeleteTensor, i.e.
-    only what TensorFlow allocates inside the run. A plain call adds its input tensor's."""
+    only what TensorFlow allocates inside the run; so does a plain call of tiny_add."""
     counter = build_counter(tmp_path)
     raw = tmp_path / "raw_c_loop"
     subprocess.run([os.environ.get("CXX", "g++"), "-O2", "-std=c++17", "-I",
@@ -249,4 +249,7 @@ for call in (bound, lambda: sig(x=x)):
     # one allocation more per bound run still fails.
     assert bound_per_call <= max(raw_per_call, round(raw_per_call)) + 0.01, \
         (bound_per_call, raw_per_call)
-    assert call_per_call <= raw_per_call + 5, (call_per_call, raw_per_call)
+    # A plain call of a signature that keeps no input reuses its input tensor (test_reused_inputs),
+    # and Python's objects come from Python's pools: no C allocation besides TensorFlow's either.
+    assert call_per_call <= max(raw_per_call, round(raw_per_call)) + 0.01, \
+        (call_per_call, raw_per_call)

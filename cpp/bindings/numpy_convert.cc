@@ -154,7 +154,7 @@ py::object as_typed_array(PyObject* value, const Input& in, PyArray_Descr* want)
   return converted;
 }
 
-Tensor numeric_tensor(PyObject* value, const Input& in, Loans* loans) {
+Tensor numeric_tensor(PyObject* value, const Input& in, InPlace& in_place) {
   const TensorSpec& spec = in.spec;
   py::object want_owner = py::reinterpret_steal<py::object>(reinterpret_cast<PyObject*>(numpy_descr(spec.dtype)));
   if (!want_owner) {
@@ -173,9 +173,16 @@ Tensor numeric_tensor(PyObject* value, const Input& in, Loans* loans) {
   auto* data = static_cast<char*>(PyArray_DATA(array));
   const auto nbytes = static_cast<std::size_t>(PyArray_NBYTES(array));
   const bool flat = PyArray_IS_C_CONTIGUOUS(array) && PyArray_ISNOTSWAPPED(array);
-  if (loans && flat && nbytes > 0 && reinterpret_cast<std::uintptr_t>(data) % kAlignment == 0) {
-    return Tensor::wrap(spec.dtype, dims.data(), rank, data, nbytes, &Loans::give_back,
-                        loans->lend(reinterpret_cast<PyObject*>(array)));
+  if (flat && nbytes > 0 && reinterpret_cast<std::uintptr_t>(data) % kAlignment == 0) {
+    // Only the caller's own array is reused without a reference: the caller holds it for the call.
+    if (in_place.reuse && array_owner.ptr() == value) {
+      in_place.reused = in_place.reuse->take(spec.dtype, dims.data(), rank, data, nbytes);
+      return std::move(in_place.reused->tensor);
+    }
+    if (in_place.loans) {
+      return Tensor::wrap(spec.dtype, dims.data(), rank, data, nbytes, &Loans::give_back,
+                          in_place.loans->lend(reinterpret_cast<PyObject*>(array)));
+    }
   }
   // One copy, straight into TensorFlow's aligned buffer.
   Tensor t = Tensor::allocate(spec.dtype, dims.data(), rank);
@@ -285,10 +292,13 @@ Tensor string_tensor(PyObject* value, const Input& in) {
   return t;
 }
 
-Tensor convert(PyObject* value, const Input& in, Loans* loans) {
+Tensor convert(PyObject* value, const Input& in, InPlace& in_place) {
   if (in.spec.dtype == DType::kString) return string_tensor(value, in);
-  return numeric_tensor(value, in, loans);
+  return numeric_tensor(value, in, in_place);
 }
+
+// ReusedInput's tensors own nothing: the caller's array stays the caller's.
+void leave_memory(void*, std::size_t, void*) {}
 
 }  // namespace
 
@@ -444,12 +454,36 @@ bool Loans::all_returned() const {
 }
 
 Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans) {
-  return convert(value, Input{sig.inputs()[index], "signature", sig.key()}, loans);
+  InPlace in_place{loans};
+  return to_tensor(value, sig, index, in_place);
+}
+
+Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, InPlace& in_place) {
+  return convert(value, Input{sig.inputs()[index], "signature", sig.key()}, in_place);
 }
 
 Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& function, Loans* loans) {
-  return convert(value, Input{spec, "concrete function", function}, loans);
+  InPlace in_place{loans};
+  return convert(value, Input{spec, "concrete function", function}, in_place);
 }
+
+ReusedInput::~ReusedInput() { delete kept_.load(); }
+
+std::unique_ptr<ReusedInput::Wrapped> ReusedInput::take(DType dtype, const int64_t* dims, int rank, void* data,
+                                                        std::size_t nbytes) {
+  std::unique_ptr<Wrapped> kept(kept_.exchange(nullptr));
+  if (kept && kept->data == data && kept->dims.size() == static_cast<std::size_t>(rank) &&
+      std::equal(dims, dims + rank, kept->dims.begin())) {
+    return kept;
+  }
+  auto made = std::make_unique<Wrapped>();  // `kept`, if any, goes: it did not fit
+  made->tensor = Tensor::wrap(dtype, dims, rank, data, nbytes, &leave_memory, nullptr);
+  made->data = data;
+  made->dims.assign(dims, dims + rank);
+  return made;
+}
+
+void ReusedInput::keep(std::unique_ptr<Wrapped> wrapped) noexcept { delete kept_.exchange(wrapped.release()); }
 
 Tensor lend_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans& loans, bool check_shapes) {
   const Input in{sig.inputs()[index], "signature", sig.key()};

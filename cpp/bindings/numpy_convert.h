@@ -7,6 +7,7 @@
 #include "numpy_api.h"
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,46 @@ class Loans {
   std::size_t count_ = 0;
 };
 
+// One input's tensor over the caller's memory, kept from one call to the next for a signature
+// that keeps no input (Signature::may_keep_inputs() false): a call over the same memory, dtype
+// and shape takes it again instead of wrapping anew (TF_NewTensor and TF_DeleteTensor are a
+// fair share of a small call). It holds no reference to the array: TensorFlow reads the memory
+// only while a run lasts, and the caller holds the array until the call returns, so the array
+// is lent for the call only, as without it. Thread-safe: a call that finds the tensor taken
+// by another thread's call wraps its own.
+class ReusedInput {
+ public:
+  ReusedInput() = default;
+  ReusedInput(const ReusedInput&) = delete;
+  ReusedInput& operator=(const ReusedInput&) = delete;
+  ~ReusedInput();
+  // The tensor a call runs with: over the caller's memory, made once and taken again while that
+  // memory and shape stay the same.
+  struct Wrapped {
+    Tensor tensor;
+    const void* data = nullptr;
+    std::vector<int64_t> dims;  // what it was made with, compared without calling TensorFlow
+  };
+  // A Wrapped over `data` (nbytes, C-contiguous, aligned, of the input's one dtype): the kept one
+  // if it matches, else a new one.
+  std::unique_ptr<Wrapped> take(DType dtype, const int64_t* dims, int rank, void* data, std::size_t nbytes);
+  // Keeps `wrapped`, which take() gave, for the next call.
+  void keep(std::unique_ptr<Wrapped> wrapped) noexcept;
+
+ private:
+  std::atomic<Wrapped*> kept_{nullptr};
+};
+
+// How a call hands aligned arrays to TensorFlow in place: lent with a reference (`loans`), or
+// through `reuse` (a signature that keeps no input); neither: copied. When it goes through
+// `reuse`, to_tensor returns the reused tensor and leaves its Wrapped in `reused`: put the
+// tensor back there after the run and give it to ReusedInput::keep.
+struct InPlace {
+  Loans* loans = nullptr;
+  ReusedInput* reuse = nullptr;
+  std::unique_ptr<ReusedInput::Wrapped> reused;
+};
+
 // A new reference to the NumPy dtype for `dtype` (bfloat16: ml_dtypes'), or nullptr if NumPy
 // cannot hold it.
 PyArray_Descr* numpy_descr(DType dtype);
@@ -56,6 +97,8 @@ DType dtype_of(PyArray_Descr* descr);
 // With `loans`, an aligned C-contiguous array is lent to TensorFlow in place; without, or for
 // any other input, it is copied once.
 Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans);
+// The same, handing an aligned array to TensorFlow as `in_place` says.
+Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, InPlace& in_place);
 // The same for flat input `spec` of concrete function `function` (errors name it).
 Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& function, Loans* loans);
 

@@ -65,6 +65,7 @@ class PySignature {
     // Interned once: a call's keyword names are matched to inputs by identity first.
     for (const auto& [key, spec] : sig.inputs()) input_names_.push_back(interned(key));
     for (const auto& [key, spec] : sig.outputs()) output_keys_.push_back(interned(key));
+    if (!sig.may_keep_inputs()) reused_inputs_ = std::make_unique<ReusedInput[]>(sig.inputs().size());
   }
 
   // sig(x=...), sig(dict), sig(array): the vectorcall entry (fast_call.h).
@@ -180,8 +181,13 @@ class PySignature {
     Loans loans;  // declared before the inputs: it must outlive them
     {
       SmallArray<Tensor> inputs(n_in);
+      SmallArray<std::unique_ptr<ReusedInput::Wrapped>> reused(n_in);
       Loans* lend = lend_inputs_->load(std::memory_order_relaxed) ? &loans : nullptr;
-      for (std::size_t i = 0; i < n_in; ++i) inputs[i] = to_tensor(values[i], sig_, i, lend);
+      for (std::size_t i = 0; i < n_in; ++i) {
+        InPlace in_place{lend, reused_inputs_ ? &reused_inputs_[i] : nullptr, nullptr};
+        inputs[i] = to_tensor(values[i], sig_, i, in_place);
+        reused[i] = std::move(in_place.reused);
+      }
       SmallArray<Tensor> outputs(n_out);
       if (release_gil_) {
         WithoutGil release;
@@ -198,6 +204,11 @@ class PySignature {
         const int failed = PyDict_SetItem(result.ptr(), output_keys_[position].ptr(), array);
         Py_DECREF(array);
         if (failed) throw py::error_already_set();
+      }
+      for (std::size_t i = 0; i < n_in; ++i) {
+        if (!reused[i]) continue;
+        reused[i]->tensor = std::move(inputs[i]);
+        reused_inputs_[i].keep(std::move(reused[i]));
       }
     }  // the input tensors go: TensorFlow hands lent arrays back unless it kept them
     if (!loans.all_returned()) stop_lending();
@@ -272,6 +283,8 @@ class PySignature {
   std::vector<py::object> output_keys_;  // interned str, in outputs() order
   // Whether aligned inputs are lent to TensorFlow in place; cleared for good once it keeps one.
   std::unique_ptr<std::atomic<bool>> lend_inputs_ = std::make_unique<std::atomic<bool>>(true);
+  // One per input when the signature keeps no input (ReusedInput); else null and arrays are lent.
+  std::unique_ptr<ReusedInput[]> reused_inputs_;
  public:
   bool release_gil_ = true;  // smrt.load(release_gil=...): see python/smrt/model.py
 };
@@ -364,6 +377,7 @@ void register_model(py::module_& m) {
       .def_readwrite("release_gil", &PySignature::release_gil_)
       .def_property_readonly("backend", [](const PySignature& s) { return s.signature().backend(); })
       .def_property_readonly("backend_note", [](const PySignature& s) { return s.signature().backend_note(); })
+      .def_property_readonly("may_keep_inputs", [](const PySignature& s) { return s.signature().may_keep_inputs(); })
       .def("run", &PySignature::run, py::arg("inputs"), py::kw_only(), py::arg("timeout") = py::none(),
            py::arg("check_shapes") = py::none(), py::arg("fetch") = py::none())
       .def("bind", &PySignature::bind, py::arg("inputs"), py::arg("outputs"), py::kw_only(),

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <shared_mutex>
 
+#include "op_effects.h"
 #include "op_libraries.h"
 #include "backend.h"
 #include "openvino_backend.h"
@@ -356,7 +357,7 @@ Model::~Model() = default;
 Model Model::load(const std::string& dir, const std::vector<std::string>& tags, const SessionOptions& options,
                   const BackendOptions& backend) {
   SavedModelInfo info = inspect(dir, /*with_ops=*/true, /*with_functions=*/false, /*with_tree=*/true, &tags,
-                                /*with_ops_run=*/backend.backend != Backend::kTensorFlow);
+                                /*with_ops_run=*/true);
   const MetaGraphInfo& meta = info.meta_graph(tags);
   const std::string config = options.serialize();
   const auto& api = tf::api();
@@ -395,6 +396,10 @@ Model Model::load(const std::string& dir, const std::vector<std::string>& tags, 
     }
     Signature signature(sig, model.session_);
     signature.endpoints_ = std::move(endpoints);
+    if (meta.ops_run) {  // else the graph was too large to walk: assume the worst
+      const auto ops = meta.ops_run->by_signature.find(sig.key);
+      signature.may_keep_inputs_ = ops == meta.ops_run->by_signature.end() || detail::may_keep_inputs(ops->second);
+    }
     model.signatures_.emplace(sig.key, std::move(signature));
   }
   if (backend.backend != Backend::kTensorFlow) model.use_openvino(tags, backend);

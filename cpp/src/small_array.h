@@ -10,7 +10,17 @@ namespace smrt::detail {
 template <class T, std::size_t N = 16>
 class SmallArray {
  public:
-  explicit SmallArray(std::size_t n) : heap_(n > N ? std::make_unique<T[]>(n) : nullptr), data_(n > N ? heap_.get() : small_), size_(n) {}
+  // n value-initialized elements (zeros, empty handles). Only those n are made: value-
+  // initializing all N on every call cost two `rep stos` per array, a few percent of a tiny call.
+  explicit SmallArray(std::size_t n)
+      : heap_(n > N ? std::make_unique<T[]>(n) : nullptr),
+        data_(n > N ? heap_.get() : reinterpret_cast<T*>(small_)),
+        size_(n) {
+    if (n <= N) std::uninitialized_value_construct_n(data_, n);
+  }
+  ~SmallArray() {
+    if (!heap_) std::destroy_n(data_, size_);
+  }
   SmallArray(const SmallArray&) = delete;
   SmallArray& operator=(const SmallArray&) = delete;
   T& operator[](std::size_t i) { return data_[i]; }
@@ -21,7 +31,7 @@ class SmallArray {
   T* end() { return data_ + size_; }
 
  private:
-  T small_[N] = {};
+  alignas(T) unsigned char small_[N * sizeof(T)];
   std::unique_ptr<T[]> heap_;
   T* data_;
   std::size_t size_;

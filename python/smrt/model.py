@@ -38,6 +38,13 @@ class Signature(_core.NativeSignature):
     TF1 graph that skips the other outputs' ops, while a TF2 export's signature is one
     function call, which computes all its outputs whichever are fetched.
 
+    ``sig.may_keep_inputs`` says whether TensorFlow can hold on to an input past a call (the
+    signature assigns it to a variable, queues it): false when every op it runs is stateless or
+    only reads state, checked at load. Such a signature reuses the tensor it made over an
+    aligned array when the next call passes the same memory with the same shape, which saves a
+    tenth of a tiny call; the array is still only read during the call. A signature that does
+    keep an input warns the first time it does and copies its inputs from then on.
+
     ``sig.bind(inputs, outputs)`` prepares a call over preallocated arrays that runs without
     allocating (see :meth:`bind`). ``sig.release_gil = False`` keeps the GIL while TensorFlow
     runs (other Python threads then wait); it is released by default, since keeping it

@@ -167,6 +167,11 @@ class Signature {
   // Throws InputTypeError / InvalidInputError if a tensor of this dtype and shape does not fit
   // input `index` (what run() checks; check_shape false: ranks only, as RunOptions says).
   void check_input(std::size_t index, DType dtype, const int64_t* dims, int rank, bool check_shape) const;
+  // Whether a run can leave TensorFlow holding an input tensor after it returns (a variable
+  // assigned from it, a queue). False when every op the signature runs is stateless or only reads
+  // state, checked at load: a caller may then wrap its own memory once, reuse that tensor for
+  // many runs, and change or free the memory between them.
+  bool may_keep_inputs() const noexcept { return may_keep_inputs_; }
 
  private:
   friend class Model;
@@ -194,6 +199,7 @@ class Signature {
   std::shared_ptr<const detail::SignatureBackend> native_;  // null: the TensorFlow session runs it
   std::string backend_ = "tensorflow";
   std::string backend_note_;
+  bool may_keep_inputs_ = true;
 };
 
 // A concrete function of the object tree with its call added to the graph: resolved once,
