@@ -453,17 +453,12 @@ bool Loans::all_returned() const {
   return true;
 }
 
-Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans) {
-  InPlace in_place{loans};
-  return to_tensor(value, sig, index, in_place);
-}
-
 Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, InPlace& in_place) {
   return convert(value, Input{sig.inputs()[index], "signature", sig.key()}, in_place);
 }
 
 Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& function, Loans* loans) {
-  InPlace in_place{loans};
+  InPlace in_place{loans, nullptr, nullptr};
   return convert(value, Input{spec, "concrete function", function}, in_place);
 }
 

@@ -93,11 +93,9 @@ PyArray_Descr* numpy_descr(DType dtype);
 // The DType of NumPy dtype `descr` (object arrays: kString); kInvalid if none fits.
 DType dtype_of(PyArray_Descr* descr);
 
-// Converts `value` for input `index` of `sig`, checking dtype and shape first (smrt errors).
-// With `loans`, an aligned C-contiguous array is lent to TensorFlow in place; without, or for
-// any other input, it is copied once.
-Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, Loans* loans);
-// The same, handing an aligned array to TensorFlow as `in_place` says.
+// Converts `value` for input `index` of `sig`, checking its dtype first (smrt errors; shapes
+// are the core's to check when the signature runs). An aligned C-contiguous array reaches
+// TensorFlow in place as `in_place` says; any other input, or with neither, is copied once.
 Tensor to_tensor(PyObject* value, const Signature& sig, std::size_t index, InPlace& in_place);
 // The same for flat input `spec` of concrete function `function` (errors name it).
 Tensor to_tensor(PyObject* value, const TensorSpec& spec, const std::string& function, Loans* loans);

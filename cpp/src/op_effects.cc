@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <iterator>
-#include <memory>
+#include <optional>
 #include <string_view>
 
-#include "status.h"
-#include "tf_c_api.h"
+#include "op_libraries.h"
 #include "wire_reader.h"
 
 namespace smrt::detail {
@@ -34,26 +33,16 @@ bool stateful(std::string_view op_def) {
 }  // namespace
 
 bool may_keep_inputs(const std::vector<std::string>& ops) {
-  const auto& api = tf::api();
-  struct GraphDeleter {
-    void operator()(TF_Graph* g) const { tf::api().TF_DeleteGraph(g); }
-  };
-  std::unique_ptr<TF_Graph, GraphDeleter> graph(api.TF_NewGraph());
+  const OpRegistry registry;
   for (const std::string& op : ops) {
     if (std::binary_search(std::begin(kKeepNothing), std::end(kKeepNothing), op)) continue;
-    tf::Status status;
-    TF_Buffer def{nullptr, 0, nullptr};
-    api.TF_GraphGetOpDef(graph.get(), op.c_str(), &def, status.get());
-    bool keeps = !status.ok();  // unknown to the registry: assume the worst
-    if (!keeps) {
-      try {
-        keeps = stateful({static_cast<const char*>(def.data), def.length});
-      } catch (const wire::WireError&) {
-        keeps = true;
-      }
+    const std::optional<std::string> def = registry.op_def(op);
+    if (!def) return true;  // unknown to the registry: assume the worst
+    try {
+      if (stateful(*def)) return true;
+    } catch (const wire::WireError&) {
+      return true;
     }
-    if (def.data_deallocator) def.data_deallocator(const_cast<void*>(def.data), def.length);
-    if (keeps) return true;
   }
   return false;
 }

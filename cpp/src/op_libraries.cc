@@ -41,21 +41,12 @@ std::vector<std::string> op_names(const void* data, std::size_t size) {
   return names;
 }
 
-// The ops of `needed` that TensorFlow's registry lacks: one TF_GraphGetOpDef lookup per op, as
-// listing the whole registry (TF_GetAllOpList) took ~50 ms, a tenth of a cold start.
+// The ops of `needed` that TensorFlow's registry lacks.
 std::vector<std::string> unregistered(const std::map<std::string, std::vector<std::string>>& needed) {
-  const auto& api = tf::api();
-  struct GraphDeleter {
-    void operator()(TF_Graph* g) const { tf::api().TF_DeleteGraph(g); }
-  };
-  std::unique_ptr<TF_Graph, GraphDeleter> graph(api.TF_NewGraph());
+  const detail::OpRegistry registry;
   std::vector<std::string> out;
   for (const auto& [op, holders] : needed) {
-    tf::Status status;
-    TF_Buffer def{nullptr, 0, nullptr};
-    api.TF_GraphGetOpDef(graph.get(), op.c_str(), &def, status.get());
-    if (def.data_deallocator) def.data_deallocator(const_cast<void*>(def.data), def.length);
-    if (!status.ok()) out.push_back(op);
+    if (!registry.op_def(op)) out.push_back(op);
   }
   return out;
 }
@@ -153,6 +144,20 @@ void load_environment_op_libraries() {
   if (!env || !*env) return;
   std::lock_guard<std::mutex> lock(g_mutex);
   for (const std::string& path : split_path_list(env)) load_locked(path, std::string("$") + kEnvVar);
+}
+
+OpRegistry::OpRegistry() : graph_(tf::api().TF_NewGraph()) {}
+
+OpRegistry::~OpRegistry() { tf::api().TF_DeleteGraph(graph_); }
+
+std::optional<std::string> OpRegistry::op_def(const std::string& op) const {
+  tf::Status status;
+  TF_Buffer def{nullptr, 0, nullptr};
+  tf::api().TF_GraphGetOpDef(graph_, op.c_str(), &def, status.get());
+  std::optional<std::string> result;
+  if (status.ok()) result.emplace(static_cast<const char*>(def.data), def.length);
+  if (def.data_deallocator) def.data_deallocator(const_cast<void*>(def.data), def.length);
+  return result;
 }
 
 void require_ops(const std::map<std::string, std::vector<std::string>>& needed, const std::string& dir) {
