@@ -3,6 +3,7 @@ graceful shutdown and start-up errors, each against its own server process."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -173,6 +174,35 @@ def test_sigterm_lets_requests_in_flight_finish(zoo: Zoo, tmp_path: Path) -> Non
     assert "shutting down" in server.log
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{server.url}/v1/models/flow", timeout=5)
+
+
+def test_sigterm_lets_a_request_still_sending_its_body_finish(zoo: Zoo, tmp_path: Path) -> None:
+    """A request whose headers came before SIGTERM and whose body comes after is in flight
+    too: its body is still read and it is answered (aiohttp drops what a connection receives
+    once shutdown has closed it, so the handler waited for the body until its timeout)."""
+    version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(tmp_path / "hp"))
+    body = b'{"instances": [2.0]}'
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=60) as conn:
+        conn.sendall(b"POST /v1/models/hp:predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        _wait_until(lambda: _in_flight(server.url) == 1)
+        server.process.send_signal(signal.SIGTERM)
+        server.wait_for_log("shutting down")
+        time.sleep(0.2)  # the shutdown goes on while the body is on its way
+        conn.sendall(body)
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert server.stop() == 0, server.log
+    head, _, answer = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), reply
+    assert json.loads(answer) == {"predictions": [3.0]}
 
 
 def test_quick_requests_overlap_a_slow_one(zoo: Zoo, tmp_path: Path) -> None:

@@ -21,6 +21,10 @@ from .rest.app import ACCESS_LOG_FORMAT, RestApi
 
 log = logging.getLogger("smrt.serve")
 
+_CLOSE_SECONDS = 1.0
+"""How long aiohttp's cleanup waits for handlers, after the drain: past the grace period, or
+a request that came on a kept-alive connection since (refused at once, as the server stops)."""
+
 
 class ModelServer:
     """Serves ``models`` over TF Serving's REST API, and its gRPC API when
@@ -56,7 +60,7 @@ class ModelServer:
         self._runner = web.AppRunner(
             self.rest.application(), handle_signals=False, access_log=access_log,
             access_log_format=ACCESS_LOG_FORMAT,
-            shutdown_timeout=self.options.shutdown_grace_seconds, **self.rest.raw_bodies)
+            shutdown_timeout=_CLOSE_SECONDS, **self.rest.raw_bodies)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
@@ -105,7 +109,13 @@ class ModelServer:
         if self._grpc is not None:  # refuses new RPCs now, lets those in flight finish
             grpc_stopped = self._grpc.stop(self.options.shutdown_grace_seconds)
         if self._runner is not None:
-            await self._runner.cleanup()  # waits up to shutdown_grace_seconds for handlers
+            for site in self._runner.sites:
+                await site.stop()  # no new connections
+            # aiohttp's cleanup closes every connection and then drops what one receives, so
+            # a request still sending its body would wait for it until its timeout: requests
+            # in flight finish first, up to the grace period.
+            await self.rest.drain(self.options.shutdown_grace_seconds)
+            await self._runner.cleanup()  # cuts what is left after _CLOSE_SECONDS
         if grpc_stopped is not None:
             await asyncio.get_running_loop().run_in_executor(None, grpc_stopped.wait)
         await self.registry.close()

@@ -113,10 +113,21 @@ class RestApi:
         self._parsing = ByteBudget(self.options.max_parsing_bytes)
         self.raw_bodies = bodies.server_options()
         """aiohttp hands compressed bodies over as they are: the server inflates them, bounded."""
+        self._idle = asyncio.Event()  # set while no /v1/models request is being handled
+        self._idle.set()
 
     @property
     def models(self) -> dict[str, Any]:
         return self.registry.models
+
+    async def drain(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` seconds until no /v1/models request is being handled;
+        returns whether none is."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def shutdown(self) -> None:
         """Stops the pool's threads once the handlers are done."""
@@ -153,6 +164,7 @@ class RestApi:
         start = time.perf_counter()
         labels = ["", "other", "OK"]  # model, API, status: filled in as the request goes
         self.metrics.in_flight += 1
+        self._idle.clear()
         try:
             if self.options.cors and request.method == "OPTIONS":
                 response = web.Response()  # a CORS preflight: the headers below answer it
@@ -160,6 +172,8 @@ class RestApi:
                 response = await self._answer(request, labels)
         finally:  # the gauge comes back down on every path, even a cancelled handler
             self.metrics.in_flight -= 1
+            if not self.metrics.in_flight:
+                self._idle.set()
         if self.options.cors:
             response.headers.update(CORS_HEADERS)
         seconds = time.perf_counter() - start
