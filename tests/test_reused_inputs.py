@@ -23,6 +23,8 @@ def test_which_signatures_may_keep_inputs(zoo: Zoo) -> None:
     stateful = smrt.load(zoo.path("stateful")).signatures
     assert stateful["mutate"].may_keep_inputs  # assigns its input to a variable
     assert not stateful["serving_default"].may_keep_inputs
+    # A TF1 tf.cond (a stateful If) whose branch asserts keeps nothing: its branches are checked.
+    assert not smrt.load(zoo.path("guarded_outputs")).signatures["serving_default"].may_keep_inputs
 
 
 def test_a_reused_array_is_read_afresh_at_every_call(zoo: Zoo) -> None:
@@ -56,6 +58,7 @@ def test_memory_freed_and_allocated_again_gives_right_answers(zoo: Zoo) -> None:
 
 def test_an_output_that_is_the_input_is_a_copy(zoo: Zoo) -> None:
     sig = smrt.load(zoo.path("guarded_outputs")).signatures["serving_default"]
+    assert not sig.may_keep_inputs  # else the inputs are lent, not reused
     x = smrt.aligned(np.array([1.0, 2.5], np.float32))
     for _ in range(2):  # the second call reuses the tensor the first made
         out = sig(x=x)

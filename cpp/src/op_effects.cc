@@ -11,12 +11,13 @@
 namespace smrt::detail {
 namespace {
 
-// Stateful ops that keep no tensor they are fed: they read variables or tables, call
-// functions (whose own ops are in the list too), check, print or draw random numbers. Sorted.
+// Stateful ops that keep no tensor they are fed: they read variables or tables, check, print
+// or draw random numbers, or call functions or run branches and loop bodies, which are stateful
+// only in case their functions are (those functions' ops are in the list being checked). Sorted.
 constexpr std::string_view kKeepNothing[] = {
-    "Assert", "LookupTableFindV2", "LookupTableSizeV2", "PartitionedCall", "Print", "PrintV2",
+    "Assert", "Case", "If", "LookupTableFindV2", "LookupTableSizeV2", "PartitionedCall", "Print", "PrintV2",
     "RandomStandardNormal", "RandomUniform", "RandomUniformInt", "ReadVariableOp", "StatefulPartitionedCall",
-    "TruncatedNormal", "VarHandleOp", "VarIsInitializedOp", "VariableShape",
+    "TruncatedNormal", "VarHandleOp", "VarIsInitializedOp", "VariableShape", "While",
 };
 
 // OpDef.is_stateful (field 17, a bool) of a serialized OpDef.
