@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <string>
 
@@ -351,13 +352,27 @@ DType dtype_of(PyArray_Descr* descr) {
 
 // (numpy_convert.h) A new reference to the NumPy dtype for `dtype`, or nullptr if NumPy cannot hold it.
 PyArray_Descr* numpy_descr(DType dtype) {
-  if (dtype == DType::kBFloat16) {
-    PyArray_Descr* d = bfloat16_descr();
-    Py_XINCREF(d);
-    return d;
+  // Each found once and kept (a reference held for good): every call converts through here, two
+  // or more times. Callers hold the GIL, which guards the table.
+  static PyArray_Descr* found[static_cast<int>(DType::kUInt64) + 1] = {};
+  const auto index = static_cast<std::size_t>(dtype);
+  const bool cached = index < std::size(found);
+  if (cached && found[index]) {
+    Py_INCREF(found[index]);
+    return found[index];
   }
-  const int type = numpy_type(dtype);
-  return type == kNoNumpyType ? nullptr : PyArray_DescrFromType(type);
+  PyArray_Descr* d = nullptr;
+  if (dtype == DType::kBFloat16) {
+    d = bfloat16_descr();
+    Py_XINCREF(d);
+  } else if (const int type = numpy_type(dtype); type != kNoNumpyType) {
+    d = PyArray_DescrFromType(type);
+  }
+  if (d && cached) {
+    Py_INCREF(d);
+    found[index] = d;
+  }
+  return d;
 }
 
 
@@ -582,15 +597,15 @@ PyObject* to_numpy(Tensor tensor, const std::string& key) {
                                                     : ", which NumPy cannot hold"));
   }
   const std::size_t nbytes = tensor.byte_size();
-  if (nbytes == 0 || tensor.raw_data() == nullptr) return PyArray_Empty(rank, dims.data(), descr, 0);
+  auto* data = static_cast<char*>(tensor.raw_data());  // the buffer's: sole_owner() does not move it
+  if (nbytes == 0 || data == nullptr) return PyArray_Empty(rank, dims.data(), descr, 0);
   if (!tensor.sole_owner()) {
     // TensorFlow still holds this buffer (a graph constant, a variable, the caller's own input
     // handed back by an identity): the caller gets a copy, never a window onto model state.
     PyObject* copy = PyArray_Empty(rank, dims.data(), descr, 0);
-    if (copy) std::memcpy(PyArray_DATA(reinterpret_cast<PyArrayObject*>(copy)), tensor.raw_data(), nbytes);
+    if (copy) std::memcpy(PyArray_DATA(reinterpret_cast<PyArrayObject*>(copy)), data, nbytes);
     return copy;
   }
-  auto* data = static_cast<char*>(tensor.raw_data());  // sole_owner() may have moved the handle
   // A view of TensorFlow's buffer; the capsule deletes the TF_Tensor with the last view.
   PyObject* capsule = PyCapsule_New(tensor.get(), "smrt.Tensor", destroy_tensor_capsule);
   if (!capsule) {

@@ -226,13 +226,10 @@ bool shape_fits(const TensorSpec& spec, const int64_t* dims, int rank) {
   return true;
 }
 
-}  // namespace
-
-void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims, int rank,
-                            bool check_shape) const {
-  const TensorSpec& spec = info_.inputs[index];
-  if (dtype != spec.dtype) throw_dtype_mismatch(index, dtype_name(dtype));
-  if (spec.unknown_rank) return;
+// check_input's rarer cases, out of the per-call path: a rank TF Serving's clients may drop or
+// add size-1 dimensions to, and every refusal.
+[[gnu::noinline, gnu::cold]] void check_rank_or_shape(const TensorSpec& spec, const std::string& signature,
+                                                     const int64_t* dims, int rank, bool check_shape) {
   if (!check_shape) {
     // TensorFlow decides about sizes, but not about ranks: its kernels validate sizes, while a
     // tensor of another rank can abort the process (a CHECK in a conv kernel, measured with
@@ -241,14 +238,25 @@ void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims,
     const std::size_t declared = spec.shape.size();
     if (static_cast<std::size_t>(rank) == declared) return;
     if (declared <= 2 && rank <= 2 && equal_but_for_ones(spec.shape, dims, rank)) return;
-    throw InvalidInputError("input '" + spec.key + "' of signature '" + info_.key + "' expects shape " +
+    throw InvalidInputError("input '" + spec.key + "' of signature '" + signature + "' expects shape " +
                             spec_shape_string(spec) + ", got " + shape_string(dims, rank) +
                             ": a tensor of another rank is refused even when TensorFlow checks shapes");
   }
   if (!shape_fits(spec, dims, rank)) {
-    throw InvalidInputError("input '" + spec.key + "' of signature '" + info_.key + "' expects shape " +
+    throw InvalidInputError("input '" + spec.key + "' of signature '" + signature + "' expects shape " +
                             spec_shape_string(spec) + ", got " + shape_string(dims, rank));
   }
+}
+
+}  // namespace
+
+void Signature::check_input(std::size_t index, DType dtype, const int64_t* dims, int rank,
+                            bool check_shape) const {
+  const TensorSpec& spec = info_.inputs[index];
+  if (dtype != spec.dtype) throw_dtype_mismatch(index, dtype_name(dtype));
+  if (spec.unknown_rank) return;
+  if (static_cast<std::size_t>(rank) == spec.shape.size() && (!check_shape || shape_fits(spec, dims, rank))) return;
+  check_rank_or_shape(spec, info_.key, dims, rank, check_shape);
 }
 
 void Signature::run(const Tensor* inputs, Tensor* outputs) const { run(inputs, outputs, RunOptions{}); }
@@ -272,32 +280,57 @@ void Signature::run(const Tensor* inputs, const std::size_t* fetch, std::size_t 
   run_pointers(pointers.data(), fetch, n_fetch, outputs, options);
 }
 
+namespace {
+
+// run_pointers' refusals and failures, out of the per-call path.
+[[noreturn, gnu::noinline, gnu::cold]] void throw_empty_input(const std::string& input, const std::string& signature) {
+  throw InvalidInputError("input '" + input + "' of signature '" + signature + "' is an empty Tensor");
+}
+
+[[noreturn, gnu::noinline, gnu::cold]] void throw_closed(const Session& session) {
+  throw ModelClosedError("the model loaded from '" + session.path() + "' is closed");
+}
+
+[[noreturn, gnu::noinline, gnu::cold]] void throw_run_failed(const tf::Status& status, const std::string& signature) {
+  status.throw_if_error("running signature '" + signature + "'");
+  throw StatusError(ErrorCode::kInternal, "running signature '" + signature + "' failed without a status");
+}
+
+// Runs on `backend` under the session's close rules; false if TensorFlow's session should run
+// it instead. A run OpenVINO fails is run again on TensorFlow's session, loaded beside it: the
+// caller gets TensorFlow's answer, or its error (a request that is the caller's mistake, say
+// inputs whose sizes disagree, is then InvalidArgument as on the TensorFlow backend, not
+// OpenVINO's general failure). A deadline that passed is final.
+[[gnu::noinline]] bool run_on_backend(const detail::SignatureBackend& backend, Session& session,
+                                      const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_out,
+                                      Tensor* outputs, const RunOptions& options) {
+  std::shared_lock<std::shared_mutex> lock(session.mutex());
+  if (session.closed()) throw_closed(session);
+  try {
+    backend.run(inputs, fetch, n_out, outputs, options);
+    return true;
+  } catch (const StatusError& e) {
+    if (e.code() == ErrorCode::kDeadlineExceeded || e.code() == ErrorCode::kCancelled) throw;
+  }
+  return false;
+}
+
+}  // namespace
+
 void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fetch, std::size_t n_fetch,
                              Tensor* outputs, const RunOptions& options) const {
   const std::size_t n_in = info_.inputs.size(), n_out = n_fetch;
   SmallArray<TF_Tensor*> in_values(n_in), out_values(n_out);
   for (std::size_t i = 0; i < n_in; ++i) {
     const Tensor& t = *inputs[i];
-    if (!t) throw InvalidInputError("input '" + info_.inputs[i].key + "' of signature '" + info_.key + "' is an empty Tensor");
+    if (!t) throw_empty_input(info_.inputs[i].key, info_.key);
     const int rank = t.rank();
     SmallArray<int64_t> dims(static_cast<std::size_t>(rank));
     for (int d = 0; d < rank; ++d) dims[static_cast<std::size_t>(d)] = t.dim(d);
     check_input(i, t.dtype(), dims.data(), rank, options.check_shapes);
     in_values[i] = t.get();
   }
-  if (native_) {  // another backend runs this signature, under the same close rules
-    std::shared_lock<std::shared_mutex> lock(session_->mutex());
-    if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
-    try {
-      return native_->run(inputs, fetch, n_out, outputs, options);
-    } catch (const StatusError& e) {
-      // A run OpenVINO fails is run again on TensorFlow's session, loaded beside it: the
-      // caller gets TensorFlow's answer, or its error (a request that is the caller's mistake,
-      // say inputs whose sizes disagree, is then InvalidArgument as on the TensorFlow backend,
-      // not OpenVINO's general failure). A deadline that passed is final.
-      if (e.code() == ErrorCode::kDeadlineExceeded || e.code() == ErrorCode::kCancelled) throw;
-    }
-  }
+  if (native_ && run_on_backend(*native_, *session_, inputs, fetch, n_out, outputs, options)) return;
   // The fetched endpoints: all of them as resolved at load, or the chosen ones copied here.
   const TF_Output* fetched = endpoints_->outputs.data();
   SmallArray<TF_Output> chosen(fetch ? n_out : 0);
@@ -313,14 +346,14 @@ void Signature::run_pointers(const Tensor* const* inputs, const std::size_t* fet
   thread_local tf::Status status;
   {
     std::shared_lock<std::shared_mutex> lock(session_->mutex());
-    if (session_->closed()) throw ModelClosedError("the model loaded from '" + session_->path() + "' is closed");
+    if (session_->closed()) throw_closed(*session_);
     api.TF_SessionRun(session_->session(), run_options.buffer(), endpoints_->inputs.data(), in_values.data(),
                       static_cast<int>(n_in), fetched, out_values.data(), static_cast<int>(n_out), nullptr, 0,
                       nullptr, status.get());
   }
   // Adopt whatever TensorFlow returned before looking at the status, so nothing leaks.
   for (std::size_t i = 0; i < n_out; ++i) outputs[i] = Tensor(out_values[i]);
-  if (!status.ok()) status.throw_if_error("running signature '" + info_.key + "'");
+  if (!status.ok()) throw_run_failed(status, info_.key);
 }
 
 template <class Pairs>
