@@ -80,10 +80,45 @@ def split_everything(pb: bytes) -> bytes:
     return edit(pb, (META, 5, 2, 1, 2, 3), halves)  # TensorInfo.tensor_shape
 
 
+def _tagged(number: int, wire: int) -> bytes:
+    """Field `number` with wire type `wire` (0 varint, 1 fixed64, 5 fixed32) and a zero value."""
+    return varint(number << 3 | wire) + {0: b"\x07", 1: bytes(8), 5: bytes(4)}[wire]
+
+
+def _append(*extra: tuple[int, int]) -> Callable[[bytes], list[bytes]]:
+    return lambda message: [message + b"".join(_tagged(n, w) for n, w in extra)]
+
+
+def other_wire_types(pb: bytes) -> bytes:
+    """Known fields smrt reads, appended with another wire type than their declared type's
+    (messages and strings as numbers, numbers as fixed-width ones): protobuf parses each as
+    an unknown field, so the model reads and runs as before."""
+    # Members of oneofs too, which must stay as they were: TensorInfo's encoding (name = 1,
+    # coo_sparse = 4), AttrValue's value, SavedObject's kind, StructuredValue's kind.
+    pb = edit(pb, (META, 5, 2, 1, 2), _append((1, 0), (2, 5), (3, 1), (4, 0)))  # TensorInfo
+    pb = edit(pb, (META, 5, 2), _append((1, 5), (2, 0), (3, 0)))  # SignatureDef
+    pb = edit(pb, (META, 5), _append((1, 0), (2, 1)))  # its map entry
+    pb = edit(pb, (META, 1), _append((4, 0)))  # MetaInfoDef.tags
+    for node in ((*GRAPH_DEF, NODE), (*FUNCTIONS, FUNCTION_NODE)):
+        pb = edit(pb, (*node, ATTR, 2), _append((1, 0), (10, 5)))  # AttrValue.list, .func
+        pb = edit(pb, node, _append((1, 0), (2, 5), (3, 1), (5, 0)))  # NodeDef
+    pb = edit(pb, (*FUNCTIONS, 1), _append((1, 0)))  # OpDef.name
+    pb = edit(pb, FUNCTIONS, _append((1, 0), (3, 5)))  # FunctionDef
+    pb = edit(pb, (*GRAPH_DEF, LIBRARY), _append((1, 0), (2, 1)))  # FunctionDefLibrary
+    pb = edit(pb, GRAPH_DEF, _append((NODE, 0), (LIBRARY, 5)))
+    pb = edit(pb, (META, 7, 1, 6, 2, 1), _append((13, 0), (51, 5)))  # a fullargspec
+    pb = edit(pb, (META, 7, 2, 2, 3), _append((11, 0), (12, 5), (52, 0)))  # an input signature
+    pb = edit(pb, (META, 7, 1), _append((1, 5), (4, 0), (6, 1)))  # SavedObject
+    pb = edit(pb, (META, 7), _append((1, 0), (2, 5)))  # SavedObjectGraph
+    pb = edit(pb, META_GRAPH, _append((1, 0), (GRAPH, 5), (3, 1), (5, 0), (7, 0)))
+    return pb + _tagged(META, 0)
+
+
 VARIANTS = {
     "empty_graph_def": append_empty_graph_def,
     "empty_op_defs": empty_op_defs_and_library,
     "split": split_everything,
+    "other_wire_types": other_wire_types,
 }
 
 

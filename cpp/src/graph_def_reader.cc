@@ -41,15 +41,26 @@ std::string read_name_attr_list(std::string_view message, std::vector<std::strin
   return name;
 }
 
-// AttrValue's `value` oneof (list=1, s=2 ... placeholder=9, func=10): a different member
-// clears what was set; the same message member merges (NameAttrList, or ListValue whose
-// repeated func=9 concatenates).
+// The member of AttrValue's `value` oneof (list=1, s=2, i=3, f=4, b=5, type=6, shape=7,
+// tensor=8, placeholder=9, func=10) that `a` is at, or 0: not a member, or one with another wire
+// type than its declared type's, which protobuf parses as an unknown field (the oneof stays).
+uint32_t attr_value_member(const Reader& a) {
+  static constexpr wire::WireType kTypes[] = {
+      wire::kLengthDelimited, wire::kLengthDelimited, wire::kVarint,          wire::kFixed32,         wire::kVarint,
+      wire::kVarint,          wire::kLengthDelimited, wire::kLengthDelimited, wire::kLengthDelimited, wire::kLengthDelimited,
+  };
+  const uint32_t field = a.field();
+  return field >= 1 && field <= 10 && a.is(kTypes[field - 1]) ? field : 0;
+}
+
+// AttrValue's `value` oneof: a different member clears what was set; the same message member
+// merges (NameAttrList, or ListValue whose repeated func=9 concatenates).
 AttrFunctions read_attr_value(std::string_view attr_value, int depth) {
   uint32_t member = 0;
   Merged body;
   for_each_field(attr_value, [&](Reader& a) {
-    const uint32_t field = a.field();
-    if (field < 1 || field > 10) {
+    const uint32_t field = attr_value_member(a);
+    if (!field) {
       a.skip();
       return;
     }
@@ -77,8 +88,8 @@ std::vector<std::string> read_string_values(std::string_view attr_value) {
   uint32_t member = 0;
   Merged tensor;
   for_each_field(attr_value, [&](Reader& a) {
-    const uint32_t field = a.field();
-    if (field < 1 || field > 10) {
+    const uint32_t field = attr_value_member(a);
+    if (!field) {
       a.skip();
       return;
     }

@@ -144,41 +144,46 @@ void merge_opaque(Reader& r, StructuredValue&, int) {
 
 struct Member {
   uint32_t field;
+  wire::WireType type;  // its declared type's
   StructuredValue::Kind kind;
   void (*merge)(Reader& r, StructuredValue& v, int depth);
 };
 
-// StructuredValue's `kind` oneof: field number, what smrt calls it, how it merges.
+constexpr auto kBytes = wire::kLengthDelimited;  // messages and strings
+
+// StructuredValue's `kind` oneof: field number, wire type, what smrt calls it, how it merges.
 constexpr Member kMembers[] = {
-    {1, StructuredValue::Kind::kNone, merge_opaque},
-    {11, StructuredValue::Kind::kFloat64, merge_float64},
-    {12, StructuredValue::Kind::kInt64, merge_sint64},
-    {13, StructuredValue::Kind::kString, merge_string},
-    {14, StructuredValue::Kind::kBool, merge_bool},
-    {31, StructuredValue::Kind::kShape, merge_shape},
-    {32, StructuredValue::Kind::kDType, merge_dtype},
-    {33, StructuredValue::Kind::kTensorSpec, merge_tensor_spec},
-    {34, StructuredValue::Kind::kTypeSpec, merge_type_spec},
-    {35, StructuredValue::Kind::kBoundedTensorSpec, merge_opaque},
-    {51, StructuredValue::Kind::kList, merge_items},
-    {52, StructuredValue::Kind::kTuple, merge_items},
-    {53, StructuredValue::Kind::kDict, merge_dict},
-    {54, StructuredValue::Kind::kNamedTuple, merge_named_tuple},
-    {55, StructuredValue::Kind::kTensor, merge_opaque},  // tensor_value
-    {56, StructuredValue::Kind::kTensor, merge_opaque},  // numpy_value: opaque alike
+    {1, kBytes, StructuredValue::Kind::kNone, merge_opaque},
+    {11, wire::kFixed64, StructuredValue::Kind::kFloat64, merge_float64},
+    {12, wire::kVarint, StructuredValue::Kind::kInt64, merge_sint64},
+    {13, kBytes, StructuredValue::Kind::kString, merge_string},
+    {14, wire::kVarint, StructuredValue::Kind::kBool, merge_bool},
+    {31, kBytes, StructuredValue::Kind::kShape, merge_shape},
+    {32, wire::kVarint, StructuredValue::Kind::kDType, merge_dtype},
+    {33, kBytes, StructuredValue::Kind::kTensorSpec, merge_tensor_spec},
+    {34, kBytes, StructuredValue::Kind::kTypeSpec, merge_type_spec},
+    {35, kBytes, StructuredValue::Kind::kBoundedTensorSpec, merge_opaque},
+    {51, kBytes, StructuredValue::Kind::kList, merge_items},
+    {52, kBytes, StructuredValue::Kind::kTuple, merge_items},
+    {53, kBytes, StructuredValue::Kind::kDict, merge_dict},
+    {54, kBytes, StructuredValue::Kind::kNamedTuple, merge_named_tuple},
+    {55, kBytes, StructuredValue::Kind::kTensor, merge_opaque},  // tensor_value
+    {56, kBytes, StructuredValue::Kind::kTensor, merge_opaque},  // numpy_value: opaque alike
 };
 
-const Member* member_of(uint32_t field) {
+// The oneof member the current field is, or nullptr: not a member, or one that came with
+// another wire type, which protobuf parses as an unknown field (it leaves the oneof as it was).
+const Member* member_of(const Reader& r) {
   for (const Member& member : kMembers) {
-    if (member.field == field) return &member;
+    if (member.field == r.field()) return r.is(member.type) ? &member : nullptr;
   }
-  return nullptr;  // not a member of the oneof: skipped
+  return nullptr;
 }
 
 void merge_value(std::string_view message, StructuredValue& v, int depth) {
   if (depth > kMaxDepth) throw WireError("StructuredValue nested too deeply");
   for_each_field(message, [&](Reader& r) {
-    const Member* member = member_of(r.field());
+    const Member* member = member_of(r);
     if (!member) {
       r.skip();
       return;
@@ -245,7 +250,9 @@ SavedObject read_object(std::string_view message) {
       object.children.emplace_back(std::move(name), node);
       return;
     }
-    const bool oneof = (r.field() >= 4 && r.field() <= 10) || r.field() == 12;
+    // Every member of the `kind` oneof is a message; one with another wire type is an unknown
+    // field to protobuf, which leaves the oneof as it was.
+    const bool oneof = ((r.field() >= 4 && r.field() <= 10) || r.field() == 12) && r.is(wire::kLengthDelimited);
     if (!oneof) {
       r.skip();
       return;

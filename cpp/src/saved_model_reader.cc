@@ -44,7 +44,10 @@ TensorSpec read_tensor_info(const std::string& key, std::string_view message) {
       case 1: spec.tensor_name = std::string(r.utf8()); break;
       case 2: spec.dtype = static_cast<DType>(r.int64()); break;
       case 3: shape.add(r.bytes()); break;
-      case 4: case 5: spec.tensor_name.clear(); r.skip(); break;  // another encoding: no name
+      case 4: case 5:  // another encoding (a message; with another wire type, an unknown field)
+        if (r.is(wire::kLengthDelimited)) spec.tensor_name.clear();
+        r.skip();
+        break;
       default: r.skip();
     }
   });

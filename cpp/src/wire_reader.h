@@ -17,6 +17,15 @@ struct WireError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class Reader;
+
+// A typed read of a field that came with another wire type than the read's. Thrown before any
+// of the value is read, so for_each_field can skip the field, as protobuf does.
+struct WireTypeMismatch : WireError {
+  WireTypeMismatch(const std::string& what, const Reader* from) : WireError(what), reader(from) {}
+  const Reader* reader;  // whose current field it is
+};
+
 enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kStartGroup = 3, kEndGroup = 4, kFixed32 = 5 };
 
 class Reader {
@@ -36,7 +45,8 @@ class Reader {
   uint32_t field() const { return field_; }
   WireType type() const { return type_; }
   // Whether the current field came with wire type `type`. Protobuf treats a known field that
-  // comes with another wire type than its declared type's as an unknown field: skip() it.
+  // comes with another wire type than its declared type's as an unknown field: skip() it (as
+  // for_each_field does when a typed read finds another wire type).
   bool is(WireType type) const { return type_ == type; }
 
   uint64_t varint() {
@@ -136,7 +146,11 @@ class Reader {
   }
  private:
   void expect(WireType wanted) {
-    if (type_ != wanted) fail("field has an unexpected wire type");
+    if (type_ != wanted) {
+      throw WireTypeMismatch("field " + std::to_string(field_) + " has an unexpected wire type at byte " +
+                                 std::to_string(p_ - begin_),
+                             this);
+    }
   }
   void advance(std::size_t n) {
     if (n > static_cast<std::size_t>(end_ - p_)) fail("truncated fixed-size field");
@@ -154,10 +168,19 @@ class Reader {
 };
 
 // Calls on_field(reader) for each field of `message`; on_field must consume or skip the value.
+// A typed read of a field that came with another wire type skips the field instead: protobuf
+// parses a known field with another wire type than its declared type's as an unknown field.
 template <class F>
 void for_each_field(std::string_view message, F&& on_field) {
   Reader r(message);
-  while (r.next()) on_field(r);
+  while (r.next()) {
+    try {
+      on_field(r);
+    } catch (const WireTypeMismatch& e) {
+      if (e.reader != &r) throw;  // a nested reader's, which a loop of its own did not skip
+      r.skip();
+    }
+  }
 }
 
 // The bytes of a singular embedded-message field that may occur several times. Protobuf parses
