@@ -517,7 +517,7 @@ def environment() -> dict[str, object]:
     return {
         "python": platform.python_version(),
         "tensorflow": _version("tensorflow", "tensorflow-cpu"),
-        "smrt": _version("smrt"),
+        "smrt": smrt.__version__,  # the import name: the distribution is named otherwise
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
     }
