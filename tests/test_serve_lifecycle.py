@@ -199,10 +199,42 @@ def test_sigterm_lets_a_request_still_sending_its_body_finish(zoo: Zoo, tmp_path
             if not chunk:
                 break
             reply += chunk
-    assert server.stop() == 0, server.log
+    assert server.process.wait(60) == 0, server.log  # signalled already
     head, _, answer = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), reply
     assert json.loads(answer) == {"predictions": [3.0]}
+
+
+def test_sigterm_lets_an_answer_still_being_sent_finish(zoo: Zoo, tmp_path: Path) -> None:
+    """An answer larger than the sockets' buffers, to a client that reads it late, is sent
+    whole after SIGTERM: the request stays in flight until it is written (it used to count as
+    done once the handler returned, and the connection was cut a second or two later)."""
+    version_dir(tmp_path / "hp", 1, zoo.path("half_plus_two"))
+    server = ServerProcess("--model_name", "hp", "--model_base_path", str(tmp_path / "hp"))
+    n = 2_000_000
+    body = b'{"instances": [' + b"2.0, " * (n - 1) + b'2.0]}'
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.socket() as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the answer waits on us
+        conn.settimeout(60)
+        conn.connect((host, int(port)))
+        conn.sendall(b"POST /v1/models/hp:predict HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        _wait_until(lambda: _in_flight(server.url) == 1)
+        server.process.send_signal(signal.SIGTERM)
+        server.wait_for_log("shutting down")
+        time.sleep(3)  # longer than the shutdown gives connections once requests are done
+        chunks = []
+        while chunk := conn.recv(1 << 20):
+            chunks.append(chunk)
+    assert server.process.wait(60) == 0, server.log  # signalled already
+    head, _, answer = b"".join(chunks).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    predictions = json.loads(answer)["predictions"]
+    assert len(predictions) == n
+    assert predictions[0] == predictions[-1] == 3.0
+    assert b"Connection: close" in head  # the server is stopping: no keep-alive
 
 
 def test_quick_requests_overlap_a_slow_one(zoo: Zoo, tmp_path: Path) -> None:

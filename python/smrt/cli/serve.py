@@ -96,7 +96,7 @@ def add_parser(subparsers: Any) -> None:
                            "Retry-After (default: 256)")
     http.add_argument("--shutdown_timeout_seconds", metavar="SECONDS", type=float, default=30.0,
                       help="on SIGTERM, how long requests in flight may take to finish "
-                           "(default: 30)")
+                           "and send their answers (default: 30)")
     add_bool(http, "access_log", True, "log one line per request on stderr (default: true)")
     grpc = parser.add_argument_group("gRPC")
     grpc.add_argument("--port", metavar="PORT", type=int, default=8500,

@@ -334,7 +334,7 @@ class ServerOptions:
     batching: BatchingOptions | None = None
     """Server-side batching for signatures with a leading batch dimension, if set."""
     shutdown_grace_seconds: float = 30.0
-    """On SIGTERM, how long requests in flight may take to finish."""
+    """On SIGTERM, how long requests in flight may take to finish and send their answers."""
     inline_bytes: int = 4096
     """With batching (the run happens in a batch thread), bodies up to this size are parsed
     on the event loop: a thread hop would cost more than the parsing."""

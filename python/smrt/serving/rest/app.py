@@ -8,6 +8,7 @@ requests overlap), or, with batching on, the run happens in the signature's batc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -170,17 +171,25 @@ class RestApi:
                 response = web.Response()  # a CORS preflight: the headers below answer it
             else:
                 response = await self._answer(request, labels)
+            if self.options.cors:
+                response.headers.update(CORS_HEADERS)
+            if self.registry.stopping:  # a kept-alive client reconnects, and finds it closed
+                response.force_close()
+            seconds = time.perf_counter() - start
+            self.metrics.observe(labels[0], labels[1], response.status, seconds)
+            if labels[0] and labels[1] in API_NAMES:
+                self.tf_metrics.request(labels[0], API_NAMES[labels[1]], "REST", labels[2],
+                                        seconds)
+            # Written here rather than after the return, so the request is in flight (and
+            # the shutdown's drain waits for it) until its answer is sent.
+            with contextlib.suppress(ConnectionError):  # gone: aiohttp's own handling follows
+                await response.prepare(request)
+                await response.write_eof()
+            return response
         finally:  # the gauge comes back down on every path, even a cancelled handler
             self.metrics.in_flight -= 1
             if not self.metrics.in_flight:
                 self._idle.set()
-        if self.options.cors:
-            response.headers.update(CORS_HEADERS)
-        seconds = time.perf_counter() - start
-        self.metrics.observe(labels[0], labels[1], response.status, seconds)
-        if labels[0] and labels[1] in API_NAMES:
-            self.tf_metrics.request(labels[0], API_NAMES[labels[1]], "REST", labels[2], seconds)
-        return response
 
     async def _answer(self, request: web.Request, labels: list[str]) -> web.Response:
         """The reply to a /v1/models request; every failure becomes an error reply."""
