@@ -237,6 +237,32 @@ def test_sigterm_lets_an_answer_still_being_sent_finish(zoo: Zoo, tmp_path: Path
     assert b"Connection: close" in head  # the server is stopping: no keep-alive
 
 
+def test_sigterm_cuts_what_outlasts_the_grace_period(zoo: Zoo, tmp_path: Path) -> None:
+    version_dir(tmp_path / "flow", 1, zoo.path("control_flow"))
+    server = ServerProcess("--model_name", "flow", "--model_base_path", str(tmp_path / "flow"),
+                           "--shutdown_timeout_seconds=0.5")
+    outcome: list[object] = []
+
+    def slow() -> None:
+        try:
+            outcome.append(requests.post(
+                f"{server.url}/v1/models/flow:predict", timeout=60,
+                json={"signature_name": "loop", "inputs": {"n": 5 * SLOW_N}}).status_code)
+        except requests.ConnectionError as e:
+            outcome.append(e)
+
+    client = threading.Thread(target=slow)
+    client.start()
+    _wait_until(lambda: _in_flight(server.url) == 1)
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    server.wait_for_log("REST requests still in flight after 0.5 s are cut")
+    client.join()
+    assert time.monotonic() - started < 4  # the run takes about 5 s: the reply did not wait
+    assert outcome and outcome[0] != 200, outcome
+    assert server.process.wait(60) == 0, server.log
+
+
 def test_quick_requests_overlap_a_slow_one(zoo: Zoo, tmp_path: Path) -> None:
     """The session run releases the GIL and the event loop never runs a model: while one
     request spends a second in TensorFlow, others are answered."""

@@ -114,7 +114,9 @@ class ModelServer:
             # aiohttp's cleanup closes every connection and then drops what one receives, so
             # a request still sending its body would wait for it until its timeout: requests
             # in flight finish first, up to the grace period.
-            await self.rest.drain(self.options.shutdown_grace_seconds)
+            grace = self.options.shutdown_grace_seconds
+            if not await self.rest.drain(grace):
+                log.warning("REST requests still in flight after %g s are cut", grace)
             await self._runner.cleanup()  # cuts what is left after _CLOSE_SECONDS
         if grpc_stopped is not None:
             await asyncio.get_running_loop().run_in_executor(None, grpc_stopped.wait)
