@@ -185,6 +185,8 @@ class RestApi:
             with contextlib.suppress(ConnectionError):  # gone: aiohttp's own handling follows
                 await response.prepare(request)
                 await response.write_eof()
+                if self.registry.stopping:
+                    await _sent(request)
             return response
         finally:  # the gauge comes back down on every path, even a cancelled handler
             self.metrics.in_flight -= 1
@@ -315,6 +317,16 @@ class RestApi:
 
 
 ParsedPredict = tuple[Signature, dict[str, Any], bool]
+
+
+async def _sent(request: web.Request) -> None:
+    """Waits until the answer has left the connection's buffer for the kernel's, which delivers
+    it even once the process is gone: write_eof returns when the buffer is below its low-water
+    mark, and a server that stops would drop the rest."""
+    transport = request.transport
+    while (transport is not None and not transport.is_closing()
+           and transport.get_write_buffer_size()):
+        await asyncio.sleep(0.005)
 
 
 def _parse_predict(served: ServedVersion, body: bytes, reservation: Reservation,
